@@ -1,0 +1,247 @@
+"""Training presets (what to run) and training sessions (what ran)."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt, model_validator
+
+from tui_lab.schema.common import (
+    SCHEMA_VERSION,
+    BatchSize,
+    Fraction,
+    PositiveFloat,
+    StrictModel,
+)
+
+DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
+ModelName = Literal["lenet5", "mlp", "cnn"]
+OptimizerName = Literal[
+    "sgd", "momentum", "nesterov", "rprop", "rmsprop", "adagrad", "adadelta", "adam", "adamw"
+]
+Status = Literal["running", "completed", "interrupted", "diverged", "out_of_memory", "failed"]
+
+# Per optimizer: its default learning rate and the hyper-parameters it accepts, with defaults.
+# Passing a hyper-parameter an optimizer does not have is an error rather than silently ignored.
+OPTIMIZER_DEFAULTS: dict[str, dict[str, object]] = {
+    "sgd": {"lr": 0.05, "momentum": 0.0, "weight_decay": 0.0},
+    "momentum": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.0},
+    "nesterov": {"lr": 0.05, "momentum": 0.9, "weight_decay": 0.0},
+    "rprop": {"lr": 0.001, "etas": (0.5, 1.2), "step_sizes": (1e-6, 50.0)},
+    "rmsprop": {"lr": 0.001, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "weight_decay": 0.0},
+    "adagrad": {"lr": 0.01, "eps": 1e-10, "weight_decay": 0.0},
+    "adadelta": {"lr": 1.0, "rho": 0.9, "eps": 1e-6, "weight_decay": 0.0},
+    "adam": {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0},
+    "adamw": {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01},
+}
+
+
+class OptimizerConfig(StrictModel):
+    """One optimizer and its hyper-parameters; fields left out take the optimizer's defaults."""
+
+    name: OptimizerName
+    lr: PositiveFloat | None = Field(None, description="Base learning rate (before scaling).")
+    momentum: Fraction | None = None
+    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    eps: PositiveFloat | None = None
+    alpha: Fraction | None = Field(None, description="RMSprop smoothing constant.")
+    rho: Fraction | None = Field(None, description="Adadelta decay.")
+    betas: tuple[Fraction, Fraction] | None = Field(None, description="Adam/AdamW betas.")
+    etas: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="Rprop (decrease, increase) factors, decrease < 1 < increase."
+    )
+    step_sizes: tuple[PositiveFloat, PositiveFloat] | None = Field(
+        None, description="Rprop (minimum, maximum) step size."
+    )
+
+    @model_validator(mode="after")
+    def _only_known_hyperparameters(self) -> OptimizerConfig:
+        allowed = OPTIMIZER_DEFAULTS[self.name]
+        for field in self.hyperparameter_fields():
+            if getattr(self, field) is not None and field not in allowed:
+                raise ValueError(
+                    f"{self.name} has no hyper-parameter {field!r} "
+                    f"(it takes: {', '.join(sorted(allowed))})"
+                )
+        if self.etas is not None and not self.etas[0] < 1 < self.etas[1]:
+            raise ValueError("etas must be (decrease < 1, increase > 1)")
+        if self.step_sizes is not None and self.step_sizes[0] > self.step_sizes[1]:
+            raise ValueError("step_sizes must be (minimum, maximum)")
+        return self
+
+    @staticmethod
+    def hyperparameter_fields() -> list[str]:
+        return [f for f in OptimizerConfig.model_fields if f != "name"]
+
+    def resolved(self) -> OptimizerConfig:
+        """A copy with every hyper-parameter the optimizer takes filled in with its default."""
+        values = {k: v for k, v in OPTIMIZER_DEFAULTS[self.name].items()}
+        values.update({k: v for k, v in self.model_dump(exclude={"name"}).items() if v is not None})
+        return OptimizerConfig(name=self.name, **values)
+
+    def label(self) -> str:
+        """Short human label, e.g. ``sgd(lr=0.05, m=0.9)``."""
+        cfg = self.resolved()
+        extra = f", m={cfg.momentum:g}" if cfg.momentum else ""
+        return f"{cfg.name}(lr={cfg.lr:g}{extra})"
+
+
+class LrScaling(StrictModel):
+    """How the learning rate follows the batch size (Goyal et al. 2017), plus linear warm-up."""
+
+    rule: Literal["none", "linear", "sqrt"] = "none"
+    base_batch_size: PositiveInt = Field(
+        32, description="Batch size at which the optimizer's lr is used as given."
+    )
+    warmup_epochs: Annotated[float, Field(ge=0, allow_inf_nan=False)] = Field(
+        0.0, description="Epochs over which the lr rises linearly from ~0 to its scaled value."
+    )
+
+    def scale(self, lr: float, batch_size: int) -> float:
+        ratio = batch_size / self.base_batch_size
+        if self.rule == "linear":
+            return lr * ratio
+        if self.rule == "sqrt":
+            return lr * math.sqrt(ratio)
+        return lr
+
+
+class TrainPreset(StrictModel):
+    """A sweep: every (optimizer, batch size) pair is one run, trained from the same seed."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["train"] = "train"
+    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[\w.\- ]+$")] = "sweep"
+    description: str = ""
+    dataset: DatasetName = "digits"
+    data_dir: Path | None = Field(None, description="Folder with local dataset files.")
+    train_subset: PositiveInt | None = Field(
+        None, description="Use only this many training samples (fixed by the seed)."
+    )
+    model: ModelName = "lenet5"
+    optimizer: OptimizerConfig | None = None
+    optimizers: list[OptimizerConfig] | None = Field(None, min_length=1)
+    batch_sizes: list[BatchSize] = Field(default_factory=lambda: [32], min_length=1)
+    epochs: PositiveInt = 10
+    target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
+    seed: int = 0
+    device: str = "auto"
+    lr_scaling: LrScaling = Field(default_factory=LrScaling)
+    curve_points: Annotated[int, Field(ge=10, le=5000)] = Field(
+        400, description="Most points kept in a session's step-level loss curve."
+    )
+
+    @model_validator(mode="after")
+    def _one_way_to_give_optimizers(self) -> TrainPreset:
+        if self.optimizer is not None and self.optimizers is not None:
+            raise ValueError("give either 'optimizer' or 'optimizers', not both")
+        return self
+
+    def optimizer_grid(self) -> list[OptimizerConfig]:
+        if self.optimizers is not None:
+            return list(self.optimizers)
+        return [self.optimizer or OptimizerConfig(name="sgd")]
+
+
+
+
+
+class RunConfig(StrictModel):
+    """One run, fully resolved: defaults filled, 'full' and the lr scaling rule applied."""
+
+    preset_name: str
+    dataset: DatasetName
+    data_dir: Path | None = None
+    train_subset: PositiveInt | None = None
+    model: ModelName
+    optimizer: OptimizerConfig
+    batch_size: PositiveInt
+    batch_size_requested: BatchSize
+    lr: PositiveFloat = Field(description="Effective learning rate after the scaling rule.")
+    lr_scaling: LrScaling
+    epochs: PositiveInt
+    target_accuracy: float
+    seed: int
+    device: str
+    curve_points: int = 400
+
+    def label(self) -> str:
+        batch = "full" if self.batch_size_requested == "full" else str(self.batch_size)
+        return f"{self.optimizer.name} b={batch}"
+
+
+class Environment(StrictModel):
+    """Where a run ran, so that timings can be compared fairly."""
+
+    python: str
+    torch: str
+    platform: str
+    host: str
+    device: str
+    device_name: str
+    threads: int
+    bslab: str
+
+
+class EpochRecord(StrictModel):
+    epoch: PositiveInt
+    train_loss: float = Field(description="Mean of the step losses over the epoch.")
+    val_loss: float
+    val_accuracy: float
+    train_seconds: float
+    eval_seconds: float
+    samples_seen: int = Field(description="Training samples seen since the start of the run.")
+    steps: int = Field(description="Optimizer steps since the start of the run.")
+    lr: float = Field(description="Learning rate at the end of the epoch.")
+
+
+class LossCurve(StrictModel):
+    """Step-level training loss, downsampled by averaging neighbours to a bounded length.
+
+    Parallel lists so that any of the fair x-axes (epoch, samples, seconds) can be plotted.
+    """
+
+    step: list[int] = Field(default_factory=list)
+    epoch: list[float] = Field(default_factory=list)
+    samples: list[int] = Field(default_factory=list)
+    seconds: list[float] = Field(default_factory=list)
+    loss: list[float] = Field(default_factory=list)
+
+
+class Summary(StrictModel):
+    epochs_run: int
+    seconds_per_epoch: float | None = Field(description="Mean training seconds per epoch.")
+    samples_per_second: float | None
+    train_seconds: float = Field(description="Training time, evaluation excluded.")
+    epochs_to_target: int | None
+    steps_to_target: int | None
+    samples_to_target: int | None
+    seconds_to_target: float | None = Field(
+        description="Training seconds until the epoch that first reached the target."
+    )
+    best_accuracy: float | None
+    best_epoch: int | None
+    final_accuracy: float | None
+    final_val_loss: float | None
+
+
+class Session(StrictModel):
+    """One training run, as saved to one JSON file (rewritten atomically after each epoch)."""
+
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["train"] = "train"
+    id: str
+    created: datetime
+    config: RunConfig
+    environment: Environment
+    n_train: int
+    n_val: int
+    steps_per_epoch: int
+    status: Status = "running"
+    message: str = ""
+    epochs: list[EpochRecord] = Field(default_factory=list)
+    curve: LossCurve = Field(default_factory=LossCurve)
+    summary: Summary | None = None
