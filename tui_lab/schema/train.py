@@ -122,6 +122,11 @@ class TrainPreset(StrictModel):
         None, description="Use only this many training samples (fixed by the seed)."
     )
     model: ModelName = "lenet5"
+    micro_batch_size: PositiveInt | None = Field(
+        None,
+        description="Split each batch into micro-batches of this size and accumulate their "
+        "gradients: an effective batch larger than memory allows.",
+    )
     optimizer: OptimizerConfig | None = None
     optimizers: list[OptimizerConfig] | None = Field(None, min_length=1)
     batch_sizes: list[BatchSize] = Field(default_factory=lambda: [32], min_length=1)
@@ -146,9 +151,6 @@ class TrainPreset(StrictModel):
         return [self.optimizer or OptimizerConfig(name="sgd")]
 
 
-
-
-
 class RunConfig(StrictModel):
     """One run, fully resolved: defaults filled, 'full' and the lr scaling rule applied."""
 
@@ -160,6 +162,7 @@ class RunConfig(StrictModel):
     optimizer: OptimizerConfig
     batch_size: PositiveInt
     batch_size_requested: BatchSize
+    micro_batch_size: PositiveInt | None = None
     lr: PositiveFloat = Field(description="Effective learning rate after the scaling rule.")
     lr_scaling: LrScaling
     epochs: PositiveInt
@@ -191,7 +194,7 @@ class EpochRecord(StrictModel):
     train_loss: float = Field(description="Mean of the step losses over the epoch.")
     val_loss: float
     val_accuracy: float
-    train_seconds: float
+    train_seconds: float = Field(description="Training seconds of this epoch.")
     eval_seconds: float
     samples_seen: int = Field(description="Training samples seen since the start of the run.")
     steps: int = Field(description="Optimizer steps since the start of the run.")

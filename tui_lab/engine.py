@@ -1,0 +1,238 @@
+"""The training engine: one run, top to bottom, as a stream of events. It knows nothing of any UI.
+
+The whole data set lives on the device; each epoch cuts batches from a fresh seeded permutation,
+so there is no per-sample Python work. Losses are summed on the device and read (one host sync)
+only at the reporting interval. Stopping is polled between steps. Non-finite losses end the run
+as ``diverged``, an allocation failure as ``out_of_memory``; both are outcomes, not crashes.
+"""
+
+from __future__ import annotations
+
+import math
+import platform
+import socket
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from tui_lab import __version__
+from tui_lab.data import Data
+from tui_lab.devices import device_name
+from tui_lab.events import EpochEnded, Event, RunEnded, RunStarted, StepStats
+from tui_lab.models import build_model
+from tui_lab.optimizers import build_optimizer, warmup_factor
+from tui_lab.schema import Environment, EpochRecord, RunConfig, Status
+
+REPORTS_PER_EPOCH = 25
+MAX_REPORT_INTERVAL = 200
+EVAL_CHUNK = 2048
+
+
+class StopSignal(Protocol):
+    """Anything with ``is_set()``: a threading.Event, a multiprocessing.Event, ..."""
+
+    def is_set(self) -> bool: ...
+
+
+class NeverStop:
+    def is_set(self) -> bool:
+        return False
+
+
+@dataclass
+class RunOutcome:
+    """What the generator returns when the run ends: the model, for saving its weights."""
+
+    status: Status
+    model: nn.Module | None
+
+
+def environment(device: str) -> Environment:
+    return Environment(
+        python=platform.python_version(),
+        torch=torch.__version__,
+        platform=f"{sys.platform}-{platform.machine()}",
+        host=socket.gethostname(),
+        device=device,
+        device_name=device_name(device),
+        threads=torch.get_num_threads(),
+        bslab=__version__,
+    )
+
+
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    return math.ceil(n_train / batch_size)
+
+
+def report_interval(steps: int) -> int:
+    """Steps between host syncs: ~25 reports an epoch, but never fewer than one per 200 steps."""
+    return max(1, min(MAX_REPORT_INTERVAL, math.ceil(steps / REPORTS_PER_EPOCH)))
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    if isinstance(error, torch.OutOfMemoryError):
+        return True
+    text = str(error).lower()
+    return isinstance(error, RuntimeError) and (
+        "out of memory" in text or "can't allocate memory" in text
+    )
+
+
+def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
+    """Backward the batch's mean loss, in micro-batches if asked; returns the loss (on device).
+
+    Each micro-batch's loss is weighted by its share of the batch, so the accumulated gradient
+    equals the gradient of one pass over the whole batch.
+    """
+    if micro is None or micro >= len(y):
+        loss = F.cross_entropy(model(x), y)
+        loss.backward()
+        return loss.detach()
+    total = torch.zeros((), device=x.device)
+    for xs, ys in zip(x.split(micro), y.split(micro), strict=True):
+        loss = F.cross_entropy(model(xs), ys) * (len(ys) / len(y))
+        loss.backward()
+        total += loss.detach()
+    return total
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
+    """Mean loss and accuracy on a whole split, in chunks to bound memory."""
+    model.eval()
+    loss_sum = torch.zeros((), device=x.device)
+    correct = torch.zeros((), device=x.device, dtype=torch.int64)
+    for xs, ys in zip(x.split(EVAL_CHUNK), y.split(EVAL_CHUNK), strict=True):
+        logits = model(xs)
+        loss_sum += F.cross_entropy(logits, ys, reduction="sum")
+        correct += (logits.argmax(dim=1) == ys).sum()
+    model.train()
+    return loss_sum.item() / len(y), correct.item() / len(y)
+
+
+def synchronize(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    elif device.type == "mps":
+        torch.mps.synchronize()
+
+
+def train_run(
+    config: RunConfig,
+    data: Data,
+    *,
+    run_index: int = 0,
+    stop: StopSignal | None = None,
+) -> Iterator[Event]:
+    """Train one run, yielding events; returns a RunOutcome (``outcome = yield from ...``)."""
+    stop = stop or NeverStop()
+    device = torch.device(config.device)
+    n_train = data.n_train
+    steps = steps_per_epoch(n_train, config.batch_size)
+    yield RunStarted(run_index, config, environment(config.device), n_train, len(data.val_y), steps)
+    model = None
+    try:
+        torch.manual_seed(config.seed)
+        data = data.to(device)
+        model = build_model(config.model, data.input_shape, data.num_classes).to(device)
+        optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
+        status, message = yield from _epochs(config, data, model, optimizer, run_index, stop)
+    except Exception as error:
+        status = "out_of_memory" if is_out_of_memory(error) else "failed"
+        message = f"{type(error).__name__}: {error}"
+        model = None
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+    yield RunEnded(run_index, status, message)
+    return RunOutcome(status, model)
+
+
+def _epochs(
+    config: RunConfig,
+    data: Data,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    run_index: int,
+    stop: StopSignal,
+) -> Iterator[Event]:
+    """The training loop proper; returns (status, message)."""
+    device = data.train_x.device
+    batch, n_train = config.batch_size, data.n_train
+    steps = steps_per_epoch(n_train, batch)
+    interval = report_interval(steps)
+    shuffler = torch.Generator().manual_seed(config.seed)
+    warming_up = config.lr_scaling.warmup_epochs > 0
+    lr = config.lr
+    step = 0
+    train_seconds = 0.0
+    model.train()
+    for epoch in range(1, config.epochs + 1):
+        order = torch.randperm(n_train, generator=shuffler).to(device)
+        epoch_loss = torch.zeros((), device=device)
+        interval_loss = torch.zeros((), device=device)
+        interval_steps = 0
+        interval_start = time.perf_counter()
+        epoch_start = interval_start
+        for i in range(steps):
+            if warming_up:
+                lr = config.lr * warmup_factor(config.lr_scaling, step, steps)
+                for group in optimizer.param_groups:
+                    group["lr"] = lr
+            idx = order[i * batch : (i + 1) * batch]
+            optimizer.zero_grad(set_to_none=True)
+            x, y = data.train_x[idx], data.train_y[idx]
+            loss = accumulate_gradient(model, x, y, config.micro_batch_size)
+            optimizer.step()
+            interval_loss += loss
+            interval_steps += 1
+            step += 1
+            if interval_steps == interval or i == steps - 1:
+                mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
+                now = time.perf_counter()
+                seconds = train_seconds + (now - epoch_start)
+                samples = (epoch - 1) * n_train + min((i + 1) * batch, n_train)
+                yield StepStats(
+                    run_index,
+                    epoch,
+                    step,
+                    (i + 1) / steps,
+                    samples,
+                    seconds,
+                    mean_loss,
+                    lr,
+                    interval_steps * batch / max(now - interval_start, 1e-9),
+                )
+                if not math.isfinite(mean_loss):
+                    return "diverged", f"training loss became {mean_loss} at step {step}"
+                epoch_loss += interval_loss
+                interval_loss.zero_()
+                interval_steps = 0
+                interval_start = now
+            if stop.is_set():
+                return "interrupted", f"stopped during epoch {epoch} at step {step}"
+        synchronize(device)
+        epoch_seconds = time.perf_counter() - epoch_start
+        train_seconds += epoch_seconds
+        eval_start = time.perf_counter()
+        val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y)
+        record = EpochRecord(
+            epoch=epoch,
+            train_loss=epoch_loss.item() / steps,
+            val_loss=val_loss,
+            val_accuracy=val_accuracy,
+            train_seconds=epoch_seconds,
+            eval_seconds=time.perf_counter() - eval_start,
+            samples_seen=epoch * n_train,
+            steps=step,
+            lr=lr,
+        )
+        yield EpochEnded(run_index, record)
+        if not math.isfinite(val_loss):
+            return "diverged", f"validation loss became {val_loss} after epoch {epoch}"
+    return "completed", ""

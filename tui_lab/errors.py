@@ -1,0 +1,54 @@
+"""Errors the user can fix: bad presets, sessions, flags, paths and devices.
+
+They carry the file and the field path so that the command line can print one clear line and
+exit with code 2 instead of a traceback.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import ValidationError
+
+
+class BadInput(Exception):
+    """Input the user must fix; printed as ``source: field: message`` and exit code 2."""
+
+    def __init__(self, message: str, *, source: str | Path | None = None, field: str = ""):
+        self.message = message
+        self.source = str(source) if source is not None else None
+        self.field = field
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        parts = [p for p in (self.source, self.field) if p]
+        return ": ".join([*parts, self.message])
+
+
+def field_path(loc: tuple[int | str, ...]) -> str:
+    """Turn a pydantic error location into ``optimizers[1].lr`` style."""
+    out = ""
+    for part in loc:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            out += f".{part}" if out else str(part)
+    return out
+
+
+def from_validation_error(error: ValidationError, source: str | Path) -> BadInput:
+    """One BadInput listing every problem pydantic found, each with its field path."""
+    lines = []
+    for item in error.errors(include_url=False):
+        # Union members and validator wrappers add noise to the path; keep the user's field names.
+        loc = tuple(
+            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
+        )
+        loc = tuple(p for p in loc if p not in ("int", "literal['full']", "train", "paraboloid"))
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "extra_forbidden":
+            message = "unknown field"
+        lines.append((field_path(loc) or "(top level)", message))
+    first_field, first_message = lines[0]
+    more = "".join(f"\n  {f}: {m}" for f, m in lines[1:])
+    return BadInput(first_message + more, source=source, field=first_field)

@@ -1,0 +1,86 @@
+"""``bslab --headless``: a sweep with progress bars, then the comparison table."""
+
+from __future__ import annotations
+
+import contextlib
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tui_lab.compare import comparison_rows, comparison_table
+from tui_lab.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepStarted
+from tui_lab.sweep import PreparedSweep, run_sweep
+
+EXIT_OK, EXIT_FAILED, EXIT_INTERRUPTED = 0, 1, 130
+
+
+def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
+    """Run the sweep; returns the exit code (0, 1 if a run failed, 130 on Ctrl+C)."""
+    console = console or Console()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    sessions = {}
+    interrupted = False
+    with progress, contextlib.closing(run_sweep(prepared)) as events:
+        sweep_task: TaskID | None = None
+        run_task: TaskID | None = None
+        try:
+            for event in events:
+                if isinstance(event, SweepStarted):
+                    sweep_task = progress.add_task(
+                        f"sweep {event.preset_name}", total=len(event.runs), info=""
+                    )
+                elif isinstance(event, RunStarted):
+                    total = event.config.epochs * event.steps_per_epoch
+                    label = f"  {event.config.label()} lr={event.config.lr:.3g}"
+                    run_task = progress.add_task(label, total=total, info="")
+                elif isinstance(event, StepStats) and run_task is not None:
+                    info = f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s"
+                    progress.update(run_task, completed=event.step, info=info)
+                elif isinstance(event, EpochEnded) and run_task is not None:
+                    r = event.record
+                    info = f"epoch {r.epoch}  val acc {r.val_accuracy:.2%}"
+                    progress.update(run_task, completed=r.steps, info=info)
+                elif isinstance(event, RunEnded) and sweep_task is not None:
+                    progress.advance(sweep_task)
+                elif isinstance(event, SessionSaved) and event.final:
+                    sessions[event.run_index] = event.session
+                    summary = event.session.summary
+                    acc = (
+                        f"{summary.final_accuracy:.2%}"
+                        if summary and summary.final_accuracy
+                        else "—"
+                    )
+                    progress.console.print(
+                        f"  {event.session.config.label()}: {event.session.status}, "
+                        f"final accuracy {acc} → {event.path}"
+                    )
+                    if run_task is not None:
+                        progress.remove_task(run_task)
+                        run_task = None
+        except KeyboardInterrupt:
+            interrupted = True
+    # closing() has now ended the generator, which saved the current run as interrupted.
+    if interrupted:
+        console.print("[yellow]Interrupted: the run in progress was saved as interrupted.[/]")
+    finished = [sessions[i] for i in sorted(sessions)]
+    if finished:
+        console.print(comparison_table(comparison_rows(finished), title=f"{prepared.preset.name}"))
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if any(s.status == "failed" for s in finished) else EXIT_OK

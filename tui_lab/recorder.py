@@ -1,0 +1,121 @@
+"""Turns a run's events into its session file, saved atomically after every epoch."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tui_lab.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
+from tui_lab.schema import LossCurve, Session, Status, Summary
+from tui_lab.storage import save_model
+
+
+class CurveBuffer:
+    """Keeps at most ``limit`` points by averaging neighbouring pairs whenever it fills up.
+
+    Halving keeps the points evenly spread over the whole run, whatever its length.
+    """
+
+    def __init__(self, curve: LossCurve, limit: int):
+        self.curve = curve
+        self.limit = limit
+
+    def append(self, stats: StepStats) -> None:
+        c = self.curve
+        c.step.append(stats.step)
+        c.epoch.append(round(stats.epoch - 1 + stats.epoch_fraction, 4))
+        c.samples.append(stats.samples)
+        c.seconds.append(round(stats.seconds, 4))
+        c.loss.append(stats.loss)
+        if len(c.loss) > self.limit:
+            self._halve()
+
+    def _halve(self) -> None:
+        c = self.curve
+        # Keep x at the later point of each pair (where the averaged losses end) and the mean loss.
+        c.step[:] = c.step[1::2]
+        c.epoch[:] = c.epoch[1::2]
+        c.samples[:] = c.samples[1::2]
+        c.seconds[:] = c.seconds[1::2]
+        c.loss[:] = [(a + b) / 2 for a, b in zip(c.loss[0::2], c.loss[1::2], strict=False)]
+
+
+def summarize(session: Session) -> Summary:
+    """Time per epoch, throughput, and when (epochs, steps, samples, seconds) the target was hit."""
+    epochs = session.epochs
+    target = session.config.target_accuracy
+    train_seconds = sum(e.train_seconds for e in epochs)
+    hit = next((e for e in epochs if e.val_accuracy >= target), None)
+    best = max(epochs, key=lambda e: e.val_accuracy, default=None)
+    return Summary(
+        epochs_run=len(epochs),
+        seconds_per_epoch=train_seconds / len(epochs) if epochs else None,
+        samples_per_second=epochs[-1].samples_seen / train_seconds if train_seconds else None,
+        train_seconds=train_seconds,
+        epochs_to_target=hit.epoch if hit else None,
+        steps_to_target=hit.steps if hit else None,
+        samples_to_target=hit.samples_seen if hit else None,
+        seconds_to_target=sum(e.train_seconds for e in epochs[: hit.epoch]) if hit else None,
+        best_accuracy=best.val_accuracy if best else None,
+        best_epoch=best.epoch if best else None,
+        final_accuracy=epochs[-1].val_accuracy if epochs else None,
+        final_val_loss=epochs[-1].val_loss if epochs else None,
+    )
+
+
+def session_filename(session: Session) -> str:
+    cfg = session.config
+    batch = "full" if cfg.batch_size_requested == "full" else cfg.batch_size
+    stamp = session.created.strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}-{stamp}-{session.id[:6]}.json".replace(
+        " ", "_"
+    )
+
+
+class SessionRecorder:
+    """Consumes one run's events and keeps its session file on disk up to date."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.session: Session | None = None
+        self.path: Path | None = None
+        self.curve: CurveBuffer | None = None
+
+    def handle(self, event: Event) -> SessionSaved | None:
+        """Update the session; returns a SessionSaved event whenever the file was written."""
+        if isinstance(event, RunStarted):
+            self.session = Session(
+                id=secrets.token_hex(8),
+                created=datetime.now(timezone.utc),
+                config=event.config,
+                environment=event.environment,
+                n_train=event.n_train,
+                n_val=event.n_val,
+                steps_per_epoch=event.steps_per_epoch,
+            )
+            self.path = self.out_dir / session_filename(self.session)
+            self.curve = CurveBuffer(self.session.curve, event.config.curve_points)
+            return self.save(event.run_index, final=False)
+        if isinstance(event, StepStats) and self.curve is not None:
+            self.curve.append(event)
+        elif isinstance(event, EpochEnded) and self.session is not None:
+            self.session.epochs.append(event.record)
+            self.session.summary = summarize(self.session)
+            return self.save(event.run_index, final=False)
+        elif isinstance(event, RunEnded) and self.session is not None:
+            return self.finish(event.status, event.message, event.run_index)
+        return None
+
+    def finish(self, status: Status, message: str, run_index: int = 0) -> SessionSaved | None:
+        if self.session is None:
+            return None
+        self.session.status = status
+        self.session.message = message
+        self.session.summary = summarize(self.session)
+        return self.save(run_index, final=True)
+
+    def save(self, run_index: int, *, final: bool) -> SessionSaved:
+        assert self.session is not None and self.path is not None
+        save_model(self.session, self.path)
+        return SessionSaved(run_index, self.path, self.session.model_copy(deep=True), final)

@@ -1,0 +1,115 @@
+"""Results of the batch-size analyses: noise scale, batch-size finder, lr range test, scaling fit.
+
+These are saved in sessions (noise-scale points, peak memory) or printed by commands (finder,
+range test, scaling fit), so they are strict pydantic models like every other schema model.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import Field, NonNegativeInt, PositiveInt
+
+from tui_lab.schema.common import PositiveFloat, StrictModel
+
+
+class NoiseScaleSettings(StrictModel):
+    """Whether and how often a run measures the gradient noise scale (McCandlish et al. 2018)."""
+
+    enabled: bool = True
+    every: PositiveInt = Field(
+        10, description="Measure on every k-th optimizer step (the rest cost nothing)."
+    )
+    ema: Annotated[float, Field(ge=0, lt=1)] = Field(
+        0.9, description="Smoothing of |G|^2 and tr(Sigma), per measurement, each separately."
+    )
+
+
+class NoiseScalePoint(StrictModel):
+    """The smoothed noise-scale estimate at one moment of a run (recorded once per epoch)."""
+
+    epoch: PositiveInt
+    step: NonNegativeInt
+    b_simple: float | None = Field(
+        description="tr(Sigma)/|G|^2, the critical batch size estimate; None while |G|^2 <= 0."
+    )
+    grad_sq: float = Field(description="Smoothed estimate of |G|^2, the true gradient's norm^2.")
+    trace_sigma: float = Field(description="Smoothed estimate of tr(Sigma), per-sample noise.")
+
+
+class MemoryPeak(StrictModel):
+    """Peak memory of a run; what it measures depends on the device (see ``source``)."""
+
+    peak_bytes: NonNegativeInt
+    source: Literal["cuda_peak_allocated", "process_peak_rss"] = Field(
+        description="cuda: tensors' peak on the device; otherwise the process's peak RSS, "
+        "a high-water mark over the whole process life that cannot be reset."
+    )
+
+
+class BatchTrial(StrictModel):
+    """One batch size the finder tried: its throughput, or that it ran out of memory."""
+
+    batch_size: PositiveInt
+    fits: bool
+    samples_per_second: float | None = None
+    error: str = Field("", description="The out-of-memory message when it did not fit.")
+
+
+class BatchFinderResult(StrictModel):
+    largest_batch_size: PositiveInt | None = Field(
+        description="Largest batch that ran; None when even the first size tried did not fit."
+    )
+    limit: PositiveInt = Field(description="The ceiling searched up to (training-set size).")
+    reached_limit: bool = Field(description="True when the limit fits: memory was not the bound.")
+    trials: list[BatchTrial] = Field(description="Every size tried, in the order tried.")
+
+
+class LrRangeResult(StrictModel):
+    """Learning-rate range test (Smith 2017): losses along an exponential sweep of rates."""
+
+    lrs: list[PositiveFloat]
+    losses: list[float]
+    smoothed_losses: list[float]
+    suggested_lr: PositiveFloat | None = Field(
+        description="Rate at the steepest descent of the smoothed loss (per log lr)."
+    )
+    stop_reason: Literal["finished", "diverged", "out_of_data"]
+
+    @property
+    def stopped_early(self) -> bool:
+        return self.stop_reason != "finished"
+
+
+class ScalingFit(StrictModel):
+    """McCandlish et al.'s (S/S_min - 1)(E/E_min - 1) = 1, i.e. S(B) = S_min (1 + B_crit/B)."""
+
+    s_min: Annotated[float, Field(ge=0)] = Field(description="Steps needed at infinite batch.")
+    e_min: Annotated[float, Field(ge=0)] = Field(description="Samples needed at batch size 1.")
+    b_crit: float | None = Field(
+        description="E_min/S_min; None when S_min is 0 (perfect scaling at every size tried)."
+    )
+    r2: float = Field(description="Coefficient of determination of log steps (the log-log view).")
+    batch_sizes: list[PositiveInt] = Field(description="Batch sizes of the runs fitted.")
+    unreached_batch_sizes: list[PositiveInt] = Field(
+        description="Batch sizes whose runs never reached the target (left out of the fit)."
+    )
+
+    def steps(self, batch_size: float) -> float:
+        """Fitted steps to target at this batch size."""
+        return self.s_min + self.e_min / batch_size
+
+    def samples(self, batch_size: float) -> float:
+        """Fitted samples to target at this batch size (E = B S)."""
+        return batch_size * self.steps(batch_size)
+
+
+class BatchOptima(StrictModel):
+    """The batch sizes that are best in wall time to target and in final accuracy."""
+
+    fastest_batch_size: PositiveInt | None = Field(
+        description="Least training seconds to the target; None when no run reached it."
+    )
+    seconds_to_target: float | None
+    most_accurate_batch_size: PositiveInt | None
+    final_accuracy: float | None

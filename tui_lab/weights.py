@@ -1,0 +1,91 @@
+"""Model weights: as one flat vector (for geometry in weight space) and as files.
+
+A session's final weights are kept beside its JSON file in safetensors format, which holds only
+tensors, so loading a file someone sent you cannot run code (unlike a pickled `torch.save`).
+Writes are atomic: a reader sees the old file or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save
+
+from tui_lab.errors import BadInput
+
+
+def weights_path_for(session_path: Path) -> Path:
+    """The weights file of a session: same folder and stem, `.safetensors` suffix."""
+    return Path(session_path).with_suffix(".safetensors")
+
+
+def save_weights(model: torch.nn.Module, path: Path) -> None:
+    """Write the model's state dict (parameters and buffers, on CPU) to `path` atomically."""
+    path = Path(path)
+    # Own contiguous CPU copies: safetensors refuses shared or strided storage (tied weights).
+    tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+    data = save(tensors)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load_weights(path: Path) -> dict[str, torch.Tensor]:
+    """Read a state dict saved by `save_weights` onto the CPU; never executes code.
+
+    A missing or unreadable file is `BadInput` naming the file (exit code 2 on the command line).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput("no weights file beside this session", source=path)
+    try:
+        return load_file(path, device="cpu")
+    except SafetensorError as e:
+        raise BadInput(f"not a readable safetensors file ({e})", source=path) from e
+
+
+def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
+    """All parameters as one detached vector, in `model.parameters()` order, on their device."""
+    return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+
+
+def set_flat_parameters(model: torch.nn.Module, flat: torch.Tensor) -> None:
+    """Copy a vector from `flat_parameters` into the parameters, in place.
+
+    In place (unlike `vector_to_parameters`, which rebinds `.data`) so that optimizers, compiled
+    graphs and anything else holding the parameters' storage keep seeing the same tensors.
+    """
+    params = list(model.parameters())
+    sizes = [p.numel() for p in params]
+    if flat.numel() != sum(sizes):
+        raise ValueError(f"vector has {flat.numel()} values, the model {sum(sizes)} parameters")
+    with torch.no_grad():
+        for param, chunk in zip(params, flat.split(sizes), strict=True):
+            param.copy_(chunk.view_as(param))
+
+
+@contextmanager
+def preserved_weights(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
+    """Evaluate the model at other weights inside, in eval mode; on leaving, even through an
+    exception, its state dict and train/eval mode are exactly what they were."""
+    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.load_state_dict(saved)
+        model.train(was_training)
