@@ -86,7 +86,7 @@ def cmd_compare(argv: Sequence[str]) -> int:
     loaded, warnings = load_sessions(args.paths)
     console = Console()
     for warning in warnings:
-        Console(stderr=True).print(f"[yellow]warning:[/] {warning}", highlight=False)
+        print(f"bslab: warning: {warning}", file=sys.stderr)
     if not loaded:
         raise BadInput("no session files found", source=", ".join(map(str, args.paths)))
     console.print(comparison_table(comparison_rows([s.session for s in loaded], args.sort)))
@@ -144,9 +144,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return dispatch(argv)
     except BadInput as error:
-        Console(stderr=True).print(
-            f"[bold red]bslab: error:[/] {error.describe()}", highlight=False
-        )
+        print(f"bslab: error: {error.describe()}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         return 130

@@ -5,9 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from rich import box
 from rich.table import Table
 
 from tui_lab.schema import Session
+
+STATUS_TEXT = {
+    "completed": "done",
+    "running": "running",
+    "interrupted": "[yellow]stopped[/]",
+    "diverged": "[bold red]diverged[/]",
+    "out_of_memory": "[bold red]oom[/]",
+    "failed": "[bold red]failed[/]",
+}
 
 SortKey = Literal["batch", "time", "target", "accuracy"]
 
@@ -25,11 +35,7 @@ class ComparisonRow:
     @property
     def batch_label(self) -> str:
         cfg = self.session.config
-        return (
-            f"full ({cfg.batch_size})"
-            if cfg.batch_size_requested == "full"
-            else str(cfg.batch_size)
-        )
+        return "full" if cfg.batch_size_requested == "full" else str(cfg.batch_size)
 
 
 def comparison_rows(sessions: list[Session], sort: SortKey = "batch") -> list[ComparisonRow]:
@@ -79,44 +85,57 @@ def best_rows(rows: list[ComparisonRow]) -> tuple[ComparisonRow | None, Comparis
 
 
 def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Table:
+    """The experiment's table; fits 80 columns (shared dataset/model go into the title)."""
     targets = sorted({r.session.config.target_accuracy for r in rows})
     target_text = ", ".join(f"{t:.0%}" for t in targets) or "—"
+    setups = {f"{r.session.config.dataset}/{r.session.config.model}" for r in rows}
+    shared_setup = len(setups) == 1
+    if shared_setup:
+        title = f"{title}: {next(iter(setups))}"
     fastest, accurate = best_rows(rows)
-    table = Table(title=title, caption=f"target accuracy {target_text}; ★ best in its column")
-    for name, justify in [
-        ("data/model", "left"),
-        ("optimizer", "left"),
+    table = Table(
+        title=title,
+        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy; "
+        "★ fastest to target, most accurate at the end",
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = [] if shared_setup else [("data/model", "left")]
+    columns += [
+        ("optim", "left"),
         ("lr", "right"),
         ("batch", "right"),
         ("status", "left"),
-        ("s/epoch", "right"),
-        ("×fastest", "right"),
-        ("epochs→target", "right"),
-        ("s→target", "right"),
-        ("best acc", "right"),
-        ("final acc", "right"),
-    ]:
+        ("s/ep", "right"),
+        ("×fast", "right"),
+        ("ep→t", "right"),
+        ("s→t", "right"),
+        ("best", "right"),
+        ("final", "right"),
+    ]
+    for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cfg = row.session.config
         status = row.session.status
-        to_target = _fmt(row.seconds_to_target, ".1f", "not reached")
+        to_target = _fmt(row.seconds_to_target, ".1f", "never")
         if row is fastest:
-            to_target += " ★"
-        final = _fmt(row.final_accuracy, ".2%")
+            to_target += "★"
+        final = _fmt(row.final_accuracy, ".1%")
         if row is accurate:
-            final += " ★"
-        table.add_row(
-            f"{cfg.dataset}/{cfg.model}",
+            final += "★"
+        cells = [] if shared_setup else [f"{cfg.dataset}/{cfg.model}"]
+        cells += [
             cfg.optimizer.name,
             f"{cfg.lr:.3g}",
             row.batch_label,
-            status if status == "completed" else f"[bold red]{status}[/]",
+            STATUS_TEXT[status],
             _fmt(row.seconds_per_epoch, ".3f"),
             _fmt(row.relative_time, ".2f"),
-            str(row.epochs_to_target) if row.epochs_to_target is not None else "not reached",
+            str(row.epochs_to_target) if row.epochs_to_target is not None else "never",
             to_target,
-            _fmt(row.best_accuracy, ".2%"),
+            _fmt(row.best_accuracy, ".1%"),
             final,
-        )
+        ]
+        table.add_row(*cells)
     return table

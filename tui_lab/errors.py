@@ -48,6 +48,10 @@ def from_validation_error(error: ValidationError, source: str | Path) -> BadInpu
         message = item["msg"].removeprefix("Value error, ")
         if item["type"] == "extra_forbidden":
             message = "unknown field"
+        elif item["type"] == "union_tag_invalid":
+            loc = (*loc, "kind")
+            ctx = item.get("ctx", {})
+            message = f"unknown kind {ctx.get('tag')!r} (expected {ctx.get('expected_tags')})"
         lines.append((field_path(loc) or "(top level)", message))
     first_field, first_message = lines[0]
     more = "".join(f"\n  {f}: {m}" for f, m in lines[1:])

@@ -68,7 +68,8 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                     )
                     progress.console.print(
                         f"  {event.session.config.label()}: {event.session.status}, "
-                        f"final accuracy {acc} → {event.path}"
+                        f"final accuracy {acc} → {event.path}",
+                        soft_wrap=True,
                     )
                     if run_task is not None:
                         progress.remove_task(run_task)

@@ -12,33 +12,46 @@ from tui_lab.storage import save_model
 
 
 class CurveBuffer:
-    """Keeps at most ``limit`` points by averaging neighbouring pairs whenever it fills up.
+    """Keeps at most ``limit`` points, evenly spread over the whole run, whatever its length.
 
-    Halving keeps the points evenly spread over the whole run, whatever its length.
+    When the curve fills up, neighbouring pairs are averaged and from then on every incoming
+    point is averaged with the next ones too (the stride doubles), so old and new parts of the
+    run keep the same resolution.
     """
 
     def __init__(self, curve: LossCurve, limit: int):
         self.curve = curve
         self.limit = limit
+        self.stride = 1
+        self.pending: list[StepStats] = []
 
     def append(self, stats: StepStats) -> None:
+        self.pending.append(stats)
+        if len(self.pending) >= self.stride:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the pending points as one averaged point (also called when the run ends)."""
+        if not self.pending:
+            return
+        last = self.pending[-1]
         c = self.curve
-        c.step.append(stats.step)
-        c.epoch.append(round(stats.epoch - 1 + stats.epoch_fraction, 4))
-        c.samples.append(stats.samples)
-        c.seconds.append(round(stats.seconds, 4))
-        c.loss.append(stats.loss)
+        c.step.append(last.step)
+        c.epoch.append(round(last.epoch - 1 + last.epoch_fraction, 4))
+        c.samples.append(last.samples)
+        c.seconds.append(round(last.seconds, 4))
+        c.loss.append(sum(p.loss for p in self.pending) / len(self.pending))
+        self.pending.clear()
         if len(c.loss) > self.limit:
             self._halve()
 
     def _halve(self) -> None:
         c = self.curve
         # Keep x at the later point of each pair (where the averaged losses end) and the mean loss.
-        c.step[:] = c.step[1::2]
-        c.epoch[:] = c.epoch[1::2]
-        c.samples[:] = c.samples[1::2]
-        c.seconds[:] = c.seconds[1::2]
         c.loss[:] = [(a + b) / 2 for a, b in zip(c.loss[0::2], c.loss[1::2], strict=False)]
+        for xs in (c.step, c.epoch, c.samples, c.seconds):
+            xs[:] = xs[1::2]
+        self.stride *= 2
 
 
 def summarize(session: Session) -> Summary:
@@ -110,6 +123,8 @@ class SessionRecorder:
     def finish(self, status: Status, message: str, run_index: int = 0) -> SessionSaved | None:
         if self.session is None:
             return None
+        if self.curve is not None:
+            self.curve.flush()
         self.session.status = status
         self.session.message = message
         self.session.summary = summarize(self.session)

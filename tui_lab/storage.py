@@ -12,7 +12,15 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from tui_lab.errors import BadInput, from_validation_error
-from tui_lab.schema import SCHEMA_VERSION, Preset, Session
+from tui_lab.schema import (
+    PRESET_ADAPTER,
+    SCHEMA_VERSION,
+    SESSION_ADAPTER,
+    ParaboloidPreset,
+    ParaboloidSession,
+    Session,
+    TrainPreset,
+)
 
 SESSION_GLOB = "*.json"
 
@@ -67,22 +75,31 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
-def load_preset(path: Path) -> Preset:
+def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
+    """A training or paraboloid preset (``kind`` tells; a preset without it is a training one)."""
     data = read_json(path)
     check_schema_version(data, path)
     try:
-        return Preset.model_validate(data)
+        return PRESET_ADAPTER.validate_python(data)
+    except ValidationError as error:
+        raise from_validation_error(error, path) from None
+
+
+def load_any_session(path: Path) -> Session | ParaboloidSession:
+    data = read_json(path)
+    check_schema_version(data, path)
+    try:
+        return SESSION_ADAPTER.validate_python(data)
     except ValidationError as error:
         raise from_validation_error(error, path) from None
 
 
 def load_session(path: Path) -> Session:
-    data = read_json(path)
-    check_schema_version(data, path)
-    try:
-        return Session.model_validate(data)
-    except ValidationError as error:
-        raise from_validation_error(error, path) from None
+    """A training session; another kind of session is an error naming the file."""
+    session = load_any_session(path)
+    if not isinstance(session, Session):
+        raise BadInput(f"a {session.kind} session, not a training run", source=path, field="kind")
+    return session
 
 
 @dataclass(frozen=True)
@@ -92,15 +109,22 @@ class LoadedSession:
 
 
 def load_sessions(paths: list[Path]) -> tuple[list[LoadedSession], list[str]]:
-    """Session files and folders of them; broken files inside folders become warnings."""
+    """Training sessions from files and folders.
+
+    Inside folders, broken files become warnings and other kinds of session (paraboloid
+    sketches) are passed over silently: a sessions folder holds both.
+    """
     loaded, warnings = [], []
     for path in map(Path, paths):
         if path.is_dir():
             for file in sorted(path.glob(SESSION_GLOB)):
                 try:
-                    loaded.append(LoadedSession(file, load_session(file)))
+                    session = load_any_session(file)
                 except BadInput as error:
                     warnings.append(f"skipped {error.describe()}")
+                    continue
+                if isinstance(session, Session):
+                    loaded.append(LoadedSession(file, session))
         else:
             loaded.append(LoadedSession(path, load_session(path)))
     return loaded, warnings

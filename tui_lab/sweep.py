@@ -90,7 +90,7 @@ def prepare_sweep(
 ) -> PreparedSweep:
     """Validate everything and load the data; raises BadInput naming the file and field."""
     if data_dir is not None:
-        preset = preset.model_copy(update={"data_dir": data_dir})
+        preset = preset.updated(data_dir=data_dir)
     resolved_device = resolve_device(
         device or preset.device,
         source=None if device else source,

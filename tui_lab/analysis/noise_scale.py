@@ -23,15 +23,13 @@ Models with batch norm see half-batch statistics on measurement steps: a small p
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
 
+from tui_lab.analysis.lr_finder import LossFn
 from tui_lab.schema.analysis import NoiseScalePoint
-
-LossFn = Callable[[Tensor, Tensor], Tensor]
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,17 @@ their curves are bounded in length so that files stay small whatever the run len
 Each concern has its own module here; this package re-exports them as one namespace.
 """
 
-from tui_lab.schema.common import SCHEMA_VERSION, BatchSize, StrictModel
+from typing import Annotated, Any
+
+from pydantic import Discriminator, Tag, TypeAdapter
+
+from tui_lab.schema.common import SCHEMA_VERSION, BatchSize, StrictModel, round_significant
+from tui_lab.schema.paraboloid import (
+    ParaboloidGrid,
+    ParaboloidPath,
+    ParaboloidPreset,
+    ParaboloidSession,
+)
 from tui_lab.schema.train import (
     OPTIMIZER_DEFAULTS,
     DatasetName,
@@ -23,21 +33,47 @@ from tui_lab.schema.train import (
     Summary,
     TrainPreset,
 )
+from tui_lab.schema.trajectory import Interpolation, TrajectorySketch
 
-Preset = TrainPreset
+
+def _kind(value: Any) -> str:
+    """A preset or session without ``kind`` is a training one (the common, hand-written case)."""
+    if isinstance(value, dict):
+        return value.get("kind", "train")
+    return getattr(value, "kind", "train")
+
+
+Preset = Annotated[
+    Annotated[TrainPreset, Tag("train")] | Annotated[ParaboloidPreset, Tag("paraboloid")],
+    Discriminator(_kind),
+]
+AnySession = Annotated[
+    Annotated[Session, Tag("train")] | Annotated[ParaboloidSession, Tag("paraboloid")],
+    Discriminator(_kind),
+]
+PRESET_ADAPTER: TypeAdapter[TrainPreset | ParaboloidPreset] = TypeAdapter(Preset)
+SESSION_ADAPTER: TypeAdapter[Session | ParaboloidSession] = TypeAdapter(AnySession)
 
 __all__ = [
     "OPTIMIZER_DEFAULTS",
+    "PRESET_ADAPTER",
     "SCHEMA_VERSION",
+    "SESSION_ADAPTER",
+    "AnySession",
     "BatchSize",
     "DatasetName",
     "Environment",
     "EpochRecord",
+    "Interpolation",
     "LossCurve",
     "LrScaling",
     "ModelName",
     "OptimizerConfig",
     "OptimizerName",
+    "ParaboloidGrid",
+    "ParaboloidPath",
+    "ParaboloidPreset",
+    "ParaboloidSession",
     "Preset",
     "RunConfig",
     "Session",
@@ -45,4 +81,6 @@ __all__ = [
     "StrictModel",
     "Summary",
     "TrainPreset",
+    "TrajectorySketch",
+    "round_significant",
 ]

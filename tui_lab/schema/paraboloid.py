@@ -13,9 +13,8 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tui_lab.schema.common import SCHEMA_VERSION, BatchSize, StrictModel
+from tui_lab.schema.common import SCHEMA_VERSION, BatchSize, Rounded, StrictModel
 from tui_lab.schema.train import OptimizerConfig
-from tui_lab.schema.trajectory import Rounded
 
 MAX_GRID_SIDE = 60
 MAX_PATH_POINTS = 400

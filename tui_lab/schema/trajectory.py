@@ -6,27 +6,13 @@ so that a session file stays small whatever the model and run length.
 
 from __future__ import annotations
 
-import math
-from typing import Annotated
+from pydantic import Field, PositiveInt, model_validator
 
-from pydantic import AfterValidator, Field, PositiveInt, model_validator
-
-from tui_lab.schema.common import StrictModel
+from tui_lab.schema.common import Ratio, Rounded, StrictModel
 
 MAX_GRID_SIDE = 25
 MAX_PATH_POINTS = 257
 MAX_ALPHAS = 101
-
-
-def round_significant(value: float, digits: int = 5) -> float:
-    """Round to `digits` significant digits: enough for a sketch, short in JSON."""
-    if value == 0 or not math.isfinite(value):
-        return value
-    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
-
-
-Rounded = Annotated[float, Field(allow_inf_nan=False), AfterValidator(round_significant)]
-Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(round_significant)]
 
 
 class TrajectorySketch(StrictModel):

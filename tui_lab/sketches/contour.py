@@ -146,10 +146,13 @@ def draw_contour_sketch(
         if isinstance(levels, int)
         else np.asarray(levels, dtype=float)
     )
-    fine = refine(grid_x, grid_y, surface)
-    crossings = [contour_points(*fine, float(level)) for level in chosen]
+    with np.errstate(invalid="ignore", divide="ignore"):  # non-finite cells: dots dropped below
+        fine = refine(grid_x, grid_y, surface)
+        crossings = [contour_points(*fine, float(level)) for level in chosen]
     dots_x = np.concatenate([c[0] for c in crossings]) if crossings else np.empty(0)
     dots_y = np.concatenate([c[1] for c in crossings]) if crossings else np.empty(0)
+    drawable = np.isfinite(dots_x) & np.isfinite(dots_y)
+    dots_x, dots_y = dots_x[drawable], dots_y[drawable]
 
     plt.clear_data()
     plt.title(title)
@@ -163,13 +166,26 @@ def draw_contour_sketch(
             color=CONTOUR_COLOR,
         )
     for index, path in enumerate(paths):
+        if len(path.xs) == 0:
+            continue
         color = path.color or PALETTE[index % len(PALETTE)]
-        path_x, path_y = thin(path.xs, MAX_PATH_POINTS), thin(path.ys, MAX_PATH_POINTS)
+        path_x = _within_reach(thin(path.xs, MAX_PATH_POINTS), grid_x)
+        path_y = _within_reach(thin(path.ys, MAX_PATH_POINTS), grid_y)
         plt.plot(path_x, path_y, marker="braille", color=color, label=path.label)
         plt.scatter([path_x[0]], [path_y[0]], marker="o", color=color)
         plt.scatter([path_x[-1]], [path_y[-1]], marker="x", color=color)
     if minimum is not None:
         plt.scatter([minimum[0]], [minimum[1]], marker="+", color="default")
+
+
+def _within_reach(values: list[float], grid: np.ndarray) -> list[float]:
+    """Coordinates clamped to a frame-wide margin around the grid.
+
+    plotext rasterises a segment over its whole length, so a diverged point at 1e150 would
+    hang the drawing; clamped, the segment still leaves the frame in about its direction.
+    """
+    span = float(grid[-1] - grid[0])
+    return np.clip(values, grid[0] - span, grid[-1] + span).tolist()
 
 
 def render_contour_sketch(

@@ -164,7 +164,7 @@ def run_path(
                 taken = step
                 break
     points = trace[: taken + 1].numpy()
-    beyond = np.flatnonzero(~(np.linalg.norm(points - problem.minimum, axis=1) < limit))
+    beyond = np.flatnonzero(~(np.hypot(*(points - problem.minimum).T) < limit))
     if beyond.size == 0:
         return points, False
     first = beyond[0]
@@ -213,6 +213,8 @@ def run_paraboloid(preset: ParaboloidPreset) -> ParaboloidSession:
             trace, diverged = run_path(problem, config, a_steps, c_steps, start)
             kept = np.array(thin(range(len(trace)), preset.path_points), dtype=int)
             final = trace[-1]
+            with np.errstate(over="ignore"):  # a diverged path's loss may overflow: capped
+                final_loss = min(float(problem.loss(*final)), MAX_REPORTED)
             paths.append(
                 ParaboloidPath(
                     label=path_label(config, batch),
@@ -222,10 +224,8 @@ def run_paraboloid(preset: ParaboloidPreset) -> ParaboloidSession:
                     step=kept.tolist(),
                     w1=trace[kept, 0].tolist(),
                     w2=trace[kept, 1].tolist(),
-                    final_loss=min(float(problem.loss(*final)), MAX_REPORTED),
-                    distance_to_minimum=min(
-                        float(np.linalg.norm(final - problem.minimum)), MAX_REPORTED
-                    ),
+                    final_loss=final_loss,
+                    distance_to_minimum=float(np.hypot(*(final - problem.minimum))),
                     diverged=diverged,
                 )
             )

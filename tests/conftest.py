@@ -1,0 +1,47 @@
+"""Shared test set-up: offline, single-threaded torch (2-core CI), tiny presets on local data."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+import torch
+
+os.environ["BSLAB_OFFLINE"] = "1"  # nothing may download data during tests
+torch.set_num_threads(1)  # torch's thread pool thrashes when pytest shares 2 cores
+
+from tui_lab.schema import TrainPreset  # noqa: E402
+
+SNAPSHOTS_TEXT = Path(__file__).parent / "snapshots_text"
+
+
+@pytest.fixture
+def tiny_preset() -> TrainPreset:
+    """A sweep that trains in well under a second: 160 digits, two batch sizes, two epochs."""
+    return TrainPreset(
+        name="tiny",
+        dataset="digits",
+        train_subset=160,
+        model="mlp",
+        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        batch_sizes=[32, "full"],
+        epochs=2,
+        target_accuracy=0.3,
+        device="cpu",
+        seed=0,
+    )
+
+
+@pytest.fixture
+def assert_text_snapshot():
+    """Compare text with a golden file; BSLAB_UPDATE_SNAPSHOTS=1 rewrites it."""
+
+    def check(name: str, text: str) -> None:
+        path = SNAPSHOTS_TEXT / name
+        if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+            path.parent.mkdir(exist_ok=True)
+            path.write_text(text, encoding="utf-8")
+        assert text == path.read_text(encoding="utf-8")
+
+    return check

@@ -1,0 +1,204 @@
+"""The Compare screen and the help, driven with the keyboard as a user over SSH would."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+from test_curves_chart import make_session
+from textual.app import App
+from textual.binding import Binding
+from textual.widgets import DataTable, SelectionList
+
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.widgets.comparison import ComparisonTable
+from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.storage import save_model
+
+SWEEP = [
+    make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged", minutes=10),
+    make_session(32, rate=1.0, seconds_per_epoch=1.0, minutes=10),
+    make_session(256, rate=0.6, seconds_per_epoch=0.4, minutes=10),
+    make_session(32, "adam", rate=1.5, seconds_per_epoch=1.2, minutes=10),
+]
+OLD_RUN = make_session(64, preset="older", minutes=0)
+
+
+class CompareHost(App):
+    """Stands in for the bslab app: opens Compare, binds ? to help, records notifications."""
+
+    BINDINGS = [Binding("question_mark", "help", "Help")]  # noqa: RUF012
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+        self.notes: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(CompareScreen(self.paths))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
+        self.notes.append(message)
+        super().notify(message, **kwargs)
+
+
+@pytest.fixture
+def sessions_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for session in [*SWEEP, OLD_RUN]:
+        save_model(session, folder / f"{session.id}.json")
+    return folder
+
+
+def run(scenario) -> None:
+    asyncio.run(scenario())
+
+
+def shown_batches(app: App) -> list[tuple[str, int]]:
+    table = app.screen.query_one(ComparisonTable)
+    return [(s.config.optimizer.name, s.config.batch_size) for s in table.row_sessions]
+
+
+def test_named_folder_shows_every_run_and_reports_broken_files(sessions_dir: Path):
+    (sessions_dir / "broken.json").write_text("{not json")
+
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            assert len(shown_batches(app)) == 5
+            assert any("broken.json" in note and "invalid JSON" in note for note in app.notes)
+            loss = app.screen.query_one("#loss-chart", CurvesChart)
+            labels = [s.label for s in loss.series() if s.label]
+            assert "sgd b=1 (diverged)" in labels and "adam b=32" in labels
+
+    run(scenario)
+
+
+def test_default_folder_preselects_the_newest_sweep(sessions_dir: Path, monkeypatch):
+    monkeypatch.chdir(sessions_dir.parent)
+
+    async def scenario():
+        app = CompareHost([])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)
+            picker = app.screen.query_one(SelectionList)
+            assert picker.option_count == 5
+            assert sorted(shown_batches(app)) == [
+                ("adam", 32),
+                ("sgd", 1),
+                ("sgd", 32),
+                ("sgd", 256),
+            ]
+
+    run(scenario)
+
+
+def test_keyboard_selects_runs_and_switches_the_chart_axis(sessions_dir: Path):
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            await pilot.press("a")  # everything was ticked: untick all
+            assert shown_batches(app) == []
+            await pilot.press("space", "down", "space")
+            assert len(shown_batches(app)) == 2
+            await pilot.press("x")
+            charts = list(app.screen.query(CurvesChart))
+            assert [c.x_axis for c in charts] == ["samples", "samples"]
+            await pilot.press("x", "w")
+            await pilot.pause(0.3)
+            loss = app.screen.query_one("#loss-chart", CurvesChart)
+            assert loss.x_axis == "seconds" and "training seconds" in str(loss.border_title)
+            assert not any(s.faint for s in loss.series())
+
+    run(scenario)
+
+
+def test_table_sorts_by_key_and_by_clicking_a_header(sessions_dir: Path):
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(120, 36)) as pilot:
+            await pilot.pause(0.2)
+            table = app.screen.query_one(ComparisonTable)
+            table.focus()
+            table.move_cursor(column=4)  # s/epoch
+            await pilot.press("s")
+            times = [s.summary.seconds_per_epoch for s in table.row_sessions]
+            assert times == sorted(times)
+            await pilot.press("s")  # again: the other way round
+            assert [s.summary.seconds_per_epoch for s in table.row_sessions] == sorted(times)[::-1]
+
+            table.post_message(DataTable.HeaderSelected(table, None, 9, None))  # a click
+            await pilot.pause()
+            finals = [s.summary.final_accuracy for s in table.row_sessions]
+            assert finals == sorted(finals)
+            assert "▲" in str(table.ordered_columns[9].label)
+
+    run(scenario)
+
+
+def test_typing_a_folder_adds_its_sessions(sessions_dir: Path, tmp_path: Path):
+    other = tmp_path / "from-gpu-box"
+    other.mkdir()
+    save_model(make_session(512, preset="gpu"), other / "gpu.json")
+
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            await pilot.press("o")
+            app.screen.focused.value = str(other)  # typing a long path key by key is slow
+            await pilot.press("enter")
+            picker = app.screen.query_one(SelectionList)
+            assert picker.option_count == 6
+            assert app.screen.focused is picker
+            await pilot.press("o", *"/nowhere", "enter")
+            assert any("not a folder" in note for note in app.notes)
+
+    run(scenario)
+
+
+def test_help_lists_the_keys_of_the_screen_below_and_closes_with_escape(sessions_dir: Path):
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            await pilot.press("question_mark")
+            assert isinstance(app.screen, HelpScreen)
+            shown = app.screen.query_one("#help-keys")
+            keys = "".join(shown.render_line(y).text for y in range(shown.size.height))
+            assert "X-axis" in keys and "Select all/none" in keys
+            await pilot.press("escape")
+            assert isinstance(app.screen, CompareScreen)
+
+    run(scenario)
+
+
+def _settle(seconds: float = 0.4):
+    async def run_before(pilot) -> None:
+        await pilot.pause(seconds)  # let the throttled charts draw
+
+    return run_before
+
+
+def test_snapshot_compare_80x24(snap_compare, sessions_dir: Path):
+    assert snap_compare(CompareHost([sessions_dir]), terminal_size=(80, 24), run_before=_settle())
+
+
+def test_snapshot_compare_wide(snap_compare, sessions_dir: Path):
+    assert snap_compare(CompareHost([sessions_dir]), terminal_size=(160, 45), run_before=_settle())
+
+
+def test_snapshot_help_80x24(snap_compare, sessions_dir: Path):
+    async def open_help(pilot) -> None:
+        await pilot.pause(0.3)
+        await pilot.press("question_mark")
+
+    assert snap_compare(CompareHost([sessions_dir]), terminal_size=(80, 24), run_before=open_help)

@@ -1,0 +1,229 @@
+"""The live curves chart: fair x-axes, log loss, stable colours, few points, throttled redraws."""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import time
+from datetime import datetime, timedelta, timezone
+
+import pytest
+from textual.app import App, ComposeResult
+
+from tui_lab.app.widgets.curves import (
+    MAX_POINTS,
+    CurvesChart,
+    downsample,
+    log_ticks,
+    next_x_axis,
+    smooth,
+)
+from tui_lab.recorder import summarize
+from tui_lab.schema import (
+    Environment,
+    EpochRecord,
+    LossCurve,
+    LrScaling,
+    OptimizerConfig,
+    RunConfig,
+    Session,
+    Status,
+)
+
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
+
+
+def make_session(
+    batch: int = 32,
+    optimizer: str = "sgd",
+    *,
+    epochs: int = 4,
+    rate: float = 1.0,
+    seconds_per_epoch: float = 1.0,
+    points: int = 200,
+    status: Status = "completed",
+    preset: str = "demo",
+    minutes: int = 0,
+) -> Session:
+    """A plausible finished run without training: loss falls and accuracy rises at ``rate``."""
+    n_train = 1000
+    config = RunConfig(
+        preset_name=preset,
+        dataset="digits",
+        model="lenet5",
+        optimizer=OptimizerConfig(name=optimizer).resolved(),
+        batch_size=batch,
+        batch_size_requested=batch,
+        lr=0.05,
+        lr_scaling=LrScaling(),
+        epochs=epochs,
+        target_accuracy=0.9,
+        seed=0,
+        device="cpu",
+    )
+    environment = Environment(
+        python="3.11",
+        torch="2",
+        platform="linux",
+        host="test",
+        device="cpu",
+        device_name="CPU",
+        threads=1,
+        bslab="0",
+    )
+    fractions = [epochs * (i + 1) / points for i in range(points)]
+    curve = LossCurve(
+        step=[round(f * n_train / batch) for f in fractions],
+        epoch=fractions,
+        samples=[round(f * n_train) for f in fractions],
+        seconds=[f * seconds_per_epoch for f in fractions],
+        loss=[
+            (2.3 * math.exp(-rate * f) + 0.02) * (1 + 0.3 * math.sin(i * 7.7))
+            for i, f in enumerate(fractions)
+        ],
+    )
+    records = [
+        EpochRecord(
+            epoch=e,
+            train_loss=2.3 * math.exp(-rate * e),
+            val_loss=2.3 * math.exp(-rate * e),
+            val_accuracy=1 - 0.9 * math.exp(-rate * e),
+            train_seconds=seconds_per_epoch,
+            eval_seconds=0.1,
+            samples_seen=e * n_train,
+            steps=e * math.ceil(n_train / batch),
+            lr=0.05,
+        )
+        for e in range(1, epochs + 1)
+    ]
+    session = Session(
+        id=f"{preset}-{optimizer}-b{batch}",
+        created=START + timedelta(minutes=minutes),
+        config=config,
+        environment=environment,
+        n_train=n_train,
+        n_val=200,
+        steps_per_epoch=math.ceil(n_train / batch),
+        status=status,
+        epochs=records,
+        curve=curve,
+    )
+    session.summary = summarize(session)
+    return session
+
+
+SWEEP = [
+    make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged"),
+    make_session(32, rate=1.0, seconds_per_epoch=1.0),
+    make_session(256, rate=0.6, seconds_per_epoch=0.4),
+]
+
+
+class ChartApp(App):
+    def compose(self) -> ComposeResult:
+        yield CurvesChart("loss", id="loss")
+        yield CurvesChart("accuracy", id="accuracy")
+
+
+def test_downsample_keeps_both_ends_and_bounds_the_points():
+    xs = list(range(5000))
+    small_x, small_y = downsample(xs, xs, 300)
+    assert len(small_x) == 300
+    assert (small_x[0], small_x[-1]) == (0, 4999)
+    assert small_y == small_x
+    assert downsample([1, 2], [3, 4], 300) == ([1, 2], [3, 4])
+
+
+def test_smoothing_follows_the_trend_and_calms_the_noise():
+    noisy = [1 + (0.5 if i % 2 else -0.5) for i in range(400)]
+    smoothed = smooth(noisy)
+    assert smoothed[0] == pytest.approx(noisy[0])  # bias-corrected: no lag towards zero
+    assert max(smoothed[100:]) - min(smoothed[100:]) < 0.2
+
+
+def test_log_ticks_are_labelled_with_real_losses():
+    positions, labels = log_ticks(math.log10(0.02), math.log10(2.5), most=8)
+    assert labels[0] == "0.02" and "1" in labels and "0.1" in labels
+    assert positions == pytest.approx([math.log10(float(label)) for label in labels])
+
+
+def test_x_axis_cycles_through_the_fair_axes():
+    assert [next_x_axis("epoch"), next_x_axis("samples"), next_x_axis("seconds")] == [
+        "samples",
+        "seconds",
+        "epoch",
+    ]
+
+
+def test_chart_overlays_runs_with_labels_colours_and_bounded_points():
+    asyncio.run(_chart_overlays_runs_with_labels_colours_and_bounded_points())
+
+
+async def _chart_overlays_runs_with_labels_colours_and_bounded_points():
+    long_run = make_session(8, points=5000)
+    app = ChartApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        loss = app.query_one("#loss", CurvesChart)
+        loss.update_sessions([*SWEEP, long_run])
+        await pilot.pause(0.3)
+        series = loss.series()
+        lines = [s for s in series if not s.faint]
+        assert [s.label for s in lines] == [
+            "sgd b=1 (diverged)",
+            "sgd b=32",
+            "sgd b=256",
+            "sgd b=8",
+        ]
+        assert len({s.color for s in lines}) == 4
+        assert all(len(s.x) <= MAX_POINTS for s in series)
+        assert "sgd b=1 (diverged)" in str(loss.border_subtitle)
+        # Loss is drawn as log10: 2.3 at the start is about 0.36.
+        assert lines[1].y[0] == pytest.approx(math.log10(2.3), abs=0.3)
+
+        colour_of_b32 = lines[1].color
+        loss.update_sessions(SWEEP[1:])
+        await pilot.pause(0.3)
+        assert next(s for s in loss.series() if s.label == "sgd b=32").color == colour_of_b32
+
+        loss.show_raw = False
+        assert not any(s.faint for s in loss.series())
+
+
+def test_accuracy_on_the_seconds_axis_is_cumulative_training_time():
+    asyncio.run(_accuracy_on_the_seconds_axis_is_cumulative_training_time())
+
+
+async def _accuracy_on_the_seconds_axis_is_cumulative_training_time():
+    app = ChartApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        accuracy = app.query_one("#accuracy", CurvesChart)
+        accuracy.update_sessions([SWEEP[0]])
+        accuracy.x_axis = "seconds"
+        await pilot.pause(0.3)
+        (line,) = accuracy.series()
+        assert line.x == [9.0, 18.0, 27.0, 36.0]
+        assert line.y[-1] == pytest.approx(100 * SWEEP[0].epochs[-1].val_accuracy)
+        assert "training seconds" in str(accuracy.border_title)
+
+
+def test_redraws_are_throttled_and_the_last_update_wins(monkeypatch):
+    asyncio.run(_redraws_are_throttled_and_the_last_update_wins(monkeypatch))
+
+
+async def _redraws_are_throttled_and_the_last_update_wins(monkeypatch):
+    app = ChartApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        loss = app.query_one("#loss", CurvesChart)
+        await pilot.pause(0.3)
+        draws: list[float] = []
+        draw = loss._draw
+        monkeypatch.setattr(loss, "_draw", lambda: (draws.append(time.monotonic()), draw()))
+        updates = [make_session(epochs=epochs) for epochs in range(1, 41)]
+        for session in updates:  # as fast as a quick training run sends them
+            loss.update_sessions([session])
+            await pilot.pause(0.01)
+        await pilot.pause(0.4)
+        gaps = [later - earlier for earlier, later in zip(draws, draws[1:])]
+        assert 2 <= len(draws) < len(updates) / 4
+        assert min(gaps) >= 0.2  # at most ~4 redraws a second
+        assert max(loss.series()[-1].x) == pytest.approx(40)

@@ -1,0 +1,148 @@
+"""The engine's behaviour a user relies on: determinism, outcomes, stopping, accumulation."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from tui_lab import engine
+from tui_lab.data import load_data
+from tui_lab.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
+from tui_lab.models import build_model
+from tui_lab.sweep import SweepControl, prepare_sweep, run_sweep
+
+
+def events_of(preset, tmp_path, control=None):
+    return list(run_sweep(prepare_sweep(preset, out_dir=tmp_path), control))
+
+
+def losses(events):
+    return [e.loss for e in events if isinstance(e, StepStats)]
+
+
+def test_same_seed_same_losses_on_cpu(tmp_path, tiny_preset):
+    first = losses(events_of(tiny_preset, tmp_path / "a"))
+    second = losses(events_of(tiny_preset, tmp_path / "b"))
+    assert first == second and len(first) > 4
+    other_seed = losses(events_of(tiny_preset.updated(seed=1), tmp_path / "c"))
+    assert other_seed != first
+
+
+def test_event_stream_of_a_sweep(tmp_path, tiny_preset):
+    events = events_of(tiny_preset, tmp_path)
+    starts = [e for e in events if isinstance(e, RunStarted)]
+    assert [s.steps_per_epoch for s in starts] == [5, 1]  # 160 samples: batch 32, then full
+    epochs = [e.record for e in events if isinstance(e, EpochEnded)]
+    assert [r.epoch for r in epochs] == [1, 2, 1, 2]
+    assert [r.samples_seen for r in epochs] == [160, 320, 160, 320]
+    assert [r.steps for r in epochs] == [5, 10, 1, 2]
+    ended = [e for e in events if isinstance(e, RunEnded)]
+    assert [e.status for e in ended] == ["completed", "completed"]
+    final = [e for e in events if isinstance(e, SessionSaved) and e.final]
+    assert len(final) == 2 and all(s.path.exists() for s in final)
+    assert isinstance(events[-1], SweepEnded) and len(events[-1].paths) == 2
+
+
+def test_nan_loss_ends_the_run_as_diverged_and_the_sweep_goes_on(tmp_path, tiny_preset):
+    wild = tiny_preset.updated(optimizer={"name": "sgd", "lr": 1e6})
+    ended = [e for e in events_of(wild, tmp_path) if isinstance(e, RunEnded)]
+    assert ended[0].status == "diverged" and "loss became" in ended[0].message
+    assert len(ended) == 2
+
+
+def test_out_of_memory_is_an_outcome_not_a_crash(tmp_path, tiny_preset, monkeypatch):
+    real = engine.accumulate_gradient
+
+    def oom_at_full_batch(model, x, y, micro):
+        if len(y) == 160:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return real(model, x, y, micro)
+
+    monkeypatch.setattr(engine, "accumulate_gradient", oom_at_full_batch)
+    ended = [e for e in events_of(tiny_preset, tmp_path) if isinstance(e, RunEnded)]
+    assert [e.status for e in ended] == ["completed", "out_of_memory"]
+
+
+def test_stop_request_ends_the_run_between_steps(tmp_path, tiny_preset):
+    control = SweepControl()
+    long = tiny_preset.updated(epochs=50, batch_sizes=[8, 32])
+    seen = []
+    for event in run_sweep(prepare_sweep(long, out_dir=tmp_path), control):
+        seen.append(event)
+        if isinstance(event, StepStats) and event.run_index == 0 and event.epoch == 2:
+            control.stop_run.set()  # "skip to the next run"
+    ended = [e for e in seen if isinstance(e, RunEnded)]
+    assert [e.status for e in ended] == ["interrupted", "completed"]
+
+
+def test_cancel_stops_the_whole_sweep(tmp_path, tiny_preset):
+    control = SweepControl()
+    long = tiny_preset.updated(epochs=50)
+    seen = []
+    for event in run_sweep(prepare_sweep(long, out_dir=tmp_path), control):
+        seen.append(event)
+        if isinstance(event, StepStats):
+            control.cancel.set()
+    assert [e.status for e in seen if isinstance(e, RunEnded)] == ["interrupted"]
+    assert seen[-1].cancelled
+
+
+def test_closing_the_stream_saves_the_current_run_as_interrupted(tmp_path, tiny_preset):
+    from tui_lab.storage import load_session
+
+    stream = run_sweep(prepare_sweep(tiny_preset, out_dir=tmp_path))
+    for event in stream:
+        if isinstance(event, EpochEnded):
+            break
+    stream.close()
+    (path,) = tmp_path.glob("*.json")
+    session = load_session(path)
+    assert session.status == "interrupted" and len(session.epochs) == 1
+
+
+def test_k_micro_batches_give_the_gradient_of_one_batch_k_times_larger():
+    data = load_data("digits")
+    x, y = data.train_x[:64], data.train_y[:64]
+    grads = []
+    for micro in (None, 16):
+        torch.manual_seed(0)
+        model = build_model("lenet5", data.input_shape, 10)
+        loss = engine.accumulate_gradient(model, x, y, micro)
+        grads.append((loss, torch.cat([p.grad.flatten() for p in model.parameters()])))
+    (loss_one, grad_one), (loss_acc, grad_acc) = grads
+    assert loss_acc.item() == pytest.approx(loss_one.item(), rel=1e-5)
+    torch.testing.assert_close(grad_acc, grad_one, rtol=1e-4, atol=1e-6)
+
+
+def test_micro_batch_preset_trains_like_the_plain_one(tmp_path, tiny_preset):
+    plain = losses(events_of(tiny_preset, tmp_path / "a"))
+    micro = losses(events_of(tiny_preset.updated(micro_batch_size=8), tmp_path / "b"))
+    assert micro == pytest.approx(plain, rel=1e-3)
+
+
+def test_evaluation_reports_loss_and_accuracy():
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 2))
+    with torch.no_grad():
+        model[1].weight.copy_(torch.tensor([[1.0, 0, 0, 0], [0, 1.0, 0, 0]]))
+        model[1].bias.zero_()
+    x = torch.tensor([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [2.0, 0, 0, 0]])
+    y = torch.tensor([0, 1, 1])
+    loss, accuracy = engine.evaluate(model, x, y)
+    assert accuracy == pytest.approx(2 / 3)
+    assert loss == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
+
+
+def test_report_interval_bounds_host_syncs():
+    assert engine.report_interval(1) == 1
+    assert engine.report_interval(1438) == 58
+    assert engine.report_interval(60000) == 200
+
+
+def test_stop_signal_accepts_plain_threading_events():
+    assert not SweepControl().is_set()
+    control = SweepControl(stop_run=threading.Event())
+    control.stop_run.set()
+    assert control.is_set()

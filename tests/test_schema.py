@@ -1,0 +1,95 @@
+"""Presets as users write them by hand: defaults, strictness, and the exported JSON Schema."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from pydantic import ValidationError
+
+from tui_lab.schema import OptimizerConfig, TrainPreset
+
+QUICK = {
+    "schema_version": 1,
+    "name": "quick",
+    "dataset": "digits",
+    "model": "lenet5",
+    "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+    "batch_sizes": [1, 32, "full"],
+    "epochs": 10,
+    "target_accuracy": 0.95,
+    "device": "cpu",
+    "seed": 0,
+}
+RPROP = {
+    "schema_version": 1,
+    "name": "rprop",
+    "dataset": "mnist",
+    "data_dir": "data",
+    "model": "lenet5",
+    "optimizers": [{"name": "rprop", "lr": 0.001}, {"name": "rmsprop", "lr": 0.001}],
+    "batch_sizes": [128, "full"],
+    "epochs": 5,
+}
+
+
+def test_the_issue_presets_are_valid_exactly_as_written():
+    quick = TrainPreset.model_validate_json(json.dumps(QUICK))
+    assert quick.batch_sizes == [1, 32, "full"]
+    assert [o.name for o in quick.optimizer_grid()] == ["sgd"]
+    rprop = TrainPreset.model_validate(RPROP)
+    assert [o.name for o in rprop.optimizer_grid()] == ["rprop", "rmsprop"]
+    assert rprop.device == "auto" and rprop.target_accuracy == 0.95
+
+
+def test_an_empty_preset_takes_sensible_defaults():
+    preset = TrainPreset.model_validate({})
+    assert preset.dataset == "digits" and preset.model == "lenet5"
+    assert preset.optimizer_grid()[0].resolved().lr == 0.05
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"batch_sizes": [0]}, "batch_sizes"),
+        ({"batch_sizes": [-4]}, "batch_sizes"),
+        ({"batch_sizes": ["half"]}, "batch_sizes"),
+        ({"optimizer": {"name": "sgd", "lr": 0}}, "optimizer"),
+        ({"optimizer": {"name": "sgd", "lr": -1}}, "optimizer"),
+        ({"optimizer": {"name": "lbfgs"}}, "optimizer"),
+        ({"dataset": "imagenet"}, "dataset"),
+        ({"model": "resnet50"}, "model"),
+        ({"epochs": "ten"}, "epochs"),
+        ({"colour": "blue"}, "colour"),
+        ({"schema_version": 2}, "schema_version"),
+    ],
+)
+def test_bad_values_are_rejected_naming_the_field(change, field):
+    with pytest.raises(ValidationError) as info:
+        TrainPreset.model_validate({**QUICK, **change})
+    assert any(error["loc"][0] == field for error in info.value.errors())
+
+
+def test_optimizer_and_optimizers_together_are_ambiguous():
+    with pytest.raises(ValidationError, match="either 'optimizer' or 'optimizers'"):
+        TrainPreset.model_validate({**QUICK, "optimizers": [{"name": "adam"}]})
+
+
+def test_hyperparameters_an_optimizer_does_not_have_are_errors():
+    with pytest.raises(ValidationError, match="sgd has no hyper-parameter 'betas'"):
+        OptimizerConfig(name="sgd", betas=(0.9, 0.99))
+    assert OptimizerConfig(name="adam", betas=(0.8, 0.9)).resolved().eps == 1e-8
+
+
+def test_resolved_optimizer_fills_every_default():
+    rprop = OptimizerConfig(name="rprop").resolved()
+    assert rprop.lr == 0.001 and rprop.etas == (0.5, 1.2) and rprop.step_sizes == (1e-6, 50.0)
+    assert OptimizerConfig(name="nesterov").resolved().momentum == 0.9
+
+
+def test_lr_scaling_rules():
+    from tui_lab.schema import LrScaling
+
+    assert LrScaling(rule="linear", base_batch_size=32).scale(0.1, 128) == pytest.approx(0.4)
+    assert LrScaling(rule="sqrt", base_batch_size=32).scale(0.1, 128) == pytest.approx(0.2)
+    assert LrScaling().scale(0.1, 128) == 0.1

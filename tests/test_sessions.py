@@ -1,0 +1,156 @@
+"""Session files: atomic, bounded in size, summarised, and loadable (or clearly not)."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+
+import pytest
+
+from tui_lab.compare import comparison_rows, comparison_table
+from tui_lab.errors import BadInput
+from tui_lab.events import StepStats
+from tui_lab.recorder import CurveBuffer, summarize
+from tui_lab.schema import (
+    Environment,
+    EpochRecord,
+    LossCurve,
+    LrScaling,
+    OptimizerConfig,
+    RunConfig,
+    Session,
+)
+from tui_lab.storage import load_session, load_sessions, save_model
+
+
+def make_session(batch: int, accuracies: list[float], seconds: float, target=0.9) -> Session:
+    config = RunConfig(
+        preset_name="t",
+        dataset="digits",
+        model="lenet5",
+        optimizer=OptimizerConfig(name="sgd").resolved(),
+        batch_size=batch,
+        batch_size_requested=batch,
+        lr=0.05,
+        lr_scaling=LrScaling(),
+        epochs=len(accuracies),
+        target_accuracy=target,
+        seed=0,
+        device="cpu",
+    )
+    env = Environment(
+        python="3",
+        torch="2",
+        platform="x",
+        host="h",
+        device="cpu",
+        device_name="CPU",
+        threads=1,
+        bslab="0",
+    )
+    steps = 1000 // batch
+    session = Session(
+        id=f"s{batch}",
+        created=datetime.now(timezone.utc),
+        config=config,
+        environment=env,
+        n_train=1000,
+        n_val=100,
+        steps_per_epoch=steps,
+        status="completed",
+    )
+    for i, acc in enumerate(accuracies, start=1):
+        session.epochs.append(
+            EpochRecord(
+                epoch=i,
+                train_loss=1 / i,
+                val_loss=1 / i,
+                val_accuracy=acc,
+                train_seconds=seconds,
+                eval_seconds=0.1,
+                samples_seen=1000 * i,
+                steps=steps * i,
+                lr=0.05,
+            )
+        )
+    session.summary = summarize(session)
+    return session
+
+
+def test_summary_finds_when_the_target_was_reached():
+    summary = make_session(10, [0.5, 0.8, 0.92, 0.95, 0.93], seconds=2.0).summary
+    assert summary.epochs_to_target == 3
+    assert summary.steps_to_target == 300 and summary.samples_to_target == 3000
+    assert summary.seconds_to_target == pytest.approx(6.0)
+    assert summary.seconds_per_epoch == pytest.approx(2.0)
+    assert summary.samples_per_second == pytest.approx(500.0)
+    assert (summary.best_accuracy, summary.best_epoch, summary.final_accuracy) == (0.95, 4, 0.93)
+
+
+def test_summary_of_a_run_that_never_reached_the_target():
+    summary = make_session(10, [0.5, 0.6], seconds=1.0).summary
+    assert summary.epochs_to_target is None and summary.seconds_to_target is None
+
+
+def test_curve_stays_bounded_and_spans_the_whole_run():
+    curve = LossCurve()
+    buffer = CurveBuffer(curve, limit=50)
+    for step in range(1, 10_001):
+        buffer.append(StepStats(0, 1, step, step / 10_000, step, step / 100, 1.0, 0.1, 1.0))
+    buffer.flush()  # the recorder flushes when the run ends
+    assert 25 <= len(curve.loss) <= 51
+    assert curve.step[-1] == 10_000 and curve.step[0] <= 10_000 / 25
+    assert len(curve.step) == len(curve.seconds) == len(curve.samples) == len(curve.loss)
+
+
+def test_save_is_atomic_and_round_trips(tmp_path):
+    session = make_session(32, [0.5, 0.9], seconds=1.0)
+    path = tmp_path / "s.json"
+    save_model(session, path)
+    assert load_session(path) == session
+    assert [p.name for p in tmp_path.iterdir()] == ["s.json"]
+
+
+def test_a_session_file_stays_small_for_a_long_run(tmp_path):
+    session = make_session(1, [0.5] * 200, seconds=1.0)
+    buffer = CurveBuffer(session.curve, limit=400)
+    for step in range(1, 200_001, 50):
+        buffer.append(StepStats(0, 1, step, 0.5, step, step / 100, 0.123456, 0.1, 1.0))
+    save_model(session, tmp_path / "s.json")
+    assert (tmp_path / "s.json").stat().st_size < 150_000
+
+
+def test_loading_a_folder_skips_broken_files_and_keeps_the_rest(tmp_path):
+    save_model(make_session(32, [0.9], 1.0), tmp_path / "good.json")
+    (tmp_path / "broken.json").write_text("{")
+    (tmp_path / "wrong.json").write_text(json.dumps({"schema_version": 1, "id": 3}))
+    loaded, warnings = load_sessions([tmp_path])
+    assert [item.path.name for item in loaded] == ["good.json"]
+    assert len(warnings) == 2 and any("broken.json" in w for w in warnings)
+
+
+def test_a_broken_session_named_explicitly_is_an_error(tmp_path):
+    (tmp_path / "broken.json").write_text("[1, 2]")
+    with pytest.raises(BadInput, match=r"broken\.json"):
+        load_sessions([tmp_path / "broken.json"])
+
+
+def test_comparison_normalises_time_to_the_fastest_and_marks_the_optima():
+    sessions = [
+        make_session(1, [0.5, 0.6, 0.7], seconds=8.0),
+        make_session(32, [0.8, 0.95, 0.96], seconds=1.0),
+        make_session(512, [0.5, 0.85, 0.91], seconds=0.5),
+    ]
+    rows = comparison_rows(sessions)
+    assert [r.relative_time for r in rows] == [16.0, 2.0, 1.0]
+    assert [r.seconds_to_target for r in rows] == [None, 2.0, 1.5]
+    from rich.console import Console
+
+    console = Console(width=200, record=True)
+    console.print(comparison_table(rows))
+    text = console.export_text()
+    assert "1.5★" in text  # batch 512 is fastest to the target
+    assert "96.0%★" in text  # batch 32 ends most accurate
+    assert "never" in text
+    by_time = comparison_rows(sessions, sort="target")
+    assert [r.session.config.batch_size for r in by_time] == [512, 32, 1]

@@ -1,0 +1,133 @@
+"""Steps to target against batch size: McCandlish et al.'s fit and the time-optimal batch size.
+
+Shallue et al. 2018 found three regimes: perfect scaling (doubling the batch halves the steps),
+diminishing returns, and a plateau. McCandlish et al. 2018 model this as
+(S/S_min - 1)(E/E_min - 1) = 1 with E = B S, which is S(B) = S_min + E_min/B: linear in 1/B.
+S_min is the fewest steps any batch can need, E_min the fewest samples (the batch-1 limit), and
+B_crit = E_min/S_min the batch size where both are within a factor of two of their minimum.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from tui_lab.schema.analysis import BatchOptima, ScalingFit
+from tui_lab.schema.train import Session
+
+
+@dataclass(frozen=True)
+class ScalingRow:
+    """One run as the scaling charts see it; None where it never reached the target."""
+
+    batch_size: int
+    steps_to_target: int | None
+    samples_to_target: int | None
+    seconds_to_target: float | None
+    seconds_per_epoch: float | None
+    final_accuracy: float | None
+    label: str = ""
+
+    @property
+    def reached_target(self) -> bool:
+        return self.steps_to_target is not None
+
+
+def rows_from_sessions(sessions: Iterable[Session]) -> list[ScalingRow]:
+    """One row per session; fit rows of one optimizer (and lr rule) at a time."""
+    rows = []
+    for session in sessions:
+        summary = session.summary
+        rows.append(
+            ScalingRow(
+                batch_size=session.config.batch_size,
+                steps_to_target=summary and summary.steps_to_target,
+                samples_to_target=summary and summary.samples_to_target,
+                seconds_to_target=summary and summary.seconds_to_target,
+                seconds_per_epoch=summary and summary.seconds_per_epoch,
+                final_accuracy=summary and summary.final_accuracy,
+                label=session.config.label(),
+            )
+        )
+    return rows
+
+
+def fit_scaling(rows: Sequence[ScalingRow]) -> ScalingFit | None:
+    """Fit S(B) = S_min + E_min/B with S_min, E_min >= 0 to the runs that reached the target.
+
+    Residuals are relative (S spans decades, and a log-log chart shows relative error), which
+    keeps the linear least squares: minimise sum((S_min + E_min/B)/S - 1)^2. Needs runs at two
+    or more batch sizes that reached the target, else None.
+    """
+    reached = [r for r in rows if r.steps_to_target]
+    if len({r.batch_size for r in reached}) < 2:
+        return None
+    steps = np.array([r.steps_to_target for r in reached], dtype=float)
+    inverse_batch = np.array([1 / r.batch_size for r in reached])
+    design = np.stack([1 / steps, inverse_batch / steps], axis=1)
+    s_min, e_min = _nonnegative_least_squares(design, np.ones(len(steps)))
+    predicted = np.log(s_min + e_min * inverse_batch)
+    observed = np.log(steps)
+    total = np.sum((observed - observed.mean()) ** 2)
+    residual = np.sum((observed - predicted) ** 2)
+    return ScalingFit(
+        s_min=s_min,
+        e_min=e_min,
+        b_crit=e_min / s_min if s_min > 0 else None,
+        r2=1 - residual / total if total > 0 else 1.0,
+        batch_sizes=sorted({r.batch_size for r in reached}),
+        unreached_batch_sizes=sorted({r.batch_size for r in rows if not r.steps_to_target}),
+    )
+
+
+def _nonnegative_least_squares(design: np.ndarray, target: np.ndarray) -> tuple[float, float]:
+    """argmin |design @ c - target| with c >= 0, for two columns of positive entries.
+
+    If the unconstrained optimum is infeasible the constrained one lies on an axis, where each
+    single-column fit is positive: take the better of the two.
+    """
+    coefficients = np.linalg.lstsq(design, target, rcond=None)[0]
+    if np.all(coefficients >= 0):
+        return float(coefficients[0]), float(coefficients[1])
+    candidates = []
+    for column in range(2):
+        c = np.zeros(2)
+        x = design[:, column]
+        c[column] = x @ target / (x @ x)
+        candidates.append((float(np.sum((design @ c - target) ** 2)), c))
+    best = min(candidates, key=lambda candidate: candidate[0])[1]
+    return float(best[0]), float(best[1])
+
+
+def perfect_scaling_line(rows: Sequence[ScalingRow]) -> list[tuple[int, float]]:
+    """(batch size, steps) if doubling the batch always halved the steps, for every batch size.
+
+    Anchored at the smallest batch that reached the target; empty if none did. On the samples
+    chart the same reference is flat: samples = anchor's samples.
+    """
+    reached = [r for r in rows if r.steps_to_target]
+    if not reached:
+        return []
+    anchor = min(reached, key=lambda r: r.batch_size)
+    samples = anchor.batch_size * anchor.steps_to_target
+    return [(b, samples / b) for b in sorted({r.batch_size for r in rows})]
+
+
+def time_optimal_batch(rows: Sequence[ScalingRow]) -> BatchOptima:
+    """The batch reaching the target in the least wall time, and the most accurate one.
+
+    They trade off: bigger batches take less time per epoch but more epochs to the target.
+    Ties go to the smaller batch.
+    """
+    timed = [r for r in rows if r.seconds_to_target is not None]
+    scored = [r for r in rows if r.final_accuracy is not None]
+    fastest = min(timed, key=lambda r: (r.seconds_to_target, r.batch_size), default=None)
+    best = min(scored, key=lambda r: (-r.final_accuracy, r.batch_size), default=None)
+    return BatchOptima(
+        fastest_batch_size=fastest and fastest.batch_size,
+        seconds_to_target=fastest and fastest.seconds_to_target,
+        most_accurate_batch_size=best and best.batch_size,
+        final_accuracy=best and best.final_accuracy,
+    )

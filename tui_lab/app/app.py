@@ -1,0 +1,149 @@
+"""The bslab app: three screens (Setup, Train, Compare) switched with F2-F4, help on F1.
+
+Each screen is an app mode, so each keeps its state while another is shown. The Train screen
+owns the sweep in progress; quitting while it runs asks first, then saves the run as interrupted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from typing import ClassVar
+
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.screens.quit_confirm import QuitConfirm
+from tui_lab.app.screens.setup import SetupScreen
+from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
+from tui_lab.schema import TrainPreset
+
+DEFAULT_OUT = Path("sessions")
+
+
+class BslabApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "bslab"
+    SUB_TITLE = "the batch-size lab"
+    BINDINGS: ClassVar = [
+        Binding("ctrl+q", "quit", "Quit", priority=True),
+        Binding("f1", "help", "Help"),
+        Binding("f2", "switch_mode('setup')", "Setup"),
+        Binding("f3", "switch_mode('train')", "Train"),
+        Binding("f4", "switch_mode('compare')", "Compare"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        preset: TrainPreset | None = None,
+        preset_path: Path | None = None,
+        start: bool = False,
+        out_dir: Path = DEFAULT_OUT,
+        device: str | None = None,
+        data_dir: Path | None = None,
+        compare_paths: list[Path] | None = None,
+        worker_mode: WorkerMode = DEFAULT_MODE,
+    ) -> None:
+        super().__init__()
+        overrides = {"device": device, "data_dir": data_dir}
+        if any(overrides.values()):  # command-line flags win over the preset, as in headless
+            preset = (preset or TrainPreset()).model_copy(
+                update={key: value for key, value in overrides.items() if value}
+            )
+        self.out_dir = Path(out_dir)
+        self.start_at_once = start and preset is not None
+        self.setup_screen = SetupScreen(preset, preset_path)
+        self.train_screen = TrainScreen(worker_mode)
+        self.add_mode("setup", lambda: self.setup_screen)
+        self.add_mode("train", lambda: self.train_screen)
+        self.add_mode("compare", lambda: CompareScreen(compare_paths or [self.out_dir]))
+        self.first_mode = "compare" if compare_paths else "setup"
+
+    def on_mount(self) -> None:
+        self.switch_mode(self.first_mode)
+        if self.start_at_once:
+            self.call_after_refresh(self.setup_screen.action_start)
+
+    def start_sweep(self, preset: TrainPreset, source: str | None = None) -> None:
+        """Train ``preset`` (already valid) on the Train screen."""
+        self.switch_mode("train")
+        request = SweepRequest(preset, self.out_dir, source=source)
+        self.call_after_refresh(self.train_screen.start, request)
+
+    async def action_quit(self) -> None:
+        if not self.train_screen.running:
+            self.exit(0)
+            return
+
+        async def answered(quit_app: bool | None) -> None:
+            if quit_app:
+                self.notify("Saving the current run as interrupted…")
+                await self.train_screen.stop_and_wait()
+                self.exit(0)
+
+        await self.push_screen(QuitConfirm(), answered)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Setup", "Set up a sweep (F2)", lambda: self.switch_mode("setup"))
+        yield SystemCommand("Train", "Watch the sweep (F3)", lambda: self.switch_mode("train"))
+        yield SystemCommand(
+            "Compare", "Compare saved sessions (F4)", lambda: self.switch_mode("compare")
+        )
+        yield SystemCommand("Help", "Keys and ideas (F1)", self.action_help)
+        yield SystemCommand(
+            "Start sweep", "Train the sweep set up on Setup", self.setup_screen.action_start
+        )
+        yield SystemCommand("Load preset", "Read a preset file into Setup", self._on_setup("load"))
+        yield SystemCommand("Save preset", "Write Setup to a preset file", self._on_setup("save"))
+        if self.train_screen.running:
+            yield SystemCommand(
+                "Skip run", "Stop this run (saved) and go on", self.train_screen.action_skip_run
+            )
+            yield SystemCommand(
+                "Cancel sweep",
+                "Stop this run (saved), start no more",
+                self.train_screen.action_cancel_sweep,
+            )
+
+    def _on_setup(self, action: str):  # type: ignore[no-untyped-def]
+        """A callback that shows Setup, then runs one of its actions there."""
+
+        def callback() -> None:
+            self.switch_mode("setup")
+            self.call_after_refresh(getattr(self.setup_screen, f"action_{action}"))
+
+        return callback
+
+
+def run_app(
+    *,
+    preset: TrainPreset | None = None,
+    preset_path: Path | None = None,
+    start: bool = False,
+    out_dir: Path = DEFAULT_OUT,
+    device: str | None = None,
+    data_dir: Path | None = None,
+    compare_paths: list[Path] | None = None,
+) -> int:
+    """Run the app until the user quits; the process exit code."""
+    app = BslabApp(
+        preset=preset,
+        preset_path=preset_path,
+        start=start,
+        out_dir=out_dir,
+        device=device,
+        data_dir=data_dir,
+        compare_paths=compare_paths,
+    )
+    result = app.run()
+    return result if isinstance(result, int) else (app.return_code or 0)

@@ -1,0 +1,1 @@
+"""The app's screens: Setup, Train and Compare, plus the dialogs they open."""

@@ -1,0 +1,258 @@
+"""Set up a sweep: device, data, model, optimizer, batch sizes, epochs, target, lr scaling.
+
+Every change is validated by the schema at once and its message is shown under the field it is
+about; the sweep cannot start while any is shown. Presets load and save as the same JSON files
+that ``bslab --headless`` runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import ClassVar, get_args
+
+from pydantic import ValidationError
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widget import Widget
+from textual.widgets import Button, Footer, Input, Label, Select, Static
+
+from tui_lab.app.preset_form import (
+    GENERAL,
+    HYPERPARAMETERS,
+    accepted_hyperparameters,
+    default_text,
+    errors_by_field,
+    fields_from_preset,
+    preset_from_fields,
+    split_list,
+)
+from tui_lab.app.screens.preset_file import PresetFileDialog
+from tui_lab.app.widgets.setup_batch_picks import BatchPicks, toggled
+from tui_lab.devices import available_devices, resolve_device
+from tui_lab.errors import BadInput
+from tui_lab.schema import DatasetName, ModelName, OptimizerName, TrainPreset
+from tui_lab.storage import load_preset, save_model
+
+LABELS = {
+    "name": "Sweep name",
+    "device": "Device",
+    "dataset": "Dataset",
+    "train_subset": "Train subset",
+    "model": "Model",
+    "optimizer": "Optimizer",
+    "opt-lr": "Learning rate",
+    "opt-momentum": "Momentum",
+    "opt-weight_decay": "Weight decay",
+    "opt-eps": "Epsilon",
+    "opt-alpha": "Alpha",
+    "opt-rho": "Rho",
+    "opt-betas": "Betas",
+    "opt-etas": "Etas (−, +)",
+    "opt-step_sizes": "Step sizes",
+    "batch_sizes": "Batch sizes",
+    "epochs": "Epochs",
+    "target_accuracy": "Target accuracy",
+    "lr-rule": "LR scaling",
+    "lr-base_batch_size": "Base batch",
+    "lr-warmup_epochs": "Warm-up epochs",
+}
+SECTIONS = {
+    "Run": ("name", "device", "dataset", "train_subset", "model"),
+    "Optimizer": ("optimizer", *(f"opt-{name}" for name in HYPERPARAMETERS)),
+    "Sweep": ("batch_sizes", "epochs", "target_accuracy"),
+    "Learning-rate scaling": ("lr-rule", "lr-base_batch_size", "lr-warmup_epochs"),
+}
+CHOICES: dict[str, list[str]] = {
+    "dataset": list(get_args(DatasetName)),
+    "model": list(get_args(ModelName)),
+    "optimizer": list(get_args(OptimizerName)),
+    "lr-rule": ["none", "linear", "sqrt"],
+}
+
+
+def device_options() -> list[tuple[str, str]]:
+    auto = resolve_device("auto")
+    return [(f"auto ({auto})", "auto")] + [
+        (f"{d.name}  {d.description}", d.name) for d in available_devices()
+    ]
+
+
+class SetupScreen(Screen):
+    """The form; ``start`` asks the app to run the preset it describes."""
+
+    CSS_PATH = "setup.tcss"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar = [
+        Binding("ctrl+r", "start", "Start sweep", priority=True),
+        Binding("ctrl+o", "load", "Load preset"),
+        Binding("ctrl+s", "save", "Save preset"),
+    ]
+
+    def __init__(self, preset: TrainPreset | None = None, preset_path: Path | None = None):
+        super().__init__()
+        self.base = preset or TrainPreset()
+        self.preset_path = preset_path
+        self.preset: TrainPreset | None = self.base  # None while the form has errors
+        self._devices = device_options()
+
+    def compose(self) -> ComposeResult:
+        with VerticalScroll(id="form"):
+            for title, keys in SECTIONS.items():
+                with Vertical(classes="section") as section:
+                    section.border_title = title
+                    for key in keys:
+                        yield from self._row(key)
+            yield Static(id="others", classes="note")
+        with Horizontal(id="actions"):
+            yield Static(id="verdict")
+            yield Button("Start ▶", variant="success", id="start", compact=True)
+        yield Footer()
+
+    def _row(self, key: str) -> ComposeResult:
+        with Horizontal(classes="row", id=f"row-{key}"):
+            yield Label(LABELS[key], classes="field-label")
+            with Vertical(classes="field"):
+                yield self._control(key)
+                if key == "batch_sizes":
+                    yield BatchPicks(id="batch-picks")
+                yield Static(classes="error", id=f"error-{key}")
+
+    def _control(self, key: str) -> Widget:
+        if key == "device":
+            return Select(self._devices, allow_blank=False, compact=True, id=key)
+        if key in CHOICES:
+            options = [(choice, choice) for choice in CHOICES[key]]
+            return Select(options, allow_blank=False, compact=True, id=key)
+        return Input(compact=True, id=key)
+
+    def on_mount(self) -> None:
+        self.fill(self.base)
+        self.query_one("#dataset", Select).focus()
+
+    def fill(self, preset: TrainPreset) -> None:
+        """Show a preset in the form (what the form does not show is kept for saving)."""
+        self.base = preset
+        for key, text in fields_from_preset(preset).items():
+            widget = self.query_one(f"#{key}")
+            if isinstance(widget, Select):
+                if key == "device" and text not in [value for _, value in self._devices]:
+                    self._devices.append((f"{text}  (not available here)", text))
+                    widget.set_options(self._devices)
+                widget.value = text
+            elif isinstance(widget, Input):
+                widget.value = text
+        others = preset.optimizer_grid()[1:]
+        self.query_one("#others", Static).update(
+            "Also in this sweep, from the preset: " + ", ".join(o.label() for o in others)
+            if others
+            else ""
+        )
+        self.validate()
+
+    def fields(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for key in LABELS:
+            widget = self.query_one(f"#{key}")
+            if isinstance(widget, Select):
+                values[key] = "" if widget.value is Select.NULL else str(widget.value)
+            elif isinstance(widget, Input):
+                values[key] = widget.value
+        return values
+
+    def validate(self) -> TrainPreset | None:
+        """Check the whole form, show every problem under its field; the preset or None."""
+        fields = self.fields()
+        errors: dict[str, str] = {}
+        try:
+            self.preset = preset_from_fields(fields, self.base)
+        except ValidationError as error:
+            self.preset = None
+            errors = errors_by_field(error, fields)
+        try:
+            resolve_device(fields["device"] or "auto")
+        except BadInput as error:
+            self.preset = None
+            errors["device"] = error.message
+        self._show(fields, errors)
+        return self.preset
+
+    def _show(self, fields: dict[str, str], errors: dict[str, str]) -> None:
+        optimizer = fields["optimizer"]
+        accepted = {f"opt-{name}" for name in accepted_hyperparameters(optimizer)}
+        for key in LABELS:
+            if key.startswith("opt-"):
+                self.query_one(f"#row-{key}").display = key in accepted
+            widget = self.query_one(f"#{key}")
+            if isinstance(widget, Input):
+                widget.placeholder = default_text(key, optimizer)
+                widget.set_class(key in errors, "-invalid")
+            error = self.query_one(f"#error-{key}", Static)
+            error.update(errors.get(key, ""))
+            error.display = key in errors
+        picks = self.query_one(BatchPicks)
+        picks.selected = frozenset(split_list(fields["batch_sizes"]))
+        verdict = self.query_one("#verdict", Static)
+        if self.preset is not None:
+            runs = len(self.preset.optimizer_grid()) * len(self.preset.batch_sizes)
+            verdict.update(f"{runs} run{'s' * (runs != 1)} · ctrl+r starts the sweep")
+        else:
+            count = len(errors)
+            problem = errors.get(GENERAL) or f"{count} field{'s' * (count != 1)} to fix"
+            verdict.update(f"[b $error]{problem}[/]")
+        self.query_one("#start", Button).disabled = self.preset is None
+
+    @on(Input.Changed)
+    @on(Select.Changed)
+    def _changed(self) -> None:
+        self.validate()
+
+    @on(BatchPicks.Toggled)
+    def _pick(self, event: BatchPicks.Toggled) -> None:
+        field = self.query_one("#batch_sizes", Input)
+        field.value = ", ".join(toggled(split_list(field.value), event.pick))
+
+    @on(Button.Pressed, "#start")
+    def action_start(self) -> None:
+        preset = self.validate()
+        if preset is None:
+            self.notify("Fix the fields marked in red first.", severity="error")
+            return
+        source = str(self.preset_path) if self.preset_path else None
+        self.app.start_sweep(preset, source=source)  # type: ignore[attr-defined]
+
+    def action_load(self) -> None:
+        self.app.push_screen(PresetFileDialog("Load preset", self.preset_path), self._load)
+
+    def _load(self, path: Path | None) -> None:
+        if path is None:
+            return
+        try:
+            preset = load_preset(path)
+        except BadInput as error:
+            self.notify(error.describe(), title="Cannot load preset", severity="error")
+            return
+        self.preset_path = path
+        self.fill(preset)
+        self.notify(f"Loaded {path}")
+
+    def action_save(self) -> None:
+        if self.validate() is None:
+            self.notify("Fix the fields marked in red before saving.", severity="error")
+            return
+        initial = self.preset_path or Path("presets") / f"{self.preset.name}.json"
+        self.app.push_screen(PresetFileDialog("Save preset as", initial), self._save)
+
+    def _save(self, path: Path | None) -> None:
+        if path is None or self.preset is None:
+            return
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            save_model(self.preset, path)
+        except OSError as error:
+            self.notify(f"{path}: {error.strerror or error}", severity="error")
+            return
+        self.preset_path = path
+        self.notify(f"Saved {path}")

@@ -1,0 +1,168 @@
+"""Watch a sweep train: live loss and accuracy of every run, progress, and stop/skip/cancel.
+
+Events from the worker only update ``LiveSweep``; the widgets redraw from it on a timer (and
+the charts throttle themselves), so the UI does a bounded amount of work however fast
+training reports.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.widgets import Footer
+from textual.worker import WorkerError
+
+from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
+from tui_lab.app.widgets.run_progress import SweepProgress, status_text
+from tui_lab.app.widgets.run_table import RunTable
+from tui_lab.app.worker import (
+    DEFAULT_MODE,
+    SweepEvents,
+    SweepFailed,
+    SweepFinished,
+    SweepRequest,
+    SweepRunner,
+    WorkerMode,
+)
+
+REFRESH_SECONDS = 0.25
+
+
+class TrainScreen(Screen):
+    """Owns the sweep in progress (its runner), so it survives switching screens."""
+
+    CSS_PATH = "train.tcss"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar = [
+        Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
+        Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
+        Binding("n", "skip_run", "Skip run", tooltip="stop this run (saved) and start the next"),
+        Binding("c", "cancel_sweep", "Cancel sweep", tooltip="stop this run (saved), no more"),
+        Binding("m", "toggle_maximize", "Zoom", show=False),
+    ]
+
+    def __init__(self, worker_mode: WorkerMode = DEFAULT_MODE) -> None:
+        super().__init__()
+        self.worker_mode = worker_mode
+        self.sweep = LiveSweep()
+        self.runner: SweepRunner | None = None
+        self.run_colors = RunColors()
+        self.headline = "No sweep yet: set one up on the Setup screen (F2) and start it."
+        self._dirty = False
+
+    def compose(self) -> ComposeResult:
+        yield SweepProgress(id="progress")
+        with Horizontal(id="charts"):
+            yield CurvesChart("loss", self.run_colors, id="loss-chart")
+            yield CurvesChart("accuracy", self.run_colors, id="accuracy-chart")
+        yield RunTable(self.run_colors, id="runs")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        self.set_interval(REFRESH_SECONDS, self._refresh_if_dirty, name="train-refresh")
+        self._redraw()
+
+    @property
+    def running(self) -> bool:
+        return self.runner is not None and self.runner.running
+
+    def start(self, request: SweepRequest) -> bool:
+        """Start a sweep unless one is running; False (and a notice) if one is."""
+        if self.running:
+            self.notify("A sweep is already running: cancel it first (c).", severity="warning")
+            return False
+        self.sweep = LiveSweep()
+        self.run_colors = RunColors()
+        for widget in self.query(CurvesChart):
+            widget.run_colors = self.run_colors
+        self.query_one(RunTable).run_colors = self.run_colors
+        self.query_one(SweepProgress).sweep_started_at = None
+        self.headline = f"Preparing {request.preset.name}: loading data, building runs…"
+        self.runner = SweepRunner(self, request, self.worker_mode)
+        self.runner.start()
+        self._redraw()
+        self.refresh_bindings()
+        return True
+
+    @on(SweepEvents)
+    def _events(self, message: SweepEvents) -> None:
+        for event in message.events:
+            self.sweep.apply(event)
+        for chart in self.query(CurvesChart):
+            chart.update_sessions(self.sweep.sessions())
+        self._dirty = True
+
+    @on(SweepFailed)
+    def _failed(self, message: SweepFailed) -> None:
+        self.sweep.failure = message.message
+        self.notify(message.message, title="Sweep failed", severity="error", timeout=10)
+        self._dirty = True
+
+    @on(SweepFinished)
+    def _finished(self) -> None:
+        sweep = self.sweep
+        if sweep.failure:
+            self.headline = f"[b $error]Failed:[/] {sweep.failure}"
+        else:
+            outcomes = ", ".join(
+                f"{run.config.label()} {status_text(run.status)}" for run in sweep.runs
+            )
+            verdict = "cancelled" if sweep.cancelled else "done"
+            out_dir = self.runner.request.out_dir if self.runner else Path()
+            self.headline = f"[b]Sweep {verdict}[/b] → {out_dir}/  {outcomes}"
+            self.notify(f"Sweep {sweep.preset_name} {verdict}: F4 compares the runs.")
+        self._redraw()
+        self.refresh_bindings()
+
+    def _refresh_if_dirty(self) -> None:
+        if self._dirty:
+            self._redraw()
+
+    def _redraw(self) -> None:
+        self._dirty = False
+        self.query_one(SweepProgress).show(self.sweep, self.headline)
+        self.query_one(RunTable).show(self.sweep.runs)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in ("skip_run", "cancel_sweep"):
+            return self.running or None  # shown dimmed when nothing runs
+        return True
+
+    def action_cycle_x_axis(self) -> None:
+        for chart in self.query(CurvesChart):
+            chart.x_axis = next_x_axis(chart.x_axis)
+
+    def action_toggle_raw(self) -> None:
+        chart = self.query_one("#loss-chart", CurvesChart)
+        chart.show_raw = not chart.show_raw
+
+    def action_skip_run(self) -> None:
+        if self.runner is not None and self.running:
+            self.runner.skip_run()
+            self.notify("Stopping this run; the sweep goes on with the next.")
+
+    def action_cancel_sweep(self) -> None:
+        if self.runner is not None and self.running:
+            self.runner.cancel()
+            self.notify("Cancelling: the current run is saved as interrupted.")
+
+    def action_toggle_maximize(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.action_maximize()
+
+    async def stop_and_wait(self) -> None:
+        """Cancel the sweep and wait until the current run has been saved as interrupted."""
+        if self.runner is not None and self.running:
+            self.runner.cancel()
+            with contextlib.suppress(WorkerError):
+                await self.runner.wait()

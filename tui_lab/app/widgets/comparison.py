@@ -1,0 +1,133 @@
+"""The batch-size experiment's table as a DataTable, sortable by any column (click or key)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import ClassVar, Literal
+
+from rich.text import Text
+from textual.binding import Binding
+from textual.widgets import DataTable
+
+from tui_lab.compare import ComparisonRow, best_rows, comparison_rows
+from tui_lab.schema import Session
+
+SortValue = float | str | tuple | None
+
+
+@dataclass(frozen=True)
+class Column:
+    label: str
+    justify: Literal["left", "right"]
+    cell: Callable[[ComparisonRow], str]
+    sort_value: Callable[[ComparisonRow], SortValue]
+
+
+def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _config(row: ComparisonRow):
+    return row.session.config
+
+
+# fmt: off
+COLUMNS: tuple[Column, ...] = (
+    Column("optimizer", "left", lambda r: _config(r).optimizer.name,
+           lambda r: (_config(r).optimizer.name, _config(r).batch_size)),
+    Column("batch", "right", lambda r: r.batch_label,
+           lambda r: (_config(r).batch_size, _config(r).optimizer.name)),
+    Column("lr", "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
+    Column("status", "left", lambda r: r.session.status, lambda r: r.session.status),
+    Column("s/epoch", "right", lambda r: _fmt(r.seconds_per_epoch, ".3f"),
+           lambda r: r.seconds_per_epoch),
+    Column("×fastest", "right", lambda r: _fmt(r.relative_time, ".2f"),
+           lambda r: r.relative_time),
+    Column("epochs→target", "right", lambda r: _fmt(r.epochs_to_target, "d", "not reached"),
+           lambda r: r.epochs_to_target),
+    Column("s→target", "right", lambda r: _fmt(r.seconds_to_target, ".1f", "not reached"),
+           lambda r: r.seconds_to_target),
+    Column("best acc", "right", lambda r: _fmt(r.best_accuracy, ".2%"), lambda r: r.best_accuracy),
+    Column("final acc", "right", lambda r: _fmt(r.final_accuracy, ".2%"),
+           lambda r: r.final_accuracy),
+    Column("data/model", "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
+           lambda r: (_config(r).dataset, _config(r).model)),
+)
+# fmt: on
+STARRED = {"s→target": 0, "final acc": 1}  # column → index in best_rows(): fastest, most accurate
+
+
+def sorted_rows(rows: Sequence[ComparisonRow], column: Column, descending: bool) -> list:
+    """Rows ordered by one column; runs without a value (not reached, no epochs) always last."""
+    present = [r for r in rows if column.sort_value(r) is not None]
+    missing = [r for r in rows if column.sort_value(r) is None]
+    return sorted(present, key=column.sort_value, reverse=descending) + missing
+
+
+class ComparisonTable(DataTable):
+    """One row per run; ★ marks the run fastest to the target and the most accurate one."""
+
+    BINDINGS: ClassVar = [
+        Binding("s", "sort_by_cursor", "Sort column"),
+    ]
+
+    def __init__(self, **widget_kwargs) -> None:
+        super().__init__(cursor_type="cell", zebra_stripes=True, **widget_kwargs)
+        self.fixed_columns = 2  # optimizer and batch stay visible while scrolling sideways
+        self._rows: list[ComparisonRow] = []
+        self.sort_index = 0
+        self.descending = False
+
+    def on_mount(self) -> None:
+        self._rebuild()
+
+    def show_sessions(self, sessions: Sequence[Session]) -> None:
+        self._rows = comparison_rows(list(sessions))
+        self._rebuild()
+
+    def sort_by(self, index: int, descending: bool | None = None) -> None:
+        """Sort by column ``index``; picking the current column again flips the order."""
+        if descending is None:
+            descending = not self.descending if index == self.sort_index else False
+        self.sort_index, self.descending = index, descending
+        self._rebuild()
+
+    def action_sort_by_cursor(self) -> None:
+        self.sort_by(self.cursor_column)
+
+    def on_data_table_header_selected(self, event: DataTable.HeaderSelected) -> None:
+        event.stop()
+        self.sort_by(event.column_index)
+
+    @property
+    def row_sessions(self) -> list[Session]:
+        """The runs in the order shown."""
+        return [row.session for row in self._displayed()]
+
+    def _displayed(self) -> list[ComparisonRow]:
+        return sorted_rows(self._rows, COLUMNS[self.sort_index], self.descending)
+
+    def _rebuild(self) -> None:
+        """Refill the table; widths are measured here because DataTable's auto widths can leave
+        rows drawn before a wider cell arrived truncated."""
+        cursor = self.cursor_coordinate
+        starred = best_rows(self._rows)
+        cells = [[self._cell(r, column, starred) for column in COLUMNS] for r in self._displayed()]
+        self.clear(columns=True)
+        for index, column in enumerate(COLUMNS):
+            arrow = (" ▼" if self.descending else " ▲") if index == self.sort_index else ""
+            label = Text(column.label + arrow, justify=column.justify)
+            width = max([label.cell_len, *(row[index].cell_len for row in cells)])
+            self.add_column(label, width=width, key=column.label)
+        self.add_rows(cells)
+        if self.row_count:
+            self.cursor_coordinate = cursor
+
+    @staticmethod
+    def _cell(row: ComparisonRow, column: Column, starred: tuple) -> Text:
+        text = column.cell(row)
+        if column.label in STARRED and starred[STARRED[column.label]] is row:
+            text += " ★"
+        failed = column.label == "status" and row.session.status not in ("completed", "running")
+        return Text(text, justify=column.justify, style="bold red" if failed else "")

@@ -1,0 +1,305 @@
+"""Live training curves of many runs overlaid: loss (log scale, smoothed) or validation accuracy.
+
+Drawing happens on the UI thread (textual-plotext rebuilds the whole plot inside ``render()``), so
+two limits keep it cheap however fast sessions stream in: redraws are throttled by a timer, and
+every series is downsampled to a few hundred points before it reaches plotext.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from itertools import accumulate
+from typing import Any, Literal
+
+from textual.color import Color
+from textual.reactive import reactive
+from textual_plotext import PlotextPlot
+
+from tui_lab.schema import Session
+
+Metric = Literal["loss", "accuracy"]
+XAxis = Literal["epoch", "samples", "seconds"]
+RGB = tuple[int, int, int]
+
+X_AXES: tuple[XAxis, ...] = ("epoch", "samples", "seconds")
+X_AXIS_TITLES: dict[XAxis, str] = {
+    "epoch": "epochs",
+    "samples": "samples seen",
+    "seconds": "training seconds",
+}
+STATUS_MARKS = {"diverged": "diverged", "out_of_memory": "OOM", "failed": "failed"}
+
+# Okabe-Ito (colour-blind safe) without its yellow, plus two: all readable on light and dark.
+PALETTE: tuple[RGB, ...] = (
+    (0, 114, 178),
+    (213, 94, 0),
+    (0, 158, 115),
+    (204, 121, 167),
+    (86, 180, 233),
+    (230, 159, 0),
+    (148, 103, 189),
+    (140, 86, 75),
+)
+MAX_POINTS = 300  # per series: plotext's cost grows with points, the eye gains nothing past this
+POINT_BUDGET = 3000  # over all series of one chart, so a big sweep still draws in ~50 ms
+REDRAW_INTERVAL = 0.25  # seconds: at most four redraws a second
+FAINT = 0.6  # how far a raw curve's colour is blended into the background
+
+
+def next_x_axis(axis: XAxis) -> XAxis:
+    """The x-axis after ``axis``, for a key that cycles through the fair axes."""
+    return X_AXES[(X_AXES.index(axis) + 1) % len(X_AXES)]
+
+
+def downsample(xs: Sequence[float], ys: Sequence[float], limit: int) -> tuple[list, list]:
+    """Evenly spaced points, first and last kept, so a curve keeps its shape and its endpoint."""
+    n = len(xs)
+    if n <= limit:
+        return list(xs), list(ys)
+    picks = [round(i * (n - 1) / (limit - 1)) for i in range(limit)]
+    return [xs[i] for i in picks], [ys[i] for i in picks]
+
+
+def smooth(values: Sequence[float]) -> list[float]:
+    """Bias-corrected EMA spanning ~1/20 of the curve: the trend of a noisy loss, no start lag."""
+    span = max(1.0, len(values) / 20)
+    beta = 1 - 2 / (span + 1)
+    average, out = 0.0, []
+    for t, value in enumerate(values, 1):
+        average = beta * average + (1 - beta) * value
+        out.append(average / (1 - beta**t) if beta else value)
+    return out
+
+
+def metric_points(session: Session, metric: Metric, x_axis: XAxis) -> tuple[list, list]:
+    """(x, y) of one run: step losses or per-epoch accuracy (%), non-finite values dropped."""
+    if metric == "loss":
+        c = session.curve
+        xs = {"epoch": c.epoch, "samples": c.samples, "seconds": c.seconds}[x_axis]
+        ys = c.loss
+    else:
+        epochs = session.epochs
+        xs = {
+            "epoch": [e.epoch for e in epochs],
+            "samples": [e.samples_seen for e in epochs],
+            "seconds": list(accumulate(e.train_seconds for e in epochs)),
+        }[x_axis]
+        ys = [100 * e.val_accuracy for e in epochs]
+    kept = [(x, y) for x, y in zip(xs, ys, strict=False) if math.isfinite(y)]
+    return [x for x, _ in kept], [y for _, y in kept]
+
+
+def run_label(session: Session) -> str:
+    mark = STATUS_MARKS.get(session.status)
+    return f"{session.config.label()} ({mark})" if mark else session.config.label()
+
+
+def rgb_style(color: RGB) -> str:
+    """A run's colour as a Rich/Textual style, for legends drawn outside the plot."""
+    return "rgb({},{},{})".format(*color)
+
+
+def log_ticks(low: float, high: float, most: int) -> tuple[list[float], list[str]]:
+    """2 to ``most`` ticks on a log10 axis, labelled with real values (1-2-5 per decade)."""
+    decades = range(math.floor(low), math.ceil(high) + 1)
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        values = [m * 10.0**k for k in decades for m in mantissas]
+        values = [v for v in values if low <= math.log10(v) <= high]
+        if len(values) >= min(3, max(2, most)):
+            break
+    values = _thin(values, most)
+    if len(values) < 2:  # a flat curve: its two ends are the most useful labels
+        values = [10**low, 10**high] if high > low else [10**low]
+    return [math.log10(v) for v in values], [f"{v:.2g}" for v in values]
+
+
+def linear_ticks(
+    low: float, high: float, most: int, integers: bool = False
+) -> tuple[list[float], list[str]]:
+    """2 to ``most`` round ticks (steps of 1, 2 or 5 times a power of ten), short labels."""
+    if high <= low:
+        return [low], [short_number(low)]
+    top = 10.0 ** math.ceil(math.log10(high - low))
+    steps = [top * m / 10**k for k in range(8) for m in (1, 0.5, 0.2)]  # coarse to fine
+    best: list[float] = []
+    for step in steps:
+        if integers and step < 1:
+            break
+        values = [k * step for k in range(math.ceil(low / step), math.floor(high / step) + 1)]
+        if len(values) > max(2, most):
+            break
+        if len(values) >= 2:
+            best = values
+    values = best or [low, high]
+    return values, [short_number(v) for v in values]
+
+
+def _thin(values: list[float], most: int) -> list[float]:
+    return values[:: math.ceil(len(values) / max(2, most))] if values else values
+
+
+def short_number(value: float) -> str:
+    """12000 as 12k and 1500000 as 1.5M: sample counts fit under a tick."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+class RunColors:
+    """A colour per run, first seen first in the palette; share one between charts and legends
+    so that a run has the same colour everywhere, and keeps it when other runs come and go."""
+
+    def __init__(self) -> None:
+        self._by_id: dict[str, RGB] = {}
+
+    def __call__(self, session: Session) -> RGB:
+        if session.id not in self._by_id:
+            self._by_id[session.id] = PALETTE[len(self._by_id) % len(PALETTE)]
+        return self._by_id[session.id]
+
+
+@dataclass(frozen=True)
+class Series:
+    """One line as drawn: ``label`` is None for the faint raw loss, which has no legend entry."""
+
+    label: str | None
+    x: list[float]
+    y: list[float]
+    color: RGB
+    faint: bool = False
+
+
+class CurvesChart(PlotextPlot):
+    """Every run's loss (log10, EMA-smoothed over the faint raw curve) or accuracy, overlaid.
+
+    The legend lives in the border subtitle so that it never hides a curve in a small terminal.
+    """
+
+    DEFAULT_CSS = """
+    CurvesChart {
+        border: round $secondary 50%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        border-subtitle-align: left;
+    }
+    CurvesChart:focus { border: round $accent; }
+    """
+    can_focus = True  # so the keyboard can reach it and maximize it
+
+    x_axis: reactive[XAxis] = reactive("epoch", repaint=False, init=False)
+    show_raw: reactive[bool] = reactive(True, repaint=False, init=False)
+
+    def __init__(
+        self, metric: Metric, run_colors: RunColors | None = None, **widget_kwargs: Any
+    ) -> None:
+        super().__init__(**widget_kwargs)
+        self.metric = metric
+        self.run_colors = run_colors or RunColors()
+        self._sessions: list[Session] = []
+        self._draw_pending = False
+        self._last_draw = -math.inf
+
+    def update_sessions(self, sessions: Sequence[Session]) -> None:
+        """Show these runs; call as often as you like, the chart redraws at most 4 times/s."""
+        self._sessions = list(sessions)
+        self._schedule_draw()
+
+    def on_mount(self) -> None:
+        self.app.theme_changed_signal.subscribe(self, lambda _theme: self._schedule_draw())
+        self._schedule_draw()
+
+    def on_resize(self) -> None:
+        self._schedule_draw()  # tick counts follow the size
+
+    def watch_x_axis(self) -> None:
+        self._schedule_draw()
+
+    def watch_show_raw(self) -> None:
+        self._schedule_draw()
+
+    def series(self) -> list[Series]:
+        """What the next draw plots, downsampled, faint raw curves first so lines stay on top."""
+        raw: list[Series] = []
+        lines: list[Series] = []
+        for session in self._sessions:
+            xs, ys = metric_points(session, self.metric, self.x_axis)
+            color = self.run_colors(session)
+            if self.metric == "loss":
+                if self.show_raw:
+                    raw.append(Series(None, xs, _log10(ys), color, faint=True))
+                ys = smooth(ys)
+                ys = _log10(ys)
+            lines.append(Series(run_label(session), xs, ys, color))
+        everything = raw + lines
+        limit = max(30, min(MAX_POINTS, POINT_BUDGET // max(1, len(everything))))
+        return [Series(s.label, *downsample(s.x, s.y, limit), s.color, s.faint) for s in everything]
+
+    def _schedule_draw(self) -> None:
+        """Leading-edge throttle: draw now when idle, else once when the interval is over."""
+        if self._draw_pending or not self.is_mounted:
+            return
+        self._draw_pending = True
+        delay = self._last_draw + REDRAW_INTERVAL - time.monotonic()
+        if delay > 0:
+            self.set_timer(delay, self._draw, name="curves-redraw")
+        else:
+            self.call_later(self._draw)
+
+    def _draw(self) -> None:
+        self._draw_pending = False
+        self._last_draw = time.monotonic()
+        plt = self.plt
+        plt.clear_data()
+        plt.xaxes(True, False)  # lower and left axes only: the widget's border frames the rest
+        plt.yaxes(True, False)
+        plotted = self.series()
+        background = Color.parse(self.app.theme_variables.get("surface", "black"))
+        for s in plotted:
+            color = _blend(s.color, background, FAINT) if s.faint else s.color
+            if s.x:
+                plt.plot(s.x, s.y, marker="braille", color=color)
+        self._label_axes(plotted)
+        self.border_title = self._title()
+        self.border_subtitle = self._legend(plotted)
+        self.refresh()
+
+    def _label_axes(self, plotted: list[Series]) -> None:
+        """Round ticks, as many as fit; loss is plotted as log10 (plotext's own log axis breaks
+        on redraw), so its ticks are labelled with the real losses."""
+        xs = [x for s in plotted for x in s.x]
+        ys = [y for s in plotted for y in s.y]
+        if not xs:
+            return
+        rows, columns = max(2, self.size.height - 2), max(10, self.size.width - 8)
+        integers = self.x_axis != "seconds"
+        self.plt.xticks(*linear_ticks(min(xs), max(xs), columns // 10, integers=integers))
+        if self.metric == "loss":
+            self.plt.yticks(*log_ticks(min(ys), max(ys), rows // 2 + 1))
+        else:
+            self.plt.yticks(*linear_ticks(min(ys), max(ys), rows // 2 + 1))
+
+    def _title(self) -> str:
+        what = "training loss (log)" if self.metric == "loss" else "validation accuracy %"
+        return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}"
+
+    def _legend(self, plotted: list[Series]) -> str:
+        entries = [
+            f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in plotted if s.label is not None
+        ]
+        return "  ".join(entries) or "no runs selected"
+
+
+def _log10(values: Sequence[float]) -> list[float]:
+    return [math.log10(max(v, 1e-12)) for v in values]
+
+
+def _blend(color: RGB, background: Color, amount: float) -> RGB:
+    return Color(*color).blend(background, amount).rgb
+
+
+def _escape(text: str) -> str:
+    return text.replace("[", r"\[")

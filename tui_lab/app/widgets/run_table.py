@@ -1,0 +1,51 @@
+"""One row per run of the sweep: its status (diverged and out-of-memory stand out) and numbers."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import DataTable
+
+from tui_lab.app.live_sweep import RunState
+from tui_lab.app.widgets.curves import RunColors, rgb_style
+from tui_lab.app.widgets.run_progress import STATUS_STYLES
+
+COLUMNS = ("", "run", "lr", "status", "epoch", "val acc", "samples/s")
+
+
+class RunTable(DataTable):
+    """Rebuilt from the run states on each (throttled) refresh: a sweep has only a few runs."""
+
+    DEFAULT_CSS = """
+    RunTable { height: auto; max-height: 9; }
+    """
+
+    def __init__(self, run_colors: RunColors, **widget_kwargs) -> None:
+        super().__init__(cursor_type="row", zebra_stripes=True, **widget_kwargs)
+        self.run_colors = run_colors
+
+    def on_mount(self) -> None:
+        self.add_columns(*COLUMNS)
+
+    def show(self, runs: list[RunState]) -> None:
+        rows = [self._row(run) for run in runs]
+        if self.row_count != len(rows):
+            self.clear()
+            for index, row in enumerate(rows):
+                self.add_row(*row, key=str(index))
+            return
+        for index, row in enumerate(rows):
+            for column, value in enumerate(row):
+                self.update_cell_at((index, column), value)
+
+    def _row(self, run: RunState) -> tuple[object, ...]:
+        swatch = Text("━━", style=rgb_style(self.run_colors(run.session))) if run.session else ""
+        status = Text(run.status.replace("_", " "), style=STATUS_STYLES.get(run.status, ""))
+        return (
+            swatch,
+            run.config.label(),
+            f"{run.config.lr:.3g}",
+            status,
+            f"{run.epoch}/{run.config.epochs}" if run.epoch else "",
+            f"{run.accuracy:.1%}" if run.accuracy is not None else "",
+            f"{run.samples_per_second:,.0f}" if run.samples_per_second else "",
+        )

@@ -1,0 +1,81 @@
+"""Quick picks for batch sizes: powers of two and "full", toggled with ←/→ and space.
+
+One focusable widget rather than twelve buttons, so Tab moves past it in one press.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+from rich.text import Text
+from textual import events
+from textual.binding import Binding
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widget import Widget
+
+from tui_lab.app.preset_form import POWERS_OF_TWO
+
+PICKS: tuple[str, ...] = (*map(str, POWERS_OF_TWO), "full")
+
+
+class BatchPicks(Widget, can_focus=True):
+    """Shows which picks the batch-size field holds; toggling one posts ``Toggled``."""
+
+    DEFAULT_CSS = """
+    BatchPicks { height: 1; width: auto; }
+    """
+    BINDINGS: ClassVar = [
+        Binding("left", "move(-1)", "Previous", show=False),
+        Binding("right", "move(1)", "Next", show=False),
+        Binding("space,enter", "toggle", "Toggle size", show=False),
+    ]
+
+    selected: reactive[frozenset[str]] = reactive(frozenset())
+    cursor: reactive[int] = reactive(0)
+
+    class Toggled(Message):
+        def __init__(self, pick: str) -> None:
+            super().__init__()
+            self.pick = pick
+
+    def render(self) -> Text:
+        text = Text()
+        for index, pick in enumerate(PICKS):
+            style = "reverse bold" if pick in self.selected else "dim"
+            if self.has_focus and index == self.cursor:
+                style += " underline"
+            text.append(f" {pick} ", style=style)
+        return text
+
+    def get_content_width(self, container, viewport) -> int:  # type: ignore[no-untyped-def]
+        return sum(len(pick) + 2 for pick in PICKS)
+
+    def action_move(self, step: int) -> None:
+        self.cursor = (self.cursor + step) % len(PICKS)
+
+    def action_toggle(self) -> None:
+        self.post_message(self.Toggled(PICKS[self.cursor]))
+
+    def on_click(self, event: events.Click) -> None:
+        end = 0
+        for index, pick in enumerate(PICKS):
+            end += len(pick) + 2
+            if event.x < end:
+                self.cursor = index
+                self.action_toggle()
+                return
+
+    def on_focus(self) -> None:
+        self.refresh()
+
+    def on_blur(self) -> None:
+        self.refresh()
+
+
+def toggled(sizes: list[str], pick: str) -> list[str]:
+    """The batch-size list with ``pick`` added or removed; numbers ascending, "full" last."""
+    values = [s for s in sizes if s != pick] if pick in sizes else [*sizes, pick]
+    numbers = sorted({int(s) for s in values if s.isdigit()})
+    others = [s for s in values if not s.isdigit() and s != "full"]  # let validation flag them
+    return [*map(str, numbers), *others, *(["full"] if "full" in values else [])]
