@@ -6,6 +6,7 @@ import asyncio
 import math
 import time
 from datetime import datetime, timedelta, timezone
+from itertools import pairwise
 
 import pytest
 from textual.app import App, ComposeResult
@@ -223,7 +224,7 @@ async def _redraws_are_throttled_and_the_last_update_wins(monkeypatch):
             loss.update_sessions([session])
             await pilot.pause(0.01)
         await pilot.pause(0.4)
-        gaps = [later - earlier for earlier, later in zip(draws, draws[1:])]
+        gaps = [later - earlier for earlier, later in pairwise(draws)]
         assert 2 <= len(draws) < len(updates) / 4
         assert min(gaps) >= 0.2  # at most ~4 redraws a second
         assert max(loss.series()[-1].x) == pytest.approx(40)

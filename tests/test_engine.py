@@ -54,16 +54,22 @@ def test_nan_loss_ends_the_run_as_diverged_and_the_sweep_goes_on(tmp_path, tiny_
 
 
 def test_out_of_memory_is_an_outcome_not_a_crash(tmp_path, tiny_preset, monkeypatch):
-    real = engine.accumulate_gradient
+    real_build = engine.build_model
 
-    def oom_at_full_batch(model, x, y, micro):
-        if len(y) == 160:
-            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-        return real(model, x, y, micro)
+    def model_that_runs_out_of_memory_on_big_batches(*args):
+        model = real_build(*args)
 
-    monkeypatch.setattr(engine, "accumulate_gradient", oom_at_full_batch)
+        def forward_hook(module, inputs):
+            if module.training and len(inputs[0]) > 64:
+                raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+        model.register_forward_pre_hook(forward_hook)
+        return model
+
+    monkeypatch.setattr(engine, "build_model", model_that_runs_out_of_memory_on_big_batches)
     ended = [e for e in events_of(tiny_preset, tmp_path) if isinstance(e, RunEnded)]
     assert [e.status for e in ended] == ["completed", "out_of_memory"]
+    assert "out of memory" in ended[1].message
 
 
 def test_stop_request_ends_the_run_between_steps(tmp_path, tiny_preset):

@@ -69,14 +69,14 @@ def test_full_batch_estimate_matches_exact_enumeration_over_the_data_set():
     assert estimated_trace == pytest.approx(trace_sigma, rel=TOLERANCE)
 
 
-@pytest.mark.parametrize("batch", [2, 7, 64])
-def test_leaves_the_full_batch_gradient_and_loss_for_the_optimizer(batch):
+@pytest.mark.parametrize(("batch", "micro"), [(2, None), (7, None), (64, None), (64, 10)])
+def test_leaves_the_full_batch_gradient_and_loss_for_the_optimizer(batch, micro):
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 3))
     x, y = torch.randn(batch, 5), torch.randint(0, 3, (batch,))
     loss = nn.functional.cross_entropy(model(x), y)
     expected = torch.autograd.grad(loss, list(model.parameters()))
-    sample = measure_two_batch(model, nn.functional.cross_entropy, x, y)
+    sample = measure_two_batch(model, nn.functional.cross_entropy, x, y, micro_batch_size=micro)
     for p, g in zip(model.parameters(), expected, strict=True):
         torch.testing.assert_close(p.grad, g)
     torch.testing.assert_close(sample.loss, loss.detach())

@@ -6,14 +6,13 @@ Exit codes: 0 success, 1 anything unexpected, 2 bad input (named file and field)
 from __future__ import annotations
 
 import argparse
-import json
+import importlib
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
-from rich.console import Console
-
 from tui_lab import __version__
+from tui_lab.commands import COMMANDS
 from tui_lab.errors import BadInput
 
 EXIT_BAD_INPUT = 2
@@ -24,9 +23,9 @@ def main_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="bslab",
         description="A terminal lab for seeing how batch size and optimizer change training.",
-        epilog="Other commands: "
-        + ", ".join(f"bslab {name}" for name in COMMANDS)
-        + " (each takes --help).",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands (each takes --help):\n"
+        + "\n".join(f"  bslab {name:12} {text}" for name, text in COMMANDS.items()),
     )
     parser.add_argument("preset", nargs="?", type=Path, help="preset JSON file to load")
     parser.add_argument("--headless", action="store_true", help="run the preset without a UI")
@@ -68,74 +67,10 @@ def cmd_main(args: argparse.Namespace) -> int:
     )
 
 
-def cmd_compare(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bslab compare", description="Compare sessions: the batch-size experiment's table."
-    )
-    parser.add_argument("paths", nargs="+", type=Path, help="session files or folders of them")
-    parser.add_argument("--sort", choices=["batch", "time", "target", "accuracy"], default="batch")
-    parser.add_argument("--tui", action="store_true", help="open the compare screen of the app")
-    args = parser.parse_args(argv)
-    from tui_lab.compare import comparison_rows, comparison_table
-    from tui_lab.storage import load_sessions
-
-    if args.tui:
-        from tui_lab.app.app import run_app
-
-        return run_app(compare_paths=args.paths)
-    loaded, warnings = load_sessions(args.paths)
-    console = Console()
-    for warning in warnings:
-        print(f"bslab: warning: {warning}", file=sys.stderr)
-    if not loaded:
-        raise BadInput("no session files found", source=", ".join(map(str, args.paths)))
-    console.print(comparison_table(comparison_rows([s.session for s in loaded], args.sort)))
-    return 0
-
-
-def cmd_schema(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
-        prog="bslab schema",
-        description="Print the JSON Schema of presets or sessions (for editors).",
-    )
-    parser.add_argument("which", choices=["preset", "session"], nargs="?", default="preset")
-    parser.add_argument("--out", type=Path, help="write to this file instead of stdout")
-    args = parser.parse_args(argv)
-    from pydantic import TypeAdapter
-
-    from tui_lab.schema import Preset, Session
-    from tui_lab.storage import write_text_atomic
-
-    model = Preset if args.which == "preset" else Session
-    text = json.dumps(TypeAdapter(model).json_schema(), indent=2) + "\n"
-    if args.out:
-        write_text_atomic(args.out, text)
-    else:
-        sys.stdout.write(text)
-    return 0
-
-
-def cmd_devices(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(prog="bslab devices", description="List compute devices.").parse_args(
-        argv
-    )
-    from tui_lab.devices import available_devices
-
-    for info in available_devices():
-        print(f"{info.name:8} {info.description}")
-    return 0
-
-
-COMMANDS: dict[str, Callable[[Sequence[str]], int]] = {
-    "compare": cmd_compare,
-    "schema": cmd_schema,
-    "devices": cmd_devices,
-}
-
-
 def dispatch(argv: Sequence[str]) -> int:
     if argv and argv[0] in COMMANDS:
-        return COMMANDS[argv[0]](argv[1:])
+        module = importlib.import_module(f"tui_lab.commands.{argv[0].replace('-', '_')}")
+        return module.main(argv[1:])
     return cmd_main(main_parser().parse_args(argv))
 
 

@@ -22,12 +22,20 @@ import torch.nn.functional as F
 from torch import nn
 
 from tui_lab import __version__
+from tui_lab.analysis.memory import PeakMemory
+from tui_lab.analysis.noise_scale import (
+    NoiseScaleEstimator,
+    measure_two_batch,
+    noise_scale_available,
+)
 from tui_lab.data import Data
-from tui_lab.devices import device_name
+from tui_lab.devices import device_name, is_out_of_memory, synchronize
 from tui_lab.events import EpochEnded, Event, RunEnded, RunStarted, StepStats
 from tui_lab.models import build_model
 from tui_lab.optimizers import build_optimizer, warmup_factor
 from tui_lab.schema import Environment, EpochRecord, RunConfig, Status
+from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
+from tui_lab.sketches.trajectory import TrajectoryRecorder, trajectory_sketch
 
 REPORTS_PER_EPOCH = 25
 MAX_REPORT_INTERVAL = 200
@@ -75,15 +83,6 @@ def report_interval(steps: int) -> int:
     return max(1, min(MAX_REPORT_INTERVAL, math.ceil(steps / REPORTS_PER_EPOCH)))
 
 
-def is_out_of_memory(error: BaseException) -> bool:
-    if isinstance(error, torch.OutOfMemoryError):
-        return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and (
-        "out of memory" in text or "can't allocate memory" in text
-    )
-
-
 def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
     """Backward the batch's mean loss, in micro-batches if asked; returns the loss (on device).
 
@@ -116,13 +115,6 @@ def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float,
     return loss_sum.item() / len(y), correct.item() / len(y)
 
 
-def synchronize(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
-
-
 def train_run(
     config: RunConfig,
     data: Data,
@@ -137,20 +129,78 @@ def train_run(
     steps = steps_per_epoch(n_train, config.batch_size)
     yield RunStarted(run_index, config, environment(config.device), n_train, len(data.val_y), steps)
     model = None
+    memory = PeakMemory(device)
+    instruments = None
     try:
+        memory.reset()
         torch.manual_seed(config.seed)
         data = data.to(device)
         model = build_model(config.model, data.input_shape, data.num_classes).to(device)
         optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
-        status, message = yield from _epochs(config, data, model, optimizer, run_index, stop)
+        instruments = Instruments.for_run(config)
+        status, message = yield from _epochs(
+            config, data, model, optimizer, instruments, run_index, stop
+        )
     except Exception as error:
         status = "out_of_memory" if is_out_of_memory(error) else "failed"
         message = f"{type(error).__name__}: {error}"
         model = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    yield RunEnded(run_index, status, message)
+    peak = memory.read()
+    sketch = None
+    if model is not None and instruments is not None and status in ("completed", "interrupted"):
+        sketch = instruments.sketch(model, data)
+    yield RunEnded(run_index, status, message, peak, sketch)
     return RunOutcome(status, model)
+
+
+@dataclass
+class Instruments:
+    """The optional measurements of a run: gradient noise scale and the weight trajectory."""
+
+    noise: NoiseScaleEstimator | None
+    noise_every: int
+    trajectory: TrajectoryRecorder | None
+    trajectory_settings: TrajectorySettings
+    step: int = 0
+
+    @classmethod
+    def for_run(cls, config: RunConfig) -> Instruments:
+        noise_on = config.noise_scale.enabled and noise_scale_available(config.batch_size)
+        traj = config.trajectory
+        return cls(
+            noise=NoiseScaleEstimator(config.noise_scale.ema) if noise_on else None,
+            noise_every=config.noise_scale.every,
+            trajectory=TrajectoryRecorder(traj.max_snapshots) if traj.enabled else None,
+            trajectory_settings=traj,
+        )
+
+    def measures_noise(self, step: int, steps_per_epoch: int) -> bool:
+        """Every k-th step; every step when an epoch has fewer than k of them (large batches)."""
+        return self.noise is not None and (
+            steps_per_epoch < self.noise_every or step % self.noise_every == 0
+        )
+
+    def sketch(self, model: nn.Module, data: Data) -> TrajectorySketch | None:
+        """The path on its top-2 PCA plane over a loss grid (None if it cannot be drawn)."""
+        if self.trajectory is None or not self.trajectory.steps:
+            return None
+        settings = self.trajectory_settings
+        n = min(settings.eval_samples, data.n_train)
+        keep = torch.randperm(data.n_train, generator=torch.Generator().manual_seed(0))[:n]
+        keep = keep.to(data.train_x.device)
+        try:
+            return trajectory_sketch(
+                model,
+                self.trajectory,
+                self.step,
+                data.train_x[keep],
+                data.train_y[keep],
+                resolution=settings.grid_resolution,
+            )
+        except ValueError:  # non-finite weights: a diverged run has no sketch
+            return None
 
 
 def _epochs(
@@ -158,6 +208,7 @@ def _epochs(
     data: Data,
     model: nn.Module,
     optimizer: torch.optim.Optimizer,
+    instruments: Instruments,
     run_index: int,
     stop: StopSignal,
 ) -> Iterator[Event]:
@@ -168,6 +219,7 @@ def _epochs(
     interval = report_interval(steps)
     shuffler = torch.Generator().manual_seed(config.seed)
     warming_up = config.lr_scaling.warmup_epochs > 0
+    noise, trajectory = instruments.noise, instruments.trajectory
     lr = config.lr
     step = 0
     train_seconds = 0.0
@@ -180,18 +232,28 @@ def _epochs(
         interval_start = time.perf_counter()
         epoch_start = interval_start
         for i in range(steps):
+            if trajectory is not None and trajectory.wants(step):
+                trajectory.record(model, step)
             if warming_up:
                 lr = config.lr * warmup_factor(config.lr_scaling, step, steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
             idx = order[i * batch : (i + 1) * batch]
-            optimizer.zero_grad(set_to_none=True)
             x, y = data.train_x[idx], data.train_y[idx]
-            loss = accumulate_gradient(model, x, y, config.micro_batch_size)
+            optimizer.zero_grad(set_to_none=True)
+            if noise is not None and instruments.measures_noise(step, steps) and len(y) >= 2:
+                sample = measure_two_batch(
+                    model, F.cross_entropy, x, y, micro_batch_size=config.micro_batch_size
+                )
+                noise.update(sample)
+                loss = sample.loss
+            else:
+                loss = accumulate_gradient(model, x, y, config.micro_batch_size)
             optimizer.step()
             interval_loss += loss
             interval_steps += 1
             step += 1
+            instruments.step = step
             if interval_steps == interval or i == steps - 1:
                 mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
                 now = time.perf_counter()
@@ -207,13 +269,15 @@ def _epochs(
                     mean_loss,
                     lr,
                     interval_steps * batch / max(now - interval_start, 1e-9),
+                    noise.estimate if noise is not None else None,
                 )
                 if not math.isfinite(mean_loss):
                     return "diverged", f"training loss became {mean_loss} at step {step}"
                 epoch_loss += interval_loss
                 interval_loss.zero_()
                 interval_steps = 0
-                interval_start = now
+                interval_start = time.perf_counter()  # the consumer's time is not training time
+                epoch_start += interval_start - now
             if stop.is_set():
                 return "interrupted", f"stopped during epoch {epoch} at step {step}"
         synchronize(device)
@@ -232,7 +296,8 @@ def _epochs(
             steps=step,
             lr=lr,
         )
-        yield EpochEnded(run_index, record)
+        point = noise.point(epoch, step) if noise is not None else None
+        yield EpochEnded(run_index, record, point)
         if not math.isfinite(val_loss):
             return "diverged", f"validation loss became {val_loss} after epoch {epoch}"
     return "completed", ""

@@ -10,7 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from tui_lab.schema import Environment, EpochRecord, RunConfig, Session, Status
+from tui_lab.schema import Environment, EpochRecord, RunConfig, Session, Status, TrajectorySketch
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
 
 
 @dataclass(frozen=True)
@@ -42,12 +43,14 @@ class StepStats:
     loss: float
     lr: float
     samples_per_second: float
+    noise_scale: float | None = None  # the current critical-batch-size estimate, if measured
 
 
 @dataclass(frozen=True)
 class EpochEnded:
     run_index: int
     record: EpochRecord
+    noise_scale: NoiseScalePoint | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +58,8 @@ class RunEnded:
     run_index: int
     status: Status
     message: str
+    peak_memory: MemoryPeak | None = None
+    trajectory: TrajectorySketch | None = None
 
 
 @dataclass(frozen=True)

@@ -114,21 +114,40 @@ class SessionRecorder:
             self.curve.append(event)
         elif isinstance(event, EpochEnded) and self.session is not None:
             self.session.epochs.append(event.record)
+            if event.noise_scale is not None:
+                self.session.noise_scale.append(event.noise_scale)
             self.session.summary = summarize(self.session)
             return self.save(event.run_index, final=False)
         elif isinstance(event, RunEnded) and self.session is not None:
-            return self.finish(event.status, event.message, event.run_index)
+            self.session.peak_memory = event.peak_memory
+            self.session.trajectory = event.trajectory
+            self._end(event.status, event.message)
+            return self.save(event.run_index, final=False)
         return None
 
-    def finish(self, status: Status, message: str, run_index: int = 0) -> SessionSaved | None:
+    def finish(
+        self,
+        run_index: int,
+        *,
+        status: Status | None = None,
+        message: str = "",
+        weights_file: str | None = None,
+    ) -> SessionSaved | None:
+        """The last save of the run, once its weights are beside it (or it was cut short)."""
         if self.session is None:
             return None
+        if status is not None:
+            self._end(status, message)
+        self.session.weights_file = weights_file
+        return self.save(run_index, final=True)
+
+    def _end(self, status: Status, message: str) -> None:
+        assert self.session is not None
         if self.curve is not None:
             self.curve.flush()
         self.session.status = status
         self.session.message = message
         self.session.summary = summarize(self.session)
-        return self.save(run_index, final=True)
 
     def save(self, run_index: int, *, final: bool) -> SessionSaved:
         assert self.session is not None and self.path is not None

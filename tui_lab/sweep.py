@@ -13,12 +13,13 @@ from pathlib import Path
 
 from tui_lab.data import Data, load_data
 from tui_lab.devices import resolve_device
-from tui_lab.engine import train_run
+from tui_lab.engine import RunOutcome, train_run
 from tui_lab.errors import BadInput
 from tui_lab.events import Event, SweepEnded, SweepStarted
 from tui_lab.recorder import SessionRecorder
 from tui_lab.schema import RunConfig, TrainPreset
 from tui_lab.storage import ensure_writable_dir
+from tui_lab.weights import save_weights, weights_path_for
 
 
 @dataclass
@@ -125,14 +126,25 @@ def run_sweep(prepared: PreparedSweep, control: SweepControl | None = None) -> I
         engine = train_run(config, prepared.data, run_index=index, stop=control)
         finished = False
         try:
-            yield from _recorded(engine, recorder)
+            outcome: RunOutcome = yield from _recorded(engine, recorder)
             finished = True
         finally:
             if not finished:
                 engine.close()
-                recorder.finish("interrupted", "interrupted before the run ended", index)
-        if recorder.path is not None:
-            paths.append(recorder.path)
+                recorder.finish(
+                    index, status="interrupted", message="interrupted before the run ended"
+                )
+        if recorder.path is None:
+            continue
+        paths.append(recorder.path)
+        weights_file = None
+        if outcome.model is not None:
+            weights = weights_path_for(recorder.path)
+            save_weights(outcome.model, weights)
+            weights_file = weights.name
+        saved = recorder.finish(index, weights_file=weights_file)
+        if saved is not None:
+            yield saved
     yield SweepEnded(control.cancel.is_set(), paths)
 
 

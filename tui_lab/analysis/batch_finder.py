@@ -8,7 +8,6 @@ The throughput of every size that fit is kept: the hardware-use half of the batc
 
 from __future__ import annotations
 
-import gc
 import time
 from collections.abc import Callable
 
@@ -18,37 +17,8 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 
 from tui_lab.analysis.lr_finder import LossFn, preserved_state
+from tui_lab.devices import free_memory, is_out_of_memory, synchronize
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
-
-OOM_MESSAGES = (
-    "out of memory",  # CUDA, MPS ("MPS backend out of memory")
-    "can't allocate memory",  # cpu: "DefaultCPUAllocator: can't allocate memory"
-    "cublas_status_alloc_failed",
-    "cudnn_status_not_supported",  # cuDNN's way of failing a huge batch (as Lightning treats it)
-)
-
-
-def is_out_of_memory(error: BaseException) -> bool:
-    """Whether an error means "this does not fit in memory" rather than a bug."""
-    if isinstance(error, torch.OutOfMemoryError | MemoryError):
-        return True
-    text = str(error).lower()
-    return isinstance(error, RuntimeError) and any(m in text for m in OOM_MESSAGES)
-
-
-def free_memory() -> None:
-    """Release what a failed attempt left behind (call after its exception is gone)."""
-    gc.collect()
-    if torch.cuda.is_initialized():
-        torch.cuda.empty_cache()
-
-
-def synchronize(device: torch.device) -> None:
-    """Wait for queued kernels, so that wall-clock timings measure the work itself."""
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-    elif device.type == "mps":
-        torch.mps.synchronize()
 
 
 def find_largest_batch(

@@ -34,7 +34,7 @@ def _to_cpu(value):
 
 
 @contextmanager
-def preserved_state(model: nn.Module, optimizer: Optimizer | None = None):
+def preserved_state(model: nn.Module, optimizer: Optimizer | None = None) -> Iterator[None]:
     """Restore the model's (and optimizer's) state and train/eval mode on exit, even on error.
 
     Restoring copies into the existing parameters in place; an optimizer whose state was empty

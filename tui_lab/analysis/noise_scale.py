@@ -52,11 +52,19 @@ def _sq_norm(tensors: list[Tensor]) -> Tensor:
     return torch.stack([torch.linalg.vector_norm(t) for t in tensors]).square().sum()
 
 
-def measure_two_batch(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -> TwoBatchSample:
+def measure_two_batch(
+    model: nn.Module,
+    loss_fn: LossFn,
+    x: Tensor,
+    y: Tensor,
+    *,
+    micro_batch_size: int | None = None,
+) -> TwoBatchSample:
     """Backward the batch as two halves; leaves ``.grad`` = the gradient of the batch's mean loss.
 
     Replaces ``zero_grad(); loss_fn(model(x), y).backward()`` on a measurement step. ``loss_fn``
-    must return the mean loss over its inputs.
+    must return the mean loss over its inputs. With ``micro_batch_size`` each half is itself
+    accumulated in micro-batches, for batches that only fit in memory that way.
     """
     batch = len(y)
     if not noise_scale_available(batch):
@@ -68,9 +76,11 @@ def measure_two_batch(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor) -
     loss = torch.zeros((), device=x.device)
     first_half: list[Tensor | None] = []
     for i, (xs, ys) in enumerate(zip(x.split(sizes), y.split(sizes), strict=True)):
-        half_loss = loss_fn(model(xs), ys) * (len(ys) / batch)
-        half_loss.backward()
-        loss += half_loss.detach()
+        chunk = micro_batch_size or len(ys)
+        for xm, ym in zip(xs.split(chunk), ys.split(chunk), strict=True):
+            part_loss = loss_fn(model(xm), ym) * (len(ym) / batch)
+            part_loss.backward()
+            loss += part_loss.detach()
         if i == 0:
             first_half = [None if p.grad is None else p.grad.detach().clone() for p in params]
     n1, n2 = sizes

@@ -15,8 +15,11 @@ what the screen shows), so the UI does a bounded amount of work however fast tra
 
 from __future__ import annotations
 
+import contextlib
 import multiprocessing as mp
+import os
 import queue
+import sys
 import time
 import traceback
 from collections.abc import Iterator
@@ -104,6 +107,7 @@ def describe_failure(error: BaseException) -> str:
 
 def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel) -> None:  # type: ignore[no-untyped-def]
     """The training process: sends ("events", batch)..., then ("failed", text) or ("done",)."""
+    silence_stdio()  # it shares the app's terminal: a stray warning would scribble on the screen
     control = SweepControl(stop_run=stop_run, cancel=cancel)
     try:
         for batch in sweep_batches(request, control):
@@ -112,6 +116,25 @@ def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel) -> None:
         out.put(("failed", describe_failure(error)))
     else:
         out.put(("done",))
+
+
+def silence_stdio() -> None:
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno() if sys.stdout else 1)
+    os.dup2(devnull, sys.stderr.fileno() if sys.stderr else 2)
+
+
+@contextlib.contextmanager
+def real_stderr() -> Iterator[None]:
+    """multiprocessing hands sys.stderr's file descriptor to its helper process, and Textual
+    replaces sys.stderr with a capture that has none: lend it /dev/null meanwhile."""
+    saved = sys.stderr
+    with open(os.devnull, "w") as devnull:
+        sys.stderr = devnull
+        try:
+            yield
+        finally:
+            sys.stderr = saved
 
 
 class SweepRunner:
@@ -123,7 +146,9 @@ class SweepRunner:
         self.mode = mode
         self._mp = mp.get_context("spawn")
         if mode == "process":
-            self.control = SweepControl(stop_run=self._mp.Event(), cancel=self._mp.Event())  # type: ignore[arg-type]
+            with real_stderr():
+                stop_run, cancel = self._mp.Event(), self._mp.Event()
+            self.control = SweepControl(stop_run=stop_run, cancel=cancel)  # type: ignore[arg-type]
         else:
             self.control = SweepControl()
         self.worker: Worker[None] | None = None
@@ -168,14 +193,15 @@ class SweepRunner:
 
     def _drive_process(self) -> None:
         worker = get_current_worker()
-        events: mp.Queue = self._mp.Queue()
-        child = self._mp.Process(
-            target=_child_main,
-            args=(self.request, events, self.control.stop_run, self.control.cancel),
-            name="bslab-sweep",
-            daemon=True,
-        )
-        child.start()
+        with real_stderr():
+            events: mp.Queue = self._mp.Queue()
+            child = self._mp.Process(
+                target=_child_main,
+                args=(self.request, events, self.control.stop_run, self.control.cancel),
+                name="bslab-sweep",
+                daemon=True,
+            )
+            child.start()
         try:
             self._relay(events, child, worker)
         finally:

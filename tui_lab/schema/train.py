@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field, PositiveInt, model_validator
 
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
 from tui_lab.schema.common import (
     SCHEMA_VERSION,
     BatchSize,
@@ -16,6 +17,7 @@ from tui_lab.schema.common import (
     PositiveFloat,
     StrictModel,
 )
+from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
 
 DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
 ModelName = Literal["lenet5", "mlp", "cnn"]
@@ -138,6 +140,8 @@ class TrainPreset(StrictModel):
     curve_points: Annotated[int, Field(ge=10, le=5000)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
     )
+    noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
+    trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 
     @model_validator(mode="after")
     def _one_way_to_give_optimizers(self) -> TrainPreset:
@@ -170,6 +174,8 @@ class RunConfig(StrictModel):
     seed: int
     device: str
     curve_points: int = 400
+    noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
+    trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 
     def label(self) -> str:
         batch = "full" if self.batch_size_requested == "full" else str(self.batch_size)
@@ -248,3 +254,11 @@ class Session(StrictModel):
     epochs: list[EpochRecord] = Field(default_factory=list)
     curve: LossCurve = Field(default_factory=LossCurve)
     summary: Summary | None = None
+    noise_scale: list[NoiseScalePoint] = Field(
+        default_factory=list, description="Smoothed gradient noise scale, once per epoch."
+    )
+    peak_memory: MemoryPeak | None = None
+    trajectory: TrajectorySketch | None = None
+    weights_file: str | None = Field(
+        None, description="Final weights (safetensors) beside this file, for interpolation."
+    )

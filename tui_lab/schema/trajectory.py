@@ -6,6 +6,8 @@ so that a session file stays small whatever the model and run length.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 from pydantic import Field, PositiveInt, model_validator
 
 from tui_lab.schema.common import Ratio, Rounded, StrictModel
@@ -13,6 +15,21 @@ from tui_lab.schema.common import Ratio, Rounded, StrictModel
 MAX_GRID_SIDE = 25
 MAX_PATH_POINTS = 257
 MAX_ALPHAS = 101
+
+
+class TrajectorySettings(StrictModel):
+    """Whether a run records its weights along the way and sketches its path at the end."""
+
+    enabled: bool = True
+    max_snapshots: Annotated[int, Field(ge=4, le=MAX_PATH_POINTS)] = Field(
+        48, description="Weight snapshots kept (evenly spread); memory = this × parameters × 4 B."
+    )
+    grid_resolution: Annotated[int, Field(ge=5, le=MAX_GRID_SIDE)] = Field(
+        15, description="Loss grid points per side (the grid costs resolution² evaluations)."
+    )
+    eval_samples: PositiveInt = Field(
+        256, description="Fixed training samples on which the loss grid is evaluated."
+    )
 
 
 class TrajectorySketch(StrictModel):

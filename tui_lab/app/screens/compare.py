@@ -65,11 +65,16 @@ class CompareScreen(Screen):
         Binding("p", "toggle_picker", "Show/hide the session picker", show=False),
     ]
 
-    def __init__(self, paths: list[Path] | None = None, **screen_kwargs) -> None:
+    def __init__(
+        self, paths: list[Path] | None = None, select_all: bool | None = None, **screen_kwargs
+    ) -> None:
+        """``select_all``: tick every run found (default: when paths are given, as from
+        ``bslab compare --tui PATH...``); otherwise only the newest sweep's runs."""
         super().__init__(**screen_kwargs)
         self.paths = [Path(p) for p in paths or []] or [DEFAULT_FOLDER]
-        self.select_everything = bool(paths)  # paths the user named: show all of them at once
+        self.select_all = bool(paths) if select_all is None else select_all
         self.sessions: dict[str, LoadedSession] = {}  # by path, in the picker's order
+        self.warned: set[str] = set()  # each broken file is reported once, not on every reload
         self.run_colors = RunColors()
 
     def compose(self) -> ComposeResult:
@@ -87,7 +92,7 @@ class CompareScreen(Screen):
         self.query_one("#picker").border_title = "sessions (space selects)"
         self.query_one("#comparison").border_title = "comparison (s sorts the cursor column)"
         loaded = self.load(self.paths)
-        chosen = loaded if self.select_everything else latest_sweep(loaded)
+        chosen = loaded if self.select_all else latest_sweep(loaded)
         self.picker.focus()
         for item in chosen:
             self.picker.select(str(item.path))
@@ -115,6 +120,8 @@ class CompareScreen(Screen):
             self.sessions[key] = item
         if self.picker.highlighted is None and self.picker.option_count:
             self.picker.highlighted = 0  # so that space works at once
+        warnings = [w for w in warnings if w not in self.warned]
+        self.warned.update(warnings)
         if warnings:
             shown = "\n".join(warnings[:5]) + ("\n…" if len(warnings) > 5 else "")
             self.notify(shown, title=f"{len(warnings)} file(s) skipped", severity="warning")
@@ -169,6 +176,10 @@ class CompareScreen(Screen):
     def action_open_folder(self) -> None:
         self.query_one("#picker").display = True
         self.query_one("#folder", Input).focus()
+
+    def on_screen_resume(self) -> None:
+        if self.sessions:  # back from training: pick up the runs written meanwhile
+            self.action_reload()
 
     def action_reload(self) -> None:
         """Read every open folder again: runs still training elsewhere have new epochs."""

@@ -1,0 +1,11 @@
+"""Subcommands of ``bslab``: one module each, with ``main(argv) -> exit code``.
+
+``bslab NAME ...`` imports ``tui_lab.commands.NAME`` (dashes become underscores) on demand, so
+the main command starts without loading what it does not use.
+"""
+
+COMMANDS = {
+    "compare": "compare sessions: the batch-size experiment's table",
+    "schema": "print the JSON Schema of presets or sessions",
+    "devices": "list the compute devices",
+}
