@@ -14,6 +14,7 @@ from pathlib import Path
 from tui_lab import __version__
 from tui_lab.commands import COMMANDS
 from tui_lab.errors import BadInput
+from tui_lab.schema import ParaboloidPreset
 
 EXIT_BAD_INPUT = 2
 DEFAULT_OUT = Path("sessions")
@@ -44,6 +45,13 @@ def cmd_main(args: argparse.Namespace) -> int:
     if args.headless:
         if preset is None:
             raise BadInput("--headless needs a preset file: bslab --headless PRESET.json")
+        if isinstance(preset, ParaboloidPreset):
+            from rich.console import Console
+
+            from tui_lab.headless_paraboloid import run_paraboloid_headless
+            from tui_lab.storage import ensure_writable_dir
+
+            return run_paraboloid_headless(preset, ensure_writable_dir(args.out), Console())
         from tui_lab.headless import run_headless
         from tui_lab.sweep import prepare_sweep
 
