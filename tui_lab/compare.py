@@ -1,4 +1,8 @@
-"""The batch-size experiment's table: one row per session, times normalised to the fastest."""
+"""The batch-size experiment's table: one row per session, times normalised to the fastest.
+
+A second, smaller table holds what does not fit in 80 columns beside it: steps and samples to
+the target, peak memory and the gradient noise scale (the measured critical batch size).
+"""
 
 from __future__ import annotations
 
@@ -6,9 +10,11 @@ from dataclasses import dataclass
 from typing import Literal
 
 from rich import box
+from rich.console import Group, RenderableType
 from rich.table import Table
 
 from tui_lab.schema import Session
+from tui_lab.schema.analysis import MemoryPeak
 
 STATUS_TEXT = {
     "completed": "done",
@@ -31,6 +37,10 @@ class ComparisonRow:
     seconds_to_target: float | None
     best_accuracy: float | None
     final_accuracy: float | None
+    steps_to_target: int | None = None
+    samples_to_target: int | None = None
+    peak_memory: MemoryPeak | None = None
+    noise_scale: float | None = None
 
     @property
     def batch_label(self) -> str:
@@ -54,9 +64,18 @@ def comparison_rows(sessions: list[Session], sort: SortKey = "batch") -> list[Co
                 seconds_to_target=summary.seconds_to_target if summary else None,
                 best_accuracy=summary.best_accuracy if summary else None,
                 final_accuracy=summary.final_accuracy if summary else None,
+                steps_to_target=summary.steps_to_target if summary else None,
+                samples_to_target=summary.samples_to_target if summary else None,
+                peak_memory=session.peak_memory,
+                noise_scale=last_noise_scale(session),
             )
         )
     return sorted(rows, key=SORT_KEYS[sort])
+
+
+def last_noise_scale(session: Session) -> float | None:
+    """The run's latest B_simple: the smoothed estimate is steadiest at the end of training."""
+    return next((p.b_simple for p in reversed(session.noise_scale) if p.b_simple), None)
 
 
 def _missing_last(value: float | None, sign: float = 1.0) -> tuple[bool, float]:
@@ -73,6 +92,34 @@ SORT_KEYS = {
 
 def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
     return missing if value is None else format(value, spec)
+
+
+def format_bytes(count: int) -> str:
+    """Binary units, three significant digits: 312M, 1.25G."""
+    value = float(count)
+    for unit in ("", "K", "M", "G"):
+        if value < 1000:
+            return f"{value:.3g}{unit}"
+        value /= 1024
+    return f"{value:.3g}T"
+
+
+def lr_rule_text(rows: list[ComparisonRow]) -> str:
+    """How each optimizer's lr follows the batch, where a rule or warm-up is set; else ""."""
+    rules = []
+    for row in rows:
+        cfg = row.session.config
+        scaling = cfg.lr_scaling
+        if scaling.rule == "none" and not scaling.warmup_epochs:
+            continue
+        text = f"{cfg.optimizer.name} lr {cfg.optimizer.lr:g}"
+        if scaling.rule != "none":
+            text += f" at batch {scaling.base_batch_size}, scaled {scaling.rule}"
+        if scaling.warmup_epochs:
+            text += f", warm-up {scaling.warmup_epochs:g} epochs"
+        if text not in rules:
+            rules.append(text)
+    return "; ".join(rules)
 
 
 def best_rows(rows: list[ComparisonRow]) -> tuple[ComparisonRow | None, ComparisonRow | None]:
@@ -93,10 +140,12 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
     if shared_setup:
         title = f"{title}: {next(iter(setups))}"
     fastest, accurate = best_rows(rows)
+    rules = lr_rule_text(rows)
     table = Table(
         title=title,
         caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy; "
-        "★ fastest to target, most accurate at the end",
+        "★ fastest to target, most accurate at the end"
+        + (f"\nlr as run: {rules}" if rules else ""),
         box=box.SIMPLE_HEAD,
         pad_edge=False,
     )
@@ -139,3 +188,49 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         ]
         table.add_row(*cells)
     return table
+
+
+def resources_table(rows: list[ComparisonRow]) -> Table | None:
+    """Steps and samples to target, peak memory and noise scale; None if no run has any.
+
+    The optimizer column appears only when runs differ in it, like data/model in the main table.
+    """
+    if not any(r.steps_to_target or r.peak_memory or r.noise_scale for r in rows):
+        return None
+    several_optimizers = len({r.session.config.optimizer.name for r in rows}) > 1
+    sources = {r.peak_memory.source for r in rows if r.peak_memory}
+    memory_note = {
+        "cuda_peak_allocated": "cuda: peak of tensors",
+        "process_peak_rss": "cpu: peak RSS of the whole process, a high-water mark",
+    }
+    notes = [memory_note[source] for source in sorted(sources)]
+    table = Table(
+        title="Steps, memory and noise scale",
+        caption="B_noise: gradient noise scale tr(Σ)/|G|² at the end of the run, "
+        "McCandlish's estimate of the critical batch size"
+        + (f"\nmemory: {'; '.join(notes)}" if notes else ""),
+        box=box.SIMPLE_HEAD,
+        pad_edge=False,
+    )
+    columns = ["optim"] if several_optimizers else []
+    columns += ["batch", "steps→t", "samples→t", "peak mem", "B_noise"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "optim" else "right")
+    for row in rows:
+        cells = [row.session.config.optimizer.name] if several_optimizers else []
+        cells += [
+            row.batch_label,
+            _fmt(row.steps_to_target, ",d", "never"),
+            _fmt(row.samples_to_target, ",d", "never"),
+            format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
+            _fmt(row.noise_scale, ".3g"),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def comparison_view(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Group:
+    """The experiment's table and, below it, the steps/memory/noise-scale table."""
+    extra = resources_table(rows)
+    parts: list[RenderableType] = [comparison_table(rows, title)]
+    return Group(*parts, extra) if extra is not None else Group(*parts)

@@ -7,9 +7,9 @@ import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from tui_lab.errors import BadInput, from_validation_error
 from tui_lab.schema import (
@@ -23,21 +23,26 @@ from tui_lab.schema import (
 )
 
 SESSION_GLOB = "*.json"
+T = TypeVar("T")
 
 
-def write_text_atomic(path: Path, text: str) -> None:
+def write_bytes_atomic(path: Path, data: bytes) -> None:
     """Write via a temporary file in the same folder and a rename: readers never see half a file."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    write_bytes_atomic(path, text.encode("utf-8"))
 
 
 def save_model(model: BaseModel, path: Path) -> None:
@@ -75,23 +80,22 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
-def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
-    """A training or paraboloid preset (``kind`` tells; a preset without it is a training one)."""
+def _load(adapter: TypeAdapter[T], path: Path) -> T:
     data = read_json(path)
     check_schema_version(data, path)
     try:
-        return PRESET_ADAPTER.validate_python(data)
+        return adapter.validate_python(data)
     except ValidationError as error:
         raise from_validation_error(error, path) from None
+
+
+def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
+    """A training or paraboloid preset (``kind`` tells; a preset without it is a training one)."""
+    return _load(PRESET_ADAPTER, path)
 
 
 def load_any_session(path: Path) -> Session | ParaboloidSession:
-    data = read_json(path)
-    check_schema_version(data, path)
-    try:
-        return SESSION_ADAPTER.validate_python(data)
-    except ValidationError as error:
-        raise from_validation_error(error, path) from None
+    return _load(SESSION_ADAPTER, path)
 
 
 def load_session(path: Path) -> Session:

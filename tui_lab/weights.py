@@ -7,8 +7,6 @@ Writes are atomic: a reader sees the old file or the new one, never half of one.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +16,7 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save
 
 from tui_lab.errors import BadInput
+from tui_lab.storage import write_bytes_atomic
 
 
 def weights_path_for(session_path: Path) -> Path:
@@ -30,17 +29,7 @@ def save_weights(model: torch.nn.Module, path: Path) -> None:
     path = Path(path)
     # Own contiguous CPU copies: safetensors refuses shared or strided storage (tied weights).
     tensors = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
-    data = save(tensors)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, save(tensors))
 
 
 def load_weights(path: Path) -> dict[str, torch.Tensor]:

@@ -31,7 +31,7 @@ class BslabApp(App[int]):
     SUB_TITLE = "the batch-size lab"
     BINDINGS: ClassVar = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
-        Binding("f1", "help", "Help"),
+        Binding("f1,question_mark", "help", "Help"),
         Binding("f2", "switch_mode('setup')", "Setup"),
         Binding("f3", "switch_mode('train')", "Train"),
         Binding("f4", "switch_mode('compare')", "Compare"),

@@ -1,0 +1,151 @@
+"""The Setup screen: the form shows a preset, flags invalid values inline, loads and saves."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+from pathlib import Path
+
+import pytest
+from textual.widgets import Button, Input, Select, Static
+
+from tui_lab.app.app import BslabApp
+from tui_lab.app.preset_form import fields_from_preset, preset_from_fields
+from tui_lab.app.screens.setup import SetupScreen
+from tui_lab.schema import OptimizerConfig, TrainPreset
+
+PRESET = TrainPreset(
+    name="tiny",
+    dataset="digits",
+    train_subset=200,
+    optimizer=OptimizerConfig(name="sgd", lr=0.05, momentum=0.9),
+    batch_sizes=[8, 32, "full"],
+    epochs=2,
+    device="cpu",
+)
+
+
+def sync(test):
+    """Run an async test body with asyncio.run (no asyncio plugin needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+def make_app(tmp_path: Path, preset: TrainPreset = PRESET) -> BslabApp:
+    return BslabApp(preset=preset, out_dir=tmp_path / "sessions", worker_mode="thread")
+
+
+def error_of(screen: SetupScreen, field: str) -> str:
+    error = screen.query_one(f"#error-{field}", Static)
+    return str(error.render()) if error.display else ""
+
+
+def test_form_round_trips_a_preset_with_several_optimizers():
+    preset = PRESET.model_copy(
+        update={"optimizer": None, "optimizers": [OptimizerConfig(name="adam")] * 2}
+    )
+    fields = fields_from_preset(preset)
+    assert preset_from_fields(fields, preset) == preset
+    fields["opt-lr"] = "0.01"
+    edited = preset_from_fields(fields, preset)
+    assert [o.lr for o in edited.optimizer_grid()] == [0.01, None]
+
+
+@sync
+async def test_invalid_values_are_shown_inline_and_block_the_start(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        screen.query_one("#epochs", Input).value = "0"
+        screen.query_one("#batch_sizes", Input).value = "8, huge"
+        await pilot.pause()
+        assert error_of(screen, "epochs") == "Input should be greater than 0"
+        assert "'huge'" in error_of(screen, "batch_sizes")
+        assert screen.query_one("#start", Button).disabled
+        await pilot.press("ctrl+r")
+        assert app.screen is screen  # nothing started
+
+        screen.query_one("#epochs", Input).value = "3"
+        screen.query_one("#batch_sizes", Input).value = "8"
+        await pilot.pause()
+        assert error_of(screen, "epochs") == ""
+        assert not screen.query_one("#start", Button).disabled
+        assert screen.preset is not None and screen.preset.epochs == 3
+
+
+@sync
+async def test_optimizer_choice_shows_only_its_hyperparameters(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#optimizer", Select).value = "adam"
+        await pilot.pause()
+        assert screen.query_one("#row-opt-betas").display
+        assert not screen.query_one("#row-opt-momentum").display
+        assert screen.query_one("#opt-eps", Input).placeholder == "1e-08"
+        screen.query_one("#opt-betas", Input).value = "0.9, 1.5"
+        await pilot.pause()
+        assert error_of(screen, "opt-betas") == "Input should be less than 1"
+
+
+@sync
+async def test_batch_size_quick_picks_work_from_the_keyboard(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#batch-picks").focus()
+        await pilot.press("right", "right", "space")  # the third pick: 4
+        await pilot.press("right", "space")  # 8 was already in: removed
+        assert screen.query_one("#batch_sizes", Input).value == "4, 32, full"
+
+
+@sync
+async def test_save_then_load_a_preset_with_the_keyboard(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = make_app(tmp_path)
+    target = tmp_path / "saved.json"
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        screen.query_one("#epochs", Input).value = "5"
+        await pilot.press("ctrl+s")
+        app.screen.query_one("#preset-path", Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert json.loads(target.read_text())["epochs"] == 5
+
+        screen.query_one("#epochs", Input).value = "7"
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#preset-path", Input).value = str(target)
+        await pilot.press("enter")
+        await pilot.pause()
+        assert app.screen is screen
+        assert screen.query_one("#epochs", Input).value == "5"
+
+
+@sync
+async def test_loading_a_broken_preset_names_the_field(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps({"epochs": -1}))
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        await pilot.press("ctrl+o")
+        app.screen.query_one("#preset-path", Input).value = str(bad)
+        await pilot.press("enter")
+        await pilot.pause()
+        messages = [n.message for n in app._notifications]
+        assert any("epochs" in m and "greater than 0" in m for m in messages)
+        assert screen.query_one("#epochs", Input).value == "2"  # the form is unchanged
+
+
+@pytest.mark.parametrize("size", [(80, 24), (200, 50)])
+def test_setup_layout(snap_compare, tmp_path, monkeypatch, size):
+    fixed = [("auto (cpu)", "auto"), ("cpu  CPU, 2 threads", "cpu")]  # same on every machine
+    monkeypatch.setattr("tui_lab.app.screens.setup.device_options", lambda: list(fixed))
+    assert snap_compare(make_app(tmp_path), terminal_size=size)
