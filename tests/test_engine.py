@@ -152,3 +152,15 @@ def test_stop_signal_accepts_plain_threading_events():
     control = SweepControl(stop_run=threading.Event())
     control.stop_run.set()
     assert control.is_set()
+
+
+def test_instruments_follow_the_preset(tmp_path, tiny_preset):
+    events = events_of(tiny_preset, tmp_path / "on")
+    saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
+    assert all(s.trajectory is not None for s in saved)
+    assert all(len(s.noise_scale) == 2 for s in saved)  # one estimate per epoch
+    assert all(s.weights_file and (tmp_path / "on" / s.weights_file).exists() for s in saved)
+    off = tiny_preset.updated(trajectory={"enabled": False}, noise_scale={"enabled": False})
+    events = events_of(off, tmp_path / "off")
+    saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
+    assert all(s.trajectory is None and not s.noise_scale for s in saved)

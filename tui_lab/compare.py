@@ -6,12 +6,14 @@ the target, peak memory and the gradient noise scale (the measured critical batc
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Literal
 
 from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
+from rich.text import Text
 
 from tui_lab.schema import Session
 from tui_lab.schema.analysis import MemoryPeak
@@ -24,6 +26,9 @@ STATUS_TEXT = {
     "out_of_memory": "[bold red]oom[/]",
     "failed": "[bold red]failed[/]",
 }
+
+# One space of padding plus the box's space divider between columns: the table fits 80 columns.
+TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
 
 SortKey = Literal["batch", "time", "target", "accuracy"]
 
@@ -94,6 +99,14 @@ def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
     return missing if value is None else format(value, spec)
 
 
+def _significant(value: float | None) -> str:
+    """Three significant digits without an exponent: 153, 12.9, 1.61, 0.139 (narrow columns)."""
+    if value is None:
+        return "—"
+    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 2
+    return f"{value:.{decimals}f}"
+
+
 def format_bytes(count: int) -> str:
     """Binary units, three significant digits: 312M, 1.25G."""
     value = float(count)
@@ -143,11 +156,11 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
     rules = lr_rule_text(rows)
     table = Table(
         title=title,
-        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy; "
-        "★ fastest to target, most accurate at the end"
+        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
+        "★ fastest to the target; most accurate at the end"
         + (f"\nlr as run: {rules}" if rules else ""),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
+        caption_justify="left",
+        **TABLE_STYLE,
     )
     columns = [] if shared_setup else [("data/model", "left")]
     columns += [
@@ -179,8 +192,8 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
             f"{cfg.lr:.3g}",
             row.batch_label,
             STATUS_TEXT[status],
-            _fmt(row.seconds_per_epoch, ".3f"),
-            _fmt(row.relative_time, ".2f"),
+            _significant(row.seconds_per_epoch),
+            _significant(row.relative_time),
             str(row.epochs_to_target) if row.epochs_to_target is not None else "never",
             to_target,
             _fmt(row.best_accuracy, ".1%"),
@@ -188,6 +201,12 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         ]
         table.add_row(*cells)
     return table
+
+
+MEMORY_NOTES = {
+    "cuda_peak_allocated": "peak mem on cuda: the run's tensors at their peak",
+    "process_peak_rss": "peak mem on cpu: the process's peak RSS, which later runs inherit",
+}
 
 
 def resources_table(rows: list[ComparisonRow]) -> Table | None:
@@ -198,20 +217,7 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
     if not any(r.steps_to_target or r.peak_memory or r.noise_scale for r in rows):
         return None
     several_optimizers = len({r.session.config.optimizer.name for r in rows}) > 1
-    sources = {r.peak_memory.source for r in rows if r.peak_memory}
-    memory_note = {
-        "cuda_peak_allocated": "cuda: peak of tensors",
-        "process_peak_rss": "cpu: peak RSS of the whole process, a high-water mark",
-    }
-    notes = [memory_note[source] for source in sorted(sources)]
-    table = Table(
-        title="Steps, memory and noise scale",
-        caption="B_noise: gradient noise scale tr(Σ)/|G|² at the end of the run, "
-        "McCandlish's estimate of the critical batch size"
-        + (f"\nmemory: {'; '.join(notes)}" if notes else ""),
-        box=box.SIMPLE_HEAD,
-        pad_edge=False,
-    )
+    table = Table(title="Steps, memory and noise scale", **TABLE_STYLE)
     columns = ["optim"] if several_optimizers else []
     columns += ["batch", "steps→t", "samples→t", "peak mem", "B_noise"]
     for name in columns:
@@ -223,14 +229,24 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
             _fmt(row.steps_to_target, ",d", "never"),
             _fmt(row.samples_to_target, ",d", "never"),
             format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
-            _fmt(row.noise_scale, ".3g"),
+            _significant(row.noise_scale),
         ]
         table.add_row(*cells)
     return table
 
 
+def resources_notes(rows: list[ComparisonRow]) -> list[str]:
+    """What the second table's columns measure (memory depends on the device)."""
+    notes = ["B_noise: gradient noise scale tr(Σ)/|G|² at the end of a run, which predicts the"]
+    notes.append("  critical batch size (McCandlish et al. 2018)")
+    sources = sorted({r.peak_memory.source for r in rows if r.peak_memory})
+    return notes + [MEMORY_NOTES[source] for source in sources]
+
+
 def comparison_view(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Group:
-    """The experiment's table and, below it, the steps/memory/noise-scale table."""
-    extra = resources_table(rows)
+    """The experiment's table and, below it, the steps/memory/noise-scale table with its notes."""
     parts: list[RenderableType] = [comparison_table(rows, title)]
-    return Group(*parts, extra) if extra is not None else Group(*parts)
+    extra = resources_table(rows)
+    if extra is not None:
+        parts += [extra, Text("\n".join(resources_notes(rows)), style="dim")]
+    return Group(*parts)

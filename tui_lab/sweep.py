@@ -68,6 +68,8 @@ def plan_runs(
                     seed=preset.seed,
                     device=device,
                     curve_points=preset.curve_points,
+                    noise_scale=preset.noise_scale,
+                    trajectory=preset.trajectory,
                 )
             )
     return runs

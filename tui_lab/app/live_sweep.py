@@ -90,6 +90,9 @@ class LiveSweep:
         session = event.session
         run.session = session
         run.curve = CurveBuffer(session.curve, session.config.curve_points)
+        if session.epochs:
+            last = session.epochs[-1]
+            run.epoch, run.accuracy, run.samples = last.epoch, last.val_accuracy, last.samples_seen
         if event.final:
             run.status, run.message = session.status, session.message
 

@@ -11,14 +11,19 @@ import argparse
 import math
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from rich.console import Console
 
+from tui_lab.commands.sketch import add_size_flags, plot_size, print_lines
 from tui_lab.errors import BadInput
 from tui_lab.schema import Interpolation, Session
 from tui_lab.schema.trajectory import MAX_ALPHAS
 from tui_lab.storage import LoadedSession
+
+if TYPE_CHECKING:
+    import torch
 
 # Always evaluated, whatever --points: the two solutions and half a unit either side of each.
 LANDMARKS = (-0.5, 0.0, 0.5, 1.0, 1.5)
@@ -27,6 +32,7 @@ SHARPNESS_STEP = 0.5
 # the train/validation split of digits and the training subset).
 SAME_PROBLEM = ("dataset", "model", "train_subset", "seed")
 DEFAULT_TRAIN_SAMPLES = 2000
+PLOT_HEIGHT = 25
 
 
 def alphas(points: int) -> list[float]:
@@ -49,7 +55,7 @@ def check_same_problem(a: LoadedSession, b: LoadedSession) -> None:
             )
 
 
-def final_weights(loaded: LoadedSession) -> dict:
+def final_weights(loaded: LoadedSession) -> dict[str, torch.Tensor]:
     from tui_lab.weights import load_weights
 
     if loaded.session.weights_file is None:
@@ -119,24 +125,38 @@ def loss_at(interp: Interpolation, alpha: float) -> float:
 
 
 def sharpness_lines(interp: Interpolation) -> list[str]:
-    """How much the training loss rises half a unit either side of each solution."""
+    """How much the training loss rises half a unit either side of each solution.
+
+    A solution whose loss falls on one side is not at a minimum along this line (the run had
+    not converged), so no verdict on sharpness is given for it.
+    """
+    lines = [
+        f"training loss change at α ± {SHARPNESS_STEP} around each solution (higher = sharper):"
+    ]
     rises = {}
-    lines = [f"training loss rise at α ± {SHARPNESS_STEP} around each solution (higher = sharper):"]
     for name, label, centre in (("a", interp.label_a, 0.0), ("b", interp.label_b, 1.0)):
         bottom = loss_at(interp, centre)
-        left = loss_at(interp, centre - SHARPNESS_STEP) - bottom
-        right = loss_at(interp, centre + SHARPNESS_STEP) - bottom
-        rises[name] = (left + right) / 2
+        sides = {
+            a: loss_at(interp, a) - bottom
+            for a in (centre - SHARPNESS_STEP, centre + SHARPNESS_STEP)
+        }
+        changes = ", ".join(f"{rise:+.4g} at α={alpha:g}" for alpha, rise in sides.items())
+        lines.append(f"  {name} = {label}: loss {bottom:.4g}; {changes}")
+        falls = [alpha for alpha, rise in sides.items() if rise < 0]
+        if falls:
+            lines.append(
+                f"    not a minimum along this line (the loss falls towards α={falls[0]:g}): "
+                "the run had not converged"
+            )
+        else:
+            rises[name] = sum(sides.values()) / 2
+    if len(rises) == 2:
+        sharper, flatter = sorted(rises, key=rises.__getitem__, reverse=True)
+        ratio = rises[sharper] / rises[flatter] if rises[flatter] > 0 else math.inf
         lines.append(
-            f"  {name} = {label}: loss {bottom:.4g}, +{left:.4g} at α={centre - SHARPNESS_STEP:g}, "
-            f"+{right:.4g} at α={centre + SHARPNESS_STEP:g} (mean +{rises[name]:.4g})"
+            f"  → {sharper} sits in the sharper minimum: its loss rises {ratio:.3g}× as much "
+            f"(mean {rises[sharper]:+.4g} against {rises[flatter]:+.4g})"
         )
-    sharper, flatter = sorted(rises, key=rises.get, reverse=True)
-    if rises[flatter] > 0 and math.isfinite(rises[sharper]):
-        ratio = f"{rises[sharper] / rises[flatter]:.1f}× the rise of {flatter}"
-    else:
-        ratio = f"against {rises[flatter]:+.4g} for {flatter}"
-    lines.append(f"  → {sharper} sits in the sharper minimum: {ratio}")
     return lines
 
 
@@ -169,8 +189,10 @@ def main(argv: Sequence[str]) -> int:
         raise BadInput("must be at least 1", field="--train-samples")
     from tui_lab.devices import resolve_device
     from tui_lab.sketches.interpolation import render_interpolation
-    from tui_lab.storage import load_session, save_model
+    from tui_lab.storage import ensure_writable_dir, load_session, save_model
 
+    if args.out is not None:
+        ensure_writable_dir(args.out.parent)  # fail before computing, not after
     console = Console()
     width, height = plot_size(args, console)
     a, b = (LoadedSession(p, load_session(p)) for p in (args.session_a, args.session_b))
@@ -182,7 +204,7 @@ def main(argv: Sequence[str]) -> int:
         device=resolve_device(args.device, field="--device"),
         data_dir=args.data_dir,
     )
-    print_lines(console, render_interpolation(interp, width, height or 25).splitlines())
+    print_lines(console, render_interpolation(interp, width, height or PLOT_HEIGHT).splitlines())
     console.print(
         f"solid: {interp.train_samples} training samples, dotted: {interp.val_samples} "
         "validation samples; red: log10 loss (left axis), blue: accuracy (right axis)",
@@ -194,6 +216,3 @@ def main(argv: Sequence[str]) -> int:
         save_model(interp, args.out)
         console.print(f"saved → {args.out}")
     return 0
-
-
-from tui_lab.commands.sketch import add_size_flags, plot_size, print_lines  # noqa: E402

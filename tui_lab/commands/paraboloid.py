@@ -16,7 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
-from tui_lab.commands.sketch import add_size_flags, plot_size
+from tui_lab.commands.sketch import add_size_flags, plot_size, show_paraboloid
 from tui_lab.errors import BadInput, from_validation_error
 from tui_lab.schema import ParaboloidPreset
 
@@ -88,7 +88,9 @@ def build_preset(args: argparse.Namespace) -> ParaboloidPreset:
         bad = from_validation_error(error, COMMAND_LINE)
         # The fields the flags set are the flags' names with underscores: name the flag.
         flag = re.sub(r"^\w+", lambda m: "--" + m.group().replace("_", "-"), bad.field)
-        raise BadInput(bad.message, source=COMMAND_LINE, field=flag.removeprefix("(top level)")) from None
+        raise BadInput(
+            bad.message, source=COMMAND_LINE, field=flag.removeprefix("(top level)")
+        ) from None
 
 
 def main(argv: Sequence[str]) -> int:
@@ -96,7 +98,6 @@ def main(argv: Sequence[str]) -> int:
     preset = build_preset(args)
     console = Console()
     width, height = plot_size(args, console)
-    from tui_lab.commands.sketch import show_paraboloid
     from tui_lab.headless_paraboloid import save_paraboloid_session
     from tui_lab.sketches.paraboloid import run_paraboloid
     from tui_lab.storage import ensure_writable_dir

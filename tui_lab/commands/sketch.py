@@ -130,18 +130,18 @@ def show_paraboloid(
 
     print_lines(console, panel_grid([panel(b) for b in batch_sizes], width))
     console.print("o start, x end, + the minimum; dotted rings: contours of the loss.", style="dim")
+    first = session.paths[0]
+    start = math.hypot(first.w1[0] - session.minimum[0], first.w2[0] - session.minimum[1])
+    console.print(
+        f"Distance to the minimum after {session.preset.epochs} epochs "
+        f"(every path starts {start:.2f} away):"
+    )
     console.print(distance_table(session))
 
 
 def distance_table(session: ParaboloidSession) -> Table:
     """Distance to the minimum at the end of each path: optimizers down, batch sizes across."""
-    first = session.paths[0]
-    start = math.hypot(first.w1[0] - session.minimum[0], first.w2[0] - session.minimum[1])
-    table = Table(
-        title=f"distance to the minimum after {session.preset.epochs} epochs "
-        f"(every path starts {start:.2f} away)",
-        title_justify="left",
-    )
+    table = Table()
     batch_sizes = list(dict.fromkeys(p.batch_size for p in session.paths))
     table.add_column("optimizer")
     for batch_size in batch_sizes:
@@ -183,13 +183,16 @@ def main(argv: Sequence[str]) -> int:
             show_paraboloid(session, console, width, height)
             drawn += 1
         elif session.trajectory is None:
-            print(f"bslab: warning: {path}: no trajectory sketch ({why_no_sketch(session)})",
-                  file=sys.stderr)
+            print(
+                f"bslab: warning: {path}: no trajectory sketch ({why_no_sketch(session)})",
+                file=sys.stderr,
+            )
         else:
             trained.append(session)
     if trained:
         show_trajectories(trained, console, width, height or TRAJECTORY_HEIGHT)
     if not trained and not drawn:
-        raise BadInput("none of these sessions has a sketch", source=", ".join(map(str, args.paths)))
+        raise BadInput(
+            "none of these sessions has a sketch", source=", ".join(map(str, args.paths))
+        )
     return 0
-

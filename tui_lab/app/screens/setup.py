@@ -86,9 +86,9 @@ class SetupScreen(Screen):
     CSS_PATH = "setup.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar = [
-        Binding("ctrl+r", "start", "Start sweep", priority=True),
-        Binding("ctrl+o", "load", "Load preset"),
-        Binding("ctrl+s", "save", "Save preset"),
+        Binding("ctrl+r", "start", "Start", priority=True, tooltip="start the sweep"),
+        Binding("ctrl+o", "load", "Load", tooltip="load a preset file"),
+        Binding("ctrl+s", "save", "Save", tooltip="save the setup as a preset file"),
     ]
 
     def __init__(self, preset: TrainPreset | None = None, preset_path: Path | None = None):
@@ -109,7 +109,7 @@ class SetupScreen(Screen):
         with Horizontal(id="actions"):
             yield Static(id="verdict")
             yield Button("Start ▶", variant="success", id="start", compact=True)
-        yield Footer()
+        yield Footer(compact=True)
 
     def _row(self, key: str) -> ComposeResult:
         with Horizontal(classes="row", id=f"row-{key}"):

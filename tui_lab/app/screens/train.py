@@ -44,8 +44,8 @@ class TrainScreen(Screen):
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
-        Binding("n", "skip_run", "Skip run", tooltip="stop this run (saved) and start the next"),
-        Binding("c", "cancel_sweep", "Cancel sweep", tooltip="stop this run (saved), no more"),
+        Binding("n", "skip_run", "Skip", tooltip="stop this run (saved) and start the next"),
+        Binding("c", "cancel_sweep", "Cancel", tooltip="stop this run (saved), no more"),
         Binding("m", "toggle_maximize", "Zoom", show=False),
     ]
 
@@ -64,7 +64,7 @@ class TrainScreen(Screen):
             yield CurvesChart("loss", self.run_colors, id="loss-chart")
             yield CurvesChart("accuracy", self.run_colors, id="accuracy-chart")
         yield RunTable(self.run_colors, id="runs")
-        yield Footer()
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
         self.set_interval(REFRESH_SECONDS, self._refresh_if_dirty, name="train-refresh")

@@ -9,7 +9,16 @@ from tui_lab.app.live_sweep import RunState
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.app.widgets.run_progress import STATUS_STYLES
 
-COLUMNS = ("", "run", "lr", "status", "epoch", "val acc", "samples/s")
+# (title, width): fixed, as cells change while training and auto widths would not follow.
+COLUMNS = (
+    ("", 2),
+    ("run", 14),
+    ("lr", 7),
+    ("status", 13),
+    ("epoch", 7),
+    ("val acc", 7),
+    ("samples/s", 9),
+)
 
 
 class RunTable(DataTable):
@@ -24,7 +33,8 @@ class RunTable(DataTable):
         self.run_colors = run_colors
 
     def on_mount(self) -> None:
-        self.add_columns(*COLUMNS)
+        for title, width in COLUMNS:
+            self.add_column(title, width=width)
 
     def show(self, runs: list[RunState]) -> None:
         rows = [self._row(run) for run in runs]
@@ -35,7 +45,8 @@ class RunTable(DataTable):
             return
         for index, row in enumerate(rows):
             for column, value in enumerate(row):
-                self.update_cell_at((index, column), value)
+                if self.get_cell_at((index, column)) != value:
+                    self.update_cell_at((index, column), value)
 
     def _row(self, run: RunState) -> tuple[object, ...]:
         swatch = Text("━━", style=rgb_style(self.run_colors(run.session))) if run.session else ""

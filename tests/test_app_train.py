@@ -1,0 +1,178 @@
+"""The Train screen and its worker: start from the keyboard, watch, skip, cancel, quit, compare."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import time
+from pathlib import Path
+
+from test_curves_chart import make_session
+from textual.pilot import Pilot
+
+from tui_lab.app.app import BslabApp
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.quit_confirm import QuitConfirm
+from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.app.widgets.run_table import RunTable
+from tui_lab.app.worker import SweepEvents, SweepFinished
+from tui_lab.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
+from tui_lab.schema import OptimizerConfig, TrainPreset
+
+
+def sync(test):
+    """Run an async test body with asyncio.run (no asyncio plugin needed)."""
+
+    @functools.wraps(test)
+    def wrapper(*args, **kwargs):
+        asyncio.run(test(*args, **kwargs))
+
+    return wrapper
+
+
+async def wait_until(pilot: Pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+def saved_statuses(folder: Path) -> list[str]:
+    return sorted(json.loads(p.read_text())["status"] for p in folder.glob("*.json"))
+
+
+def table_text(app: BslabApp) -> str:
+    table = app.train_screen.query_one(RunTable)
+    return " ".join(str(cell) for row in range(table.row_count) for cell in table.get_row_at(row))
+
+
+def long_preset(preset: TrainPreset) -> TrainPreset:
+    """Long enough that it is still training when the test presses a key."""
+    return preset.model_copy(update={"epochs": 500, "batch_sizes": [8, 32]})
+
+
+@sync
+async def test_start_from_the_keyboard_watch_it_train_then_compare(tiny_preset, tmp_path):
+    out = tmp_path / "sessions"
+    app = BslabApp(preset=tiny_preset, out_dir=out, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        assert isinstance(app.screen, TrainScreen)
+        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
+        await wait_until(pilot, lambda: not app.train_screen.running)
+        await pilot.pause(0.3)  # one throttled redraw
+        for chart in app.screen.query(CurvesChart):
+            assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
+        assert table_text(app).count("completed") == 2
+        assert "Sweep done" in str(app.screen.query_one("#progress-status").render())
+
+        before = app.screen.query_one("#loss-chart", CurvesChart).x_axis
+        await pilot.press("x")
+        assert app.screen.query_one("#loss-chart", CurvesChart).x_axis != before
+
+        await pilot.press("f4")
+        assert isinstance(app.screen, CompareScreen)
+        assert len(app.screen.selected_sessions) == 2
+    assert saved_statuses(out) == ["completed", "completed"]
+
+
+@sync
+async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(tiny_preset, tmp_path):
+    out = tmp_path / "sessions"
+    preset = long_preset(tiny_preset).model_copy(update={"batch_sizes": [8, 16, 32]})
+    app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        sweep = lambda: app.train_screen.sweep  # noqa: E731 (it is replaced on start)
+        await wait_until(pilot, lambda: sweep().current == 0 and sweep().runs[0].samples > 0)
+        await pilot.press("n")
+        await wait_until(pilot, lambda: sweep().current == 1 and sweep().runs[1].samples > 0)
+        await pilot.press("c")
+        await wait_until(pilot, lambda: not app.train_screen.running)
+        assert [run.status for run in sweep().runs] == ["interrupted", "interrupted", "pending"]
+        assert "cancelled" in str(app.screen.query_one("#progress-status").render())
+    assert saved_statuses(out) == ["interrupted", "interrupted"]
+
+
+@sync
+async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(tiny_preset, tmp_path):
+    preset = tiny_preset.model_copy(
+        update={
+            "optimizer": None,
+            "optimizers": [OptimizerConfig(name="sgd", lr=1e9), OptimizerConfig(name="sgd")],
+            "batch_sizes": ["full"],
+        }
+    )
+    app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.train_screen.running)
+        await pilot.pause(0.3)
+        assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
+        assert "diverged" in table_text(app)
+
+
+@sync
+async def test_quit_while_training_asks_first_then_saves_the_run(tiny_preset, tmp_path):
+    app = BslabApp(preset=long_preset(tiny_preset), out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.train_screen.sweep.current == 0)
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, QuitConfirm)
+        await pilot.press("n")
+        assert app.train_screen.running
+        await pilot.press("ctrl+q", "y")
+        await wait_until(pilot, lambda: not app.is_running)
+    assert saved_statuses(tmp_path) == ["interrupted"]
+
+
+@sync
+async def test_run_flag_trains_in_a_child_process(tiny_preset, tmp_path):
+    """The default worker: what `bslab PRESET.json --run` does."""
+    app = BslabApp(preset=tiny_preset, out_dir=tmp_path, start=True)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await wait_until(pilot, lambda: app.train_screen.sweep.ended, timeout=60)
+        await wait_until(pilot, lambda: not app.train_screen.running)
+        assert app.train_screen.runner is not None
+        assert app.train_screen.runner.mode == "process"
+        assert len(app.train_screen.sweep.sessions()) == 2
+    assert saved_statuses(tmp_path) == ["completed", "completed"]
+
+
+def finished_sweep_app() -> BslabApp:
+    """The Train screen after a sweep, from made-up events: the same picture on every machine."""
+    sessions = [
+        make_session(8, rate=1.2, seconds_per_epoch=2.0),
+        make_session(64, rate=0.8, seconds_per_epoch=0.6),
+        make_session(1000, rate=0.3, seconds_per_epoch=0.3, status="diverged"),
+    ]
+    events = [SweepStarted("demo", [s.config for s in sessions])]
+    for index, session in enumerate(sessions):
+        events.append(RunStarted(index, session.config, session.environment, 1000, 200, 1))
+        events.append(SessionSaved(index, Path(f"{index}.json"), session, final=True))
+    events.append(SweepEnded(False, []))
+    app = BslabApp(out_dir=Path("sessions"), worker_mode="thread")
+
+    async def feed(pilot: Pilot) -> None:
+        await pilot.press("f3")
+        app.train_screen.post_message(SweepEvents(events))
+        app.train_screen.post_message(SweepFinished())
+        await pilot.pause(0.6)
+        app.clear_notifications()
+        await pilot.pause(0.1)
+
+    app.feed = feed  # type: ignore[attr-defined]
+    return app
+
+
+def test_train_layout_80x24(snap_compare):
+    app = finished_sweep_app()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=app.feed)
+
+
+def test_train_layout_200x50(snap_compare):
+    app = finished_sweep_app()
+    assert snap_compare(app, terminal_size=(200, 50), run_before=app.feed)
