@@ -8,6 +8,7 @@ import json
 import time
 from pathlib import Path
 
+import pytest
 from test_curves_chart import make_session
 from textual.pilot import Pilot
 
@@ -20,6 +21,13 @@ from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, TrainPreset
+from tui_lab.schema.trajectory import TrajectorySettings
+
+
+@pytest.fixture
+def preset(tiny_preset: TrainPreset) -> TrainPreset:
+    """The tiny sweep without the end-of-run trajectory sketch, which is not the app's to test."""
+    return tiny_preset.model_copy(update={"trajectory": TrajectorySettings(enabled=False)})
 
 
 def sync(test):
@@ -54,9 +62,9 @@ def long_preset(preset: TrainPreset) -> TrainPreset:
 
 
 @sync
-async def test_start_from_the_keyboard_watch_it_train_then_compare(tiny_preset, tmp_path):
+async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_path):
     out = tmp_path / "sessions"
-    app = BslabApp(preset=tiny_preset, out_dir=out, worker_mode="thread")
+    app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         assert isinstance(app.screen, TrainScreen)
@@ -79,9 +87,9 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(tiny_preset, 
 
 
 @sync
-async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(tiny_preset, tmp_path):
+async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(preset, tmp_path):
     out = tmp_path / "sessions"
-    preset = long_preset(tiny_preset).model_copy(update={"batch_sizes": [8, 16, 32]})
+    preset = long_preset(preset).model_copy(update={"batch_sizes": [8, 16, 32]})
     app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -97,8 +105,8 @@ async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(tiny_pre
 
 
 @sync
-async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(tiny_preset, tmp_path):
-    preset = tiny_preset.model_copy(
+async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
+    preset = preset.model_copy(
         update={
             "optimizer": None,
             "optimizers": [OptimizerConfig(name="sgd", lr=1e9), OptimizerConfig(name="sgd")],
@@ -115,8 +123,8 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(tiny_preset, tmp_p
 
 
 @sync
-async def test_quit_while_training_asks_first_then_saves_the_run(tiny_preset, tmp_path):
-    app = BslabApp(preset=long_preset(tiny_preset), out_dir=tmp_path, worker_mode="thread")
+async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_path):
+    app = BslabApp(preset=long_preset(preset), out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.current == 0)
@@ -130,9 +138,9 @@ async def test_quit_while_training_asks_first_then_saves_the_run(tiny_preset, tm
 
 
 @sync
-async def test_run_flag_trains_in_a_child_process(tiny_preset, tmp_path):
+async def test_run_flag_trains_in_a_child_process(preset, tmp_path):
     """The default worker: what `bslab PRESET.json --run` does."""
-    app = BslabApp(preset=tiny_preset, out_dir=tmp_path, start=True)
+    app = BslabApp(preset=preset, out_dir=tmp_path, start=True)
     async with app.run_test(size=(80, 24)) as pilot:
         await wait_until(pilot, lambda: app.train_screen.sweep.ended, timeout=60)
         await wait_until(pilot, lambda: not app.train_screen.running)

@@ -15,10 +15,10 @@ from tui_lab.app.widgets.curves import (
     MAX_POINTS,
     CurvesChart,
     downsample,
-    log_ticks,
     next_x_axis,
     smooth,
 )
+from tui_lab.plotting import log_ticks
 from tui_lab.recorder import summarize
 from tui_lab.schema import (
     Environment,

@@ -15,7 +15,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from tui_lab.compare import comparison_rows, comparison_table
+from tui_lab.commands.compare import print_analysis
+from tui_lab.compare import comparison_rows, comparison_view
 from tui_lab.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepStarted
 from tui_lab.sweep import PreparedSweep, run_sweep
 
@@ -81,7 +82,8 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
         console.print("[yellow]Interrupted: the run in progress was saved as interrupted.[/]")
     finished = [sessions[i] for i in sorted(sessions)]
     if finished:
-        console.print(comparison_table(comparison_rows(finished), title=f"{prepared.preset.name}"))
+        console.print(comparison_view(comparison_rows(finished), title=prepared.preset.name))
+        print_analysis(console, finished, charts=False)
     if interrupted:
         return EXIT_INTERRUPTED
     return EXIT_FAILED if any(s.status == "failed" for s in finished) else EXIT_OK

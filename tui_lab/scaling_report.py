@@ -30,8 +30,8 @@ from tui_lab.analysis.scaling import (
     rows_from_sessions,
     time_optimal_batch,
 )
-from tui_lab.app.widgets.curves import PALETTE, RGB, log_ticks, short_number
 from tui_lab.compare import last_noise_scale
+from tui_lab.plotting import PALETTE, RGB, log_ticks, short_number
 from tui_lab.schema import Session
 from tui_lab.schema.analysis import BatchOptima, ScalingFit
 

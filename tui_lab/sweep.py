@@ -67,6 +67,7 @@ def plan_runs(
                     target_accuracy=preset.target_accuracy,
                     seed=preset.seed,
                     device=device,
+                    threads=preset.threads,
                     curve_points=preset.curve_points,
                     noise_scale=preset.noise_scale,
                     trajectory=preset.trajectory,

@@ -113,11 +113,14 @@ def lr_range_test(
 def suggest_lr(lrs: list[float], smoothed_losses: list[float]) -> float | None:
     """The rate where the smoothed loss falls fastest against log(rate); None if it never falls.
 
-    The first tenth of the sweep is skipped: the running average is still settling there.
+    Only the descent up to the lowest smoothed loss counts (a fall after a spike at too high a
+    rate is recovery, not learning), and the first tenth of the sweep is skipped: the running
+    average is still settling there.
     """
     begin = len(lrs) // 10
-    if len(lrs) - begin < 3:
+    end = int(np.argmin(smoothed_losses)) + 1 if smoothed_losses else 0
+    if end - begin < 3:
         return None
-    slopes = np.gradient(np.asarray(smoothed_losses[begin:]), np.log(lrs[begin:]))
+    slopes = np.gradient(np.asarray(smoothed_losses[begin:end]), np.log(lrs[begin:end]))
     steepest = int(np.argmin(slopes))
     return float(lrs[begin + steepest]) if slopes[steepest] < 0 else None

@@ -20,9 +20,9 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from tui_lab.app.widgets.curves import PALETTE, linear_ticks, log_ticks
 from tui_lab.commands.find_batch import add_preset_arguments, positive_int, prepare_preset
 from tui_lab.errors import BadInput
+from tui_lab.plotting import PALETTE, linear_ticks, log_ticks
 from tui_lab.scaling_report import ChartText, LegendEntry, render_chart
 from tui_lab.schema import ModelName, OptimizerConfig
 from tui_lab.schema.analysis import LrRangeResult
@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 CHART_HEIGHT = 18
 MAX_CHART_WIDTH = 100
-CLIP_FACTOR = 2.0  # losses above this times the first one are drawn at that ceiling: divergence
+CLIP_FACTOR = 1.25  # losses above this times the first are drawn at that ceiling: divergence
 # would otherwise squash everything else flat
 
 
@@ -59,7 +59,7 @@ def random_batches(x, y, batch_size: int, seed: int) -> Iterator[tuple[Any, Any]
 
 def draw_lr_range(plt: Any, tests: Sequence[RangeTest], size: tuple[int, int]) -> ChartText:
     """Smoothed loss against the rate (log10 on a linear axis), one line per batch size, with
-    each suggestion marked; a diverging tail is clipped at twice the starting loss."""
+    each suggestion marked; a diverging tail is clipped at 1.25 times the starting loss."""
     legend, xs_all, ys_all = [], [], []
     for index, test in enumerate(tests):
         color = PALETTE[index % len(PALETTE)]
@@ -117,8 +117,8 @@ def main(argv: Sequence[str]) -> int:
     )
     add_preset_arguments(parser)
     parser.add_argument("--batch-size", type=positive_int, help="test only this batch size")
-    parser.add_argument("--steps", type=positive_int, default=100, help="steps per test (100)")
-    parser.add_argument("--start-lr", type=float, default=1e-6, help="first rate (1e-6)")
+    parser.add_argument("--steps", type=positive_int, default=200, help="steps per test (200)")
+    parser.add_argument("--start-lr", type=float, default=1e-5, help="first rate (1e-5)")
     parser.add_argument("--end-lr", type=float, default=10.0, help="last rate (10)")
     args = parser.parse_args(argv)
     if not 0 < args.start_lr < args.end_lr:

@@ -136,6 +136,11 @@ class TrainPreset(StrictModel):
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
     seed: int = 0
     device: str = "auto"
+    threads: PositiveInt | None = Field(
+        None,
+        description="CPU threads torch may use on the cpu device (default: torch's choice, one "
+        "per core). 1 is fastest when other programs share the cores.",
+    )
     lr_scaling: LrScaling = Field(default_factory=LrScaling)
     curve_points: Annotated[int, Field(ge=10, le=5000)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
@@ -173,6 +178,7 @@ class RunConfig(StrictModel):
     target_accuracy: float
     seed: int
     device: str
+    threads: PositiveInt | None = None
     curve_points: int = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)

@@ -1,0 +1,221 @@
+"""The trajectory sketches of 2–4 runs side by side, and the line between two of them.
+
+Each panel is a run's path in the plane of its top two PCA directions (Li et al. 2018), so
+batch 8 and full batch can be read at a glance. With exactly two runs of the same model and
+data, ``i`` evaluates the loss along the line through their final weights (Keskar et al. 2017):
+the picture of sharp versus flat minima. That takes seconds, so it runs in a thread worker.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual.app import ComposeResult, RenderResult
+from textual.binding import Binding
+from textual.containers import Grid, Vertical
+from textual.screen import Screen
+from textual.widgets import ContentSwitcher, Footer, Static
+from textual.worker import Worker, WorkerState
+from textual_plotext import PlotextPlot
+
+from tui_lab.commands.interpolate import (
+    DEFAULT_TRAIN_SAMPLES,
+    check_same_problem,
+    compute,
+    sharpness_lines,
+)
+from tui_lab.commands.sketch import trajectory_title
+from tui_lab.errors import BadInput
+from tui_lab.schema import Interpolation
+from tui_lab.sketches.interpolation import draw_interpolation
+from tui_lab.sketches.trajectory import draw_trajectory
+from tui_lab.storage import LoadedSession
+
+MAX_PANELS = 4
+INTERPOLATION_POINTS = 31  # α from -1 to 2 in steps of 0.1, as in Keskar et al.
+
+
+class SketchPlot(PlotextPlot):
+    """A focusable, framed plotext plot whose picture is rebuilt only when it changes.
+
+    textual-plotext rebuilds the whole plot inside ``render()``, which Textual also calls on
+    focus changes and hovers; a contour sketch costs tens of milliseconds, so the text is kept
+    until the data, the size or the theme change. The border carries the title, so plotext's
+    own title row is dropped to leave the picture every row.
+    """
+
+    DEFAULT_CSS = """
+    SketchPlot {
+        border: round $secondary 50%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+    }
+    SketchPlot:focus { border: round $accent; }
+    """
+    can_focus = True
+
+    def __init__(self, **widget_kwargs: Any) -> None:
+        super().__init__(**widget_kwargs)
+        self.generation = 0  # how many pictures have been drawn: tests and callers can wait on it
+        self._drawn: tuple[object, RenderResult] | None = None
+
+    def show(self, draw: Callable[[Any], None]) -> None:
+        """Replace the picture with what ``draw(plt)`` draws (the sketch functions' signature)."""
+        self.plt.clear_data()
+        draw(self.plt)
+        self.plt.title("")
+        self.generation += 1
+        self.refresh()
+
+    def render(self) -> RenderResult:
+        key = (self.generation, self.size, self.app.theme)
+        if self._drawn is None or self._drawn[0] != key:
+            self._drawn = (key, super().render())
+        return self._drawn[1]
+
+
+class SketchesScreen(Screen):
+    """One trajectory panel per run; ``i`` swaps to (and back from) the interpolation view."""
+
+    CSS_PATH = "sketches.tcss"
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: one row
+    BINDINGS: ClassVar = [
+        Binding(
+            "i",
+            "interpolate",
+            "Interpolate",
+            tooltip="loss and accuracy on the line through the two final weights: sharp or flat",
+        ),
+        Binding("m", "toggle_maximize", "Zoom", tooltip="the focused sketch fills the screen"),
+        Binding("escape", "back", "Back", tooltip="to the sketches, then to where you were"),
+    ]
+
+    def __init__(self, sessions: Sequence[LoadedSession], **screen_kwargs: Any) -> None:
+        """``sessions``: 1 to 4 runs that carry a trajectory sketch, left to right."""
+        if not 1 <= len(sessions) <= MAX_PANELS:
+            raise ValueError(f"show 1 to {MAX_PANELS} sessions, not {len(sessions)}")
+        if any(item.session.trajectory is None for item in sessions):
+            raise ValueError("every session shown needs a trajectory sketch")
+        super().__init__(**screen_kwargs)
+        self.runs = list(sessions)
+        self.interpolation: Interpolation | None = None
+        self.evaluating = False
+
+    def compose(self) -> ComposeResult:
+        with ContentSwitcher(initial="sketches-view"):
+            with Vertical(id="sketches-view"):
+                with Grid(id="sketch-grid", classes=f"-panels-{len(self.runs)}"):
+                    for index in range(len(self.runs)):
+                        yield SketchPlot(id=f"sketch-{index}")
+                yield Static(
+                    "o start, x end (the final weights, at 0,0); each panel has its own plane "
+                    "and scale.",
+                    id="sketch-hint",
+                )
+            with Vertical(id="interpolation-view"):
+                yield SketchPlot(id="interpolation-plot")
+                yield Static(id="sharpness")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for index, item in enumerate(self.runs):
+            session = item.session
+            plot = self.query_one(f"#sketch-{index}", SketchPlot)
+            plot.border_title = trajectory_title(session)
+            sketch, label = session.trajectory, session.config.label()
+            plot.show(lambda plt, sketch=sketch, label=label: draw_trajectory(plt, sketch, label))
+        self.query_one("#sketch-0").focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """``i`` exists only for a pair: the line runs between exactly two solutions."""
+        if action == "interpolate":
+            return len(self.runs) == 2
+        return True
+
+    @property
+    def switcher(self) -> ContentSwitcher:
+        return self.query_one(ContentSwitcher)
+
+    def action_interpolate(self) -> None:
+        if self.switcher.current == "interpolation-view":
+            self.show_sketches()
+            return
+        a, b = self.runs
+        if self.interpolation is None and not self.evaluating:
+            try:
+                check_same_problem(a, b)
+            except BadInput as error:
+                self.notify(error.describe(), title="Cannot interpolate", severity="error")
+                return
+            self.start_interpolation()
+        self.switcher.current = "interpolation-view"
+        self.query_one("#interpolation-plot").focus()
+
+    def start_interpolation(self) -> None:
+        plot = self.query_one("#interpolation-plot", SketchPlot)
+        plot.border_title = "between the two solutions"
+        plot.loading = True
+        self.evaluating = True
+        self.query_one("#sharpness", Static).update(
+            f"Evaluating both networks at {INTERPOLATION_POINTS}+ points along the line "
+            "(α from -1 to 2)… i or escape: back to the sketches meanwhile."
+        )
+        self.run_worker(
+            self.evaluate_line, thread=True, exclusive=True, group="interpolation", exit_on_error=False
+        )
+
+    def evaluate_line(self) -> Interpolation:
+        """In a thread: rebuild model and data and evaluate the line (seconds on a CPU)."""
+        from tui_lab.devices import resolve_device
+
+        a, b = self.runs
+        return compute(
+            a,
+            b,
+            points=INTERPOLATION_POINTS,
+            train_samples=DEFAULT_TRAIN_SAMPLES,
+            device=resolve_device("auto"),
+            data_dir=None,
+        )
+
+    def on_worker_state_changed(self, event: Worker.StateChanged) -> None:
+        worker = event.worker
+        if worker.group != "interpolation" or not worker.is_finished:
+            return
+        self.evaluating = False
+        if event.state == WorkerState.SUCCESS:
+            self.show_interpolation(worker.result)
+        elif event.state == WorkerState.ERROR:
+            self.query_one("#interpolation-plot").loading = False
+            error = worker.error
+            message = error.describe() if isinstance(error, BadInput) else str(error)
+            self.notify(message, title="Interpolation failed", severity="error")
+            self.show_sketches()
+
+    def show_interpolation(self, interp: Interpolation) -> None:
+        """Draw the line's loss and accuracy, with how much each solution's loss rises."""
+        self.interpolation = interp
+        plot = self.query_one("#interpolation-plot", SketchPlot)
+        plot.loading = False
+        plot.border_title = f"α=0: {interp.label_a}   α=1: {interp.label_b}"
+        plot.border_subtitle = "red: log10 loss · blue: accuracy · solid: train · dotted: val"
+        plot.show(lambda plt: draw_interpolation(plt, interp))
+        self.query_one("#sharpness", Static).update(Text("\n".join(sharpness_lines(interp))))
+
+    def show_sketches(self) -> None:
+        self.switcher.current = "sketches-view"
+        self.query_one("#sketch-0").focus()
+
+    def action_back(self) -> None:
+        if self.switcher.current == "interpolation-view":
+            self.show_sketches()
+        else:
+            self.dismiss()
+
+    def action_toggle_maximize(self) -> None:
+        if self.maximized is not None:
+            self.minimize()
+        else:
+            self.action_maximize()
