@@ -127,6 +127,8 @@ def train_run(
     device = torch.device(config.device)
     n_train = data.n_train
     steps = steps_per_epoch(n_train, config.batch_size)
+    if device.type == "cpu" and config.threads:
+        torch.set_num_threads(config.threads)
     yield RunStarted(run_index, config, environment(config.device), n_train, len(data.val_y), steps)
     model = None
     memory = PeakMemory(device)
