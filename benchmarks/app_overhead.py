@@ -6,6 +6,7 @@ machine hurts both alike, and prints:
 
 - throughput: training samples per second of the whole sweep (sum of samples / sum of training
   seconds, from the session files), app / headless;
+- the app process's CPU use while training (in ``process`` mode: the UI's own cost);
 - key latency while training: from a key press (``x``, which also redraws both charts) being
   posted to its handler running on the UI thread.
 
@@ -70,8 +71,11 @@ async def run_in_app(preset_path: Path, out: Path, mode: str, size: tuple[int, i
             original()
 
         screen.action_cycle_x_axis = timed_action  # type: ignore[method-assign]
-        while not screen.sweep.runs:  # data loading, child start-up
+        while not screen.sweep.runs and not screen.sweep.failure:  # loading, child start-up
             await asyncio.sleep(0.05)
+        if screen.sweep.failure:
+            raise SystemExit(f"the sweep failed in the app: {screen.sweep.failure}")
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
         while screen.running:
             await asyncio.sleep(KEY_INTERVAL)
             if not screen.running or screen.sweep.current is None:
@@ -82,7 +86,9 @@ async def run_in_app(preset_path: Path, out: Path, mode: str, size: tuple[int, i
             while len(handled) == count:
                 await asyncio.sleep(0.001)
             latencies.append(handled[-1] - pressed)
+        cpu_share = (time.process_time() - cpu_start) / (time.perf_counter() - wall_start)
         await pilot.pause()
+    print(f"  app process used {cpu_share:.0%} of one core while training ({mode})")
     return sweep_throughput(out), latencies
 
 

@@ -21,6 +21,8 @@ from tui_lab.engine import synchronize, train_run
 from tui_lab.events import EpochEnded
 from tui_lab.models import build_model
 from tui_lab.schema import LrScaling, OptimizerConfig, RunConfig
+from tui_lab.schema.analysis import NoiseScaleSettings
+from tui_lab.schema.trajectory import TrajectorySettings
 
 OPTIMIZER = OptimizerConfig(name="sgd", lr=0.01, momentum=0.9).resolved()
 
@@ -31,11 +33,14 @@ def fresh_model(data, device):
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
-def engine_epochs(data, device, batch, epochs) -> list[float]:
+def engine_epochs(data, device, batch, epochs, instruments: bool = False) -> list[float]:
+    """The engine as a run uses it; without instruments it does what the minimal loop does."""
     config = RunConfig(
         preset_name="bench", dataset="digits", model="lenet5", optimizer=OPTIMIZER,
         batch_size=batch, batch_size_requested=batch, lr=0.01, lr_scaling=LrScaling(),
         epochs=epochs, target_accuracy=1.0, seed=0, device=device,
+        noise_scale=NoiseScaleSettings(enabled=instruments),
+        trajectory=TrajectorySettings(enabled=instruments),
     )  # fmt: skip
     records = [e.record for e in train_run(config, data) if isinstance(e, EpochEnded)]
     return [r.train_seconds for r in records]
@@ -87,20 +92,26 @@ def main() -> None:
     device = resolve_device(args.device)
     data = load_data("digits").to(device)
     n = data.n_train
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads, ")
+    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
     print(f"LeNet-5 + SGD on {n} digits, median of {args.epochs} epochs (samples/s)\n")
-    print(f"{'batch':>6} {'engine':>10} {'minimal':>10} {'dataloader':>11} {'engine/min':>11}")
+    print("engine: bare (instruments off); +instr: noise scale every 20th step and trajectory on")
+    print(
+        f"{'batch':>6} {'engine':>10} {'minimal':>10} {'dataloader':>11} {'engine/min':>11} "
+        f"{'+instr':>10} {'+instr/min':>11}"
+    )
     for batch in map(int, args.batch_sizes.split(",")):
         rates = {}
         for name, method in [
             ("minimal", minimal_epochs),
             ("engine", engine_epochs),
             ("dataloader", dataloader_epochs),
+            ("instr", lambda *a: engine_epochs(*a, instruments=True)),
         ]:
             rates[name] = n / statistics.median(method(data, device, batch, args.epochs))
         print(
             f"{batch:>6} {rates['engine']:>10,.0f} {rates['minimal']:>10,.0f} "
-            f"{rates['dataloader']:>11,.0f} {rates['engine'] / rates['minimal']:>10.1%}",
+            f"{rates['dataloader']:>11,.0f} {rates['engine'] / rates['minimal']:>10.1%} "
+            f"{rates['instr']:>10,.0f} {rates['instr'] / rates['minimal']:>10.1%}",
             flush=True,
         )
 

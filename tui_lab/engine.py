@@ -2,7 +2,7 @@
 
 The whole data set lives on the device; each epoch cuts batches from a fresh seeded permutation,
 so there is no per-sample Python work. Losses are summed on the device and read (one host sync)
-only at the reporting interval. Stopping is polled between steps. Non-finite losses end the run
+only a few times a second. Stopping is polled between steps. Non-finite losses end the run
 as ``diverged``, an allocation failure as ``out_of_memory``; both are outcomes, not crashes.
 """
 
@@ -37,8 +37,7 @@ from tui_lab.schema import Environment, EpochRecord, RunConfig, Status
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
 from tui_lab.sketches.trajectory import TrajectoryRecorder, trajectory_sketch
 
-REPORTS_PER_EPOCH = 25
-MAX_REPORT_INTERVAL = 200
+REPORT_SECONDS = 0.25  # a few progress reports a second: smooth live charts, rare host syncs
 EVAL_CHUNK = 2048
 
 
@@ -78,9 +77,14 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
-def report_interval(steps: int) -> int:
-    """Steps between host syncs: ~25 reports an epoch, but never fewer than one per 200 steps."""
-    return max(1, min(MAX_REPORT_INTERVAL, math.ceil(steps / REPORTS_PER_EPOCH)))
+def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
+    """Report (and sync with the device) at the end of every epoch and every REPORT_SECONDS.
+
+    Time-based rather than every n steps: a fixed step count either syncs a GPU every other
+    step on short epochs (which halves its throughput) or leaves minutes between reports on long
+    ones. Training itself does not depend on when reports happen.
+    """
+    return last_step_of_epoch or since_last_report >= REPORT_SECONDS
 
 
 def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
@@ -178,11 +182,9 @@ class Instruments:
             trajectory_settings=traj,
         )
 
-    def measures_noise(self, step: int, steps_per_epoch: int) -> bool:
-        """Every k-th step; every step when an epoch has fewer than k of them (large batches)."""
-        return self.noise is not None and (
-            steps_per_epoch < self.noise_every or step % self.noise_every == 0
-        )
+    def measures_noise(self, step: int) -> bool:
+        """Every k-th step (a measuring step costs about two half-batch passes instead of one)."""
+        return self.noise is not None and step % self.noise_every == 0
 
     def sketch(self, model: nn.Module, data: Data) -> TrajectorySketch | None:
         """The path on its top-2 PCA plane over a loss grid (None if it cannot be drawn)."""
@@ -218,7 +220,6 @@ def _epochs(
     device = data.train_x.device
     batch, n_train = config.batch_size, data.n_train
     steps = steps_per_epoch(n_train, batch)
-    interval = report_interval(steps)
     shuffler = torch.Generator().manual_seed(config.seed)
     warming_up = config.lr_scaling.warmup_epochs > 0
     noise, trajectory = instruments.noise, instruments.trajectory
@@ -243,7 +244,7 @@ def _epochs(
             idx = order[i * batch : (i + 1) * batch]
             x, y = data.train_x[idx], data.train_y[idx]
             optimizer.zero_grad(set_to_none=True)
-            if noise is not None and instruments.measures_noise(step, steps) and len(y) >= 2:
+            if noise is not None and instruments.measures_noise(step) and len(y) >= 2:
                 sample = measure_two_batch(
                     model, F.cross_entropy, x, y, micro_batch_size=config.micro_batch_size
                 )
@@ -256,7 +257,7 @@ def _epochs(
             interval_steps += 1
             step += 1
             instruments.step = step
-            if interval_steps == interval or i == steps - 1:
+            if report_due(time.perf_counter() - interval_start, i == steps - 1):
                 mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
                 now = time.perf_counter()
                 seconds = train_seconds + (now - epoch_start)

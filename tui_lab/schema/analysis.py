@@ -18,7 +18,7 @@ class NoiseScaleSettings(StrictModel):
 
     enabled: bool = True
     every: PositiveInt = Field(
-        10, description="Measure on every k-th optimizer step (the rest cost nothing)."
+        20, description="Measure on every k-th optimizer step (the rest cost nothing)."
     )
     ema: Annotated[float, Field(ge=0, lt=1)] = Field(
         0.9, description="Smoothing of |G|^2 and tr(Sigma), per measurement, each separately."

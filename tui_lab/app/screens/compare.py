@@ -13,6 +13,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
     RGB,
@@ -60,6 +61,12 @@ class CompareScreen(Screen):
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
         Binding("o", "open_folder", "Open", tooltip="type a folder of sessions to add"),
         Binding("m", "toggle_maximize", "Zoom", tooltip="focused chart or table fills the screen"),
+        Binding(
+            "k",
+            "sketches",
+            "Sketches",
+            tooltip="the ticked runs' paths side by side; i then draws the line between two",
+        ),
         Binding("a", "toggle_all", "Select all/none", show=False),
         Binding("r", "reload", "Reload session files", show=False),
         Binding("p", "toggle_picker", "Show/hide the session picker", show=False),
@@ -107,8 +114,12 @@ class CompareScreen(Screen):
     @property
     def selected_sessions(self) -> list[Session]:
         """The ticked runs, in the picker's order (which fixes their colours)."""
+        return [item.session for item in self.selected_items]
+
+    @property
+    def selected_items(self) -> list[LoadedSession]:
         chosen = set(self.picker.selected)
-        return [item.session for key, item in self.sessions.items() if key in chosen]
+        return [item for key, item in self.sessions.items() if key in chosen]
 
     def load(self, paths: list[Path]) -> list[LoadedSession]:
         """Add the sessions under ``paths`` to the picker; broken files become one notification."""
@@ -185,6 +196,27 @@ class CompareScreen(Screen):
         """Read every open folder again: runs still training elsewhere have new epochs."""
         self.load(self.paths)
         self.show_selected()
+
+    def action_sketches(self) -> None:
+        """Open the ticked runs' trajectory sketches; runs without one are named and left out."""
+        chosen = self.selected_items
+        if len(chosen) < 2:
+            self.notify("Tick two to four runs (space), then press k.", severity="warning")
+            return
+        drawable = [item for item in chosen if item.session.trajectory is not None]
+        left_out = [run_label(item.session) for item in chosen if item.session.trajectory is None]
+        if not drawable:
+            self.notify(
+                "None of the ticked runs has a trajectory sketch (diverged, failed, or recorded "
+                "with sketching off).",
+                severity="warning",
+            )
+            return
+        if left_out:
+            self.notify(f"No sketch for: {', '.join(left_out)}", severity="warning")
+        if len(drawable) > MAX_PANELS:
+            self.notify(f"Showing the first {MAX_PANELS} of {len(drawable)} runs.")
+        self.app.push_screen(SketchesScreen(drawable[:MAX_PANELS]))
 
     def action_toggle_picker(self) -> None:
         picker = self.query_one("#picker")

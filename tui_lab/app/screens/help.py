@@ -24,12 +24,15 @@ IDEAS = [
     "its gradient, with its own step size) works well there.",
     "With mini-batches Rprop breaks: signs from different batches cancel instead of averaging. "
     "RMSProp is the compromise.",
-    "Online learning (batch 1) follows each sample's gradient and zig-zags.",
+    "Online learning (batch 1) follows each sample's gradient and zig-zags: see it in the "
+    "paraboloid lab, a linear neuron's bowl-shaped error surface.",
     "A larger batch uses the hardware better and takes fewer, less noisy steps per epoch, but "
     "needs more epochs for the same accuracy; past a critical size (the gradient noise scale) "
     "the direction stops improving.",
     "So one batch size is best in wall time and one, maybe another, in final accuracy: compare "
     "s→target and final acc in the Compare table.",
+    "Along the line between a small-batch and a large-batch solution, the loss rises faster "
+    "around a sharp minimum than around a flat one (Compare: k sketches, then i).",
     "Compare runs over epochs, samples seen or seconds, never steps: a step is a different "
     "amount of data at each batch size.",
 ]

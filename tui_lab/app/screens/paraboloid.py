@@ -8,6 +8,7 @@ in a thread worker; a newer change cancels the older one, which stops at its nex
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -66,7 +67,7 @@ def ansi_style(plotext_color: str) -> str:
 
 def short_label(path: ParaboloidPath, several_batch_sizes: bool) -> str:
     """``sgd 0.5`` (plus ``b=16`` when batch sizes share the plot): the legend fits 80 columns."""
-    label = f"{path.optimizer.name} {path.optimizer.lr:g}"
+    label = f"{path.optimizer.name} {path.optimizer.lr:.3g}"
     return f"{label} b={path.batch_size}" if several_batch_sizes else label
 
 
@@ -110,12 +111,19 @@ class ParaboloidScreen(Screen):
                 tooltip="1 sgd, 2 momentum, 3 rprop, 4 rmsprop, 5 adam",
                 show=False,
             )
-            for number in range(1, 6)
+            for number in range(1, 10)  # 6…9: optimizers a preset adds to the five
         ),
         Binding("b", "batch_size(True)", "Batch", tooltip="next batch size: 1, 4, 16, full"),
         Binding("B", "batch_size(False)", "Previous batch size", show=False),
-        Binding("bracketright", "lr(True)", "LR ×1.5", tooltip="every optimizer's", group=_lr),
-        Binding("bracketleft", "lr(False)", "LR ÷1.5", group=_lr),
+        Binding(
+            "bracketright",
+            "lr(True)",
+            "LR ×1.5",
+            key_display="]",
+            tooltip="every optimizer's",
+            group=_lr,
+        ),
+        Binding("bracketleft", "lr(False)", "LR ÷1.5", key_display="[", group=_lr),
         Binding(
             "c", "condition(True)", "More elongated", tooltip="condition number κ", group=_kappa
         ),
@@ -204,7 +212,7 @@ class ParaboloidScreen(Screen):
         toggles = Text("optimizers ", style="dim")
         for number, name in enumerate(self.choices, 1):
             on = name in self.enabled
-            toggles.append(f" {number} ", style="bold" if number <= 5 else "dim")
+            toggles.append(f" {number} ", style="bold")
             toggles.append(f"{'■' if on else '□'} {name}", style="" if on else "dim strike")
         self.query_one("#optimizer-toggles", Static).update(toggles)
 
@@ -343,9 +351,9 @@ def distance_readout(session: ParaboloidSession, paths: Sequence[ParaboloidPath]
     """``distance to the minimum after 40 epochs (start 3.04): sgd 0.41 · …``, each name in its
     line's colour: the numbers behind the picture, in one or two lines."""
     first = session.paths[0]
-    start = ((first.w1[0] - session.minimum[0]) ** 2 + (first.w2[0] - session.minimum[1]) ** 2) ** 0.5
+    start = math.hypot(first.w1[0] - session.minimum[0], first.w2[0] - session.minimum[1])
     text = Text(
-        f"distance to the minimum after {session.preset.epochs} epochs (from {start:.2f}): ",
+        f"distance to the minimum after {session.preset.epochs} epochs (start {start:.2f}): ",
         style="dim",
     )
     for index, (path, shown) in enumerate(zip(session.paths, paths, strict=True)):
