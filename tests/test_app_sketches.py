@@ -132,6 +132,10 @@ def test_step_keys_change_the_lab_and_the_paths_redraw(tmp_path: Path):
             assert any("at least one optimizer" in note for note in app.notes)
             assert [c.name for c in screen.preset.optimizers] == ["sgd"]
 
+            await pilot.press("r")
+            await until(pilot, lambda: lab_drawn(app))
+            assert screen.preset == SMALL_LAB and "rprop 0.05" in readout(app)
+
     run(scenario)
 
 

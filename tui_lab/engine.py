@@ -143,7 +143,7 @@ def train_run(
         data = data.to(device)
         model = build_model(config.model, data.input_shape, data.num_classes).to(device)
         optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
-        instruments = Instruments.for_run(config)
+        instruments = Instruments.for_run(config, config.epochs * steps)
         status, message = yield from _epochs(
             config, data, model, optimizer, instruments, run_index, stop
         )
@@ -172,13 +172,20 @@ class Instruments:
     step: int = 0
 
     @classmethod
-    def for_run(cls, config: RunConfig) -> Instruments:
+    def for_run(cls, config: RunConfig, total_steps: int) -> Instruments:
         noise_on = config.noise_scale.enabled and noise_scale_available(config.batch_size)
         traj = config.trajectory
         return cls(
             noise=NoiseScaleEstimator(config.noise_scale.ema) if noise_on else None,
             noise_every=config.noise_scale.every,
-            trajectory=TrajectoryRecorder(traj.max_snapshots) if traj.enabled else None,
+            trajectory=TrajectoryRecorder(
+                traj.max_snapshots,
+                # Spread the snapshots over the planned run from the start: each one is a copy
+                # to the host (a sync on a GPU), so recording every step at first would cost.
+                interval=max(1, total_steps // traj.max_snapshots),
+            )
+            if traj.enabled
+            else None,
             trajectory_settings=traj,
         )
 

@@ -266,7 +266,8 @@ class ParaboloidScreen(Screen):
 
     def action_reset(self) -> None:
         self.start_over(self.initial)
-        self.change()
+        self.show_settings()
+        self.recompute()
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
         self.apply_input(event.input)
