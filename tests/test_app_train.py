@@ -17,10 +17,12 @@ from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
-from tui_lab.schema import OptimizerConfig, TrainPreset
+from tui_lab.schema import OptimizerConfig, Session, TrainPreset
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings
 
 
@@ -87,6 +89,29 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
 
 
 @sync
+async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path):
+    preset = preset.model_copy(update={"noise_scale": NoiseScaleSettings(every=2)})
+    app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: not app.train_screen.running)
+        await pilot.pause(0.3)
+        screen = app.train_screen
+        noise = screen.query_one(NoiseScaleChart)
+        assert not noise.display  # 80 columns: the accuracy chart has the place
+        await pilot.press("b")
+        assert noise.display and not screen.query_one("#accuracy-chart").display
+        await pilot.pause(0.3)
+        assert [s.label for s in noise.series()] == ["sgd b=32", "sgd b=full"]
+        estimate = screen.sweep.runs[-1].noise_scale
+        assert estimate is not None
+        assert f"critical batch size ≈ {estimate:,.0f}" in str(
+            screen.query_one("#critical-batch").render()
+        )
+        assert table_text(app).count("M ") >= 1  # peak memory, in MiB, once a run ended
+
+
+@sync
 async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(preset, tmp_path):
     out = tmp_path / "sessions"
     preset = long_preset(preset).model_copy(update={"batch_sizes": [8, 16, 32]})
@@ -150,11 +175,23 @@ async def test_run_flag_trains_in_a_child_process(preset, tmp_path):
     assert saved_statuses(tmp_path) == ["completed", "completed"]
 
 
+def instrumented(session: Session, b_simple: float, peak_mib: int) -> Session:
+    """The run as measured: a noise-scale estimate per epoch (growing as the loss falls)."""
+    points = [
+        NoiseScalePoint(
+            epoch=e.epoch, step=e.steps, b_simple=b_simple * e.epoch, grad_sq=1.0, trace_sigma=1.0
+        )
+        for e in session.epochs
+    ]
+    peak = MemoryPeak(peak_bytes=peak_mib * 2**20, source="process_peak_rss")
+    return session.model_copy(update={"noise_scale": points, "peak_memory": peak})
+
+
 def finished_sweep_app() -> BslabApp:
     """The Train screen after a sweep, from made-up events: the same picture on every machine."""
     sessions = [
-        make_session(8, rate=1.2, seconds_per_epoch=2.0),
-        make_session(64, rate=0.8, seconds_per_epoch=0.6),
+        instrumented(make_session(8, rate=1.2, seconds_per_epoch=2.0), 20, 310),
+        instrumented(make_session(64, rate=0.8, seconds_per_epoch=0.6), 45, 330),
         make_session(1000, rate=0.3, seconds_per_epoch=0.3, status="diverged"),
     ]
     events = [SweepStarted("demo", [s.config for s in sessions])]

@@ -168,3 +168,12 @@ def test_instruments_follow_the_preset(tmp_path, tiny_preset):
     events = events_of(off, tmp_path / "off")
     saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
     assert all(s.trajectory is None and not s.noise_scale for s in saved)
+
+
+def test_small_batches_train_on_one_cpu_thread(tiny_preset):
+    from tui_lab.sweep import plan_runs
+
+    small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
+    assert engine.cpu_threads(small) == 1
+    assert engine.cpu_threads(large) == engine.DEFAULT_THREADS
+    assert engine.cpu_threads(small.updated(threads=2)) == 2

@@ -37,6 +37,11 @@ from tui_lab.schema import Environment, EpochRecord, RunConfig, Status
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
 from tui_lab.sketches.trajectory import TrajectoryRecorder, trajectory_sketch
 
+# torch's own thread count, before any run changes it (runs set their own, see cpu_threads).
+DEFAULT_THREADS = torch.get_num_threads()
+# Below this batch size each operation is too small to split across cores: extra threads only
+# add synchronisation, which collapses throughput when anything else wants a core.
+SMALL_BATCH = 16
 REPORT_SECONDS = 0.25  # a few progress reports a second: smooth live charts, rare host syncs
 EVAL_CHUNK = 2048
 
@@ -75,6 +80,13 @@ def environment(device: str) -> Environment:
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
+
+
+def cpu_threads(config: RunConfig) -> int:
+    """The preset's thread count, else one thread for small batches and torch's default above."""
+    if config.threads:
+        return config.threads
+    return 1 if config.batch_size < SMALL_BATCH else DEFAULT_THREADS
 
 
 def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
@@ -131,8 +143,8 @@ def train_run(
     device = torch.device(config.device)
     n_train = data.n_train
     steps = steps_per_epoch(n_train, config.batch_size)
-    if device.type == "cpu" and config.threads:
-        torch.set_num_threads(config.threads)
+    if device.type == "cpu":
+        torch.set_num_threads(cpu_threads(config))
     yield RunStarted(run_index, config, environment(config.device), n_train, len(data.val_y), steps)
     model = None
     memory = PeakMemory(device)
@@ -155,7 +167,8 @@ def train_run(
             torch.cuda.empty_cache()
     peak = memory.read()
     sketch = None
-    if model is not None and instruments is not None and status in ("completed", "interrupted"):
+    if model is not None and instruments is not None and status == "completed":
+        # A stopped run ends at once: the user is waiting (and a cut path says little).
         sketch = instruments.sketch(model, data)
     yield RunEnded(run_index, status, message, peak, sketch)
     return RunOutcome(status, model)

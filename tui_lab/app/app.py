@@ -1,4 +1,4 @@
-"""The bslab app: three screens (Setup, Train, Compare) switched with F2-F4, help on F1.
+"""The bslab app: four screens (Setup, Train, Compare, Paraboloid lab) on F2-F5, help on F1.
 
 Each screen is an app mode, so each keeps its state while another is shown. The Train screen
 owns the sweep in progress; quitting while it runs asks first, then saves the run as interrupted.
@@ -16,6 +16,7 @@ from textual.screen import Screen
 
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
@@ -35,6 +36,7 @@ class BslabApp(App[int]):
         Binding("f2", "switch_mode('setup')", "Setup"),
         Binding("f3", "switch_mode('train')", "Train"),
         Binding("f4", "switch_mode('compare')", "Compare"),
+        Binding("f5", "switch_mode('paraboloid')", "Paraboloid"),
     ]
 
     def __init__(
@@ -62,6 +64,7 @@ class BslabApp(App[int]):
         self.add_mode("setup", lambda: self.setup_screen)
         self.add_mode("train", lambda: self.train_screen)
         self.add_mode("compare", lambda: CompareScreen(compare_paths or [self.out_dir]))
+        self.add_mode("paraboloid", lambda: ParaboloidScreen(out_dir=self.out_dir))
         self.first_mode = "compare" if compare_paths else "setup"
 
     def on_mount(self) -> None:
@@ -99,12 +102,22 @@ class BslabApp(App[int]):
         yield SystemCommand(
             "Compare", "Compare saved sessions (F4)", lambda: self.switch_mode("compare")
         )
+        yield SystemCommand(
+            "Paraboloid lab",
+            "Optimizers on a linear neuron's error surface (F5)",
+            lambda: self.switch_mode("paraboloid"),
+        )
         yield SystemCommand("Help", "Keys and ideas (F1)", self.action_help)
         yield SystemCommand(
             "Start sweep", "Train the sweep set up on Setup", self.setup_screen.action_start
         )
         yield SystemCommand("Load preset", "Read a preset file into Setup", self._on_setup("load"))
         yield SystemCommand("Save preset", "Write Setup to a preset file", self._on_setup("save"))
+        yield SystemCommand(
+            "Find largest batch",
+            "Largest batch that fits in memory, for Setup's data, model and device",
+            self._on_setup("find_batch"),
+        )
         if self.train_screen.running:
             yield SystemCommand(
                 "Skip run", "Stop this run (saved) and go on", self.train_screen.action_skip_run

@@ -13,4 +13,5 @@ COMMANDS = {
     "paraboloid": "run the paraboloid lab and print the optimizers' paths",
     "sketch": "print the saved sketches of sessions side by side",
     "interpolate": "loss and accuracy on the line between two sessions' final weights",
+    "screenshots": "train a short sweep in the app and save a picture of each screen",
 }

@@ -138,8 +138,9 @@ class TrainPreset(StrictModel):
     device: str = "auto"
     threads: PositiveInt | None = Field(
         None,
-        description="CPU threads torch may use on the cpu device (default: torch's choice, one "
-        "per core). 1 is fastest when other programs share the cores.",
+        description="CPU threads torch may use on the cpu device (default: one for batches "
+        "under 16, where splitting tiny operations only adds synchronisation; torch's choice, "
+        "one per core, above). 1 is fastest when other programs share the cores.",
     )
     lr_scaling: LrScaling = Field(default_factory=LrScaling)
     curve_points: Annotated[int, Field(ge=10, le=5000)] = Field(

@@ -1,4 +1,5 @@
-"""Compare saved runs: pick session files, overlay their curves, and sort the experiment's table."""
+"""Compare saved runs: pick session files, overlay their curves, sort the experiment's table, and
+open the scaling analysis (steps to target, wall-time optimum) of the ticked runs."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
@@ -66,6 +68,12 @@ class CompareScreen(Screen):
             "sketches",
             "Sketches",
             tooltip="the ticked runs' paths side by side; i then draws the line between two",
+        ),
+        Binding(
+            "g",
+            "analysis",
+            "Analysis",
+            tooltip="steps to target and the wall-time optimum against batch size, ticked runs",
         ),
         Binding("a", "toggle_all", "Select all/none", show=False),
         Binding("r", "reload", "Reload session files", show=False),
@@ -217,6 +225,14 @@ class CompareScreen(Screen):
         if len(drawable) > MAX_PANELS:
             self.notify(f"Showing the first {MAX_PANELS} of {len(drawable)} runs.")
         self.app.push_screen(SketchesScreen(drawable[:MAX_PANELS]))
+
+    def action_analysis(self) -> None:
+        """Open the scaling analysis of the ticked runs (grouped by all but the batch size)."""
+        sessions = self.selected_sessions
+        if not sessions:
+            self.notify("Tick the runs of a sweep (space, or a for all), then press g.")
+            return
+        self.app.push_screen(AnalysisScreen(sessions))
 
     def action_toggle_picker(self) -> None:
         picker = self.query_one("#picker")

@@ -1,5 +1,7 @@
 """Set up a sweep: device, data, model, optimizer, batch sizes, epochs, target, lr scaling.
 
+ctrl+f finds the largest batch that fits for the data, model, optimizer and device chosen here.
+
 Every change is validated by the schema at once and its message is shown under the field it is
 about; the sweep cannot start while any is shown. Presets load and save as the same JSON files
 that ``bslab --headless`` runs.
@@ -29,6 +31,7 @@ from tui_lab.app.preset_form import (
     preset_from_fields,
     split_list,
 )
+from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.widgets.setup_batch_picks import BatchPicks, toggled
 from tui_lab.devices import available_devices, resolve_device
@@ -89,6 +92,13 @@ class SetupScreen(Screen):
         Binding("ctrl+r", "start", "Start", priority=True, tooltip="start the sweep"),
         Binding("ctrl+o", "load", "Load", tooltip="load a preset file"),
         Binding("ctrl+s", "save", "Save", tooltip="save the setup as a preset file"),
+        Binding(
+            "ctrl+f",
+            "find_batch",
+            "Find batch",
+            priority=True,
+            tooltip="the largest batch that fits in memory, for this data, model and device",
+        ),
     ]
 
     def __init__(self, preset: TrainPreset | None = None, preset_path: Path | None = None):
@@ -222,6 +232,23 @@ class SetupScreen(Screen):
             return
         source = str(self.preset_path) if self.preset_path else None
         self.app.start_sweep(preset, source=source)  # type: ignore[attr-defined]
+
+    def action_find_batch(self) -> None:
+        preset = self.validate()
+        if preset is None:
+            self.notify("Fix the fields marked in red first.", severity="error")
+            return
+        self.app.push_screen(BatchFinderScreen(preset), self._add_batch_size)
+
+    def _add_batch_size(self, batch_size: int | None) -> None:
+        """Add the size the finder found to the batch sizes, unless it is there already."""
+        if batch_size is None:
+            return
+        field = self.query_one("#batch_sizes", Input)
+        sizes = split_list(field.value)
+        if str(batch_size) not in sizes:
+            field.value = ", ".join([*sizes, str(batch_size)])
+        self.notify(f"Batch sizes: {field.value}")
 
     def action_load(self) -> None:
         self.app.push_screen(PresetFileDialog("Load preset", self.preset_path), self._load)

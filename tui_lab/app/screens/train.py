@@ -1,4 +1,5 @@
-"""Watch a sweep train: live loss and accuracy of every run, progress, and stop/skip/cancel.
+"""Watch a sweep train: live loss, accuracy and gradient noise scale of every run, progress,
+and stop/skip/cancel.
 
 Events from the worker only update ``LiveSweep``; the widgets redraw from it on a timer (and
 the charts throttle themselves), so the UI does a bounded amount of work however fast
@@ -14,13 +15,14 @@ from typing import ClassVar
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import Horizontal
+from textual.containers import Horizontal, Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
+from textual.widgets import Footer, Static
 from textual.worker import WorkerError
 
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
+from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_progress import SweepProgress, status_text
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import (
@@ -44,6 +46,12 @@ class TrainScreen(Screen):
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
+        Binding(
+            "b",
+            "toggle_noise",
+            "Noise/acc",
+            tooltip="swap the accuracy chart for the gradient noise scale (both shown when wide)",
+        ),
         Binding("n", "skip_run", "Skip", tooltip="stop this run (saved) and start the next"),
         Binding("c", "cancel_sweep", "Cancel", tooltip="stop this run (saved), no more"),
         Binding("m", "toggle_maximize", "Zoom", show=False),
@@ -59,10 +67,13 @@ class TrainScreen(Screen):
         self._dirty = False
 
     def compose(self) -> ComposeResult:
-        yield SweepProgress(id="progress")
+        with Vertical(id="progress-area"):
+            yield SweepProgress(id="progress")
+            yield Static(id="critical-batch")
         with Horizontal(id="charts"):
             yield CurvesChart("loss", self.run_colors, id="loss-chart")
             yield CurvesChart("accuracy", self.run_colors, id="accuracy-chart")
+            yield NoiseScaleChart(self.run_colors, id="noise-chart")
         yield RunTable(self.run_colors, id="runs")
         yield Footer(compact=True)
 
@@ -96,9 +107,16 @@ class TrainScreen(Screen):
     def _events(self, message: SweepEvents) -> None:
         for event in message.events:
             self.sweep.apply(event)
-        for chart in self.query(CurvesChart):
-            chart.update_sessions(self.sweep.sessions())
+        self._update_charts()
         self._dirty = True
+
+    def _update_charts(self) -> None:
+        for chart in self.query(CurvesChart):
+            if isinstance(chart, NoiseScaleChart):
+                runs = self.sweep.runs
+                chart.update_runs([(r.session, r.noise_points()) for r in runs if r.session])
+            else:
+                chart.update_sessions(self.sweep.sessions())
 
     @on(SweepFailed)
     def _failed(self, message: SweepFailed) -> None:
@@ -129,7 +147,27 @@ class TrainScreen(Screen):
     def _redraw(self) -> None:
         self._dirty = False
         self.query_one(SweepProgress).show(self.sweep, self.headline)
+        self._show_critical_batch()
         self.query_one(RunTable).show(self.sweep.runs)
+
+    def _show_critical_batch(self) -> None:
+        """The running run's latest estimate, else the last one measured (when the sweep ended)."""
+        line = self.query_one("#critical-batch", Static)
+        run = self.sweep.running
+        measured = [r for r in self.sweep.runs if r.noise_scale is not None]
+        if run is None and measured:
+            run = measured[-1]
+        line.display = bool(self.sweep.runs)
+        if run is None:
+            return
+        estimate = run.noise_scale
+        if estimate is None:
+            line.update("critical batch size ≈ [dim]not measured yet[/]")
+            return
+        line.update(
+            f"critical batch size ≈ [b]{estimate:,.0f}[/]  "
+            f"[dim]gradient noise scale B_simple of {run.config.label()}[/]"
+        )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in ("skip_run", "cancel_sweep"):
@@ -139,6 +177,9 @@ class TrainScreen(Screen):
     def action_cycle_x_axis(self) -> None:
         for chart in self.query(CurvesChart):
             chart.x_axis = next_x_axis(chart.x_axis)
+
+    def action_toggle_noise(self) -> None:
+        self.toggle_class("-show-noise")
 
     def action_toggle_raw(self) -> None:
         chart = self.query_one("#loss-chart", CurvesChart)

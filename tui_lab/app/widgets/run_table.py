@@ -1,4 +1,5 @@
-"""One row per run of the sweep: its status (diverged and out-of-memory stand out) and numbers."""
+"""One row per run of the sweep: its status (diverged and out-of-memory stand out) and numbers:
+the learning rate it really used (after the lr-scaling rule) and, once ended, its peak memory."""
 
 from __future__ import annotations
 
@@ -8,16 +9,18 @@ from textual.widgets import DataTable
 from tui_lab.app.live_sweep import RunState
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.app.widgets.run_progress import STATUS_STYLES
+from tui_lab.compare import format_bytes
 
 # (title, width): fixed, as cells change while training and auto widths would not follow.
+# They add up (with a cell's padding of 1 each side) to fit 80 columns.
 COLUMNS = (
-    ("", 2),
-    ("run", 14),
+    ("run", 15),
     ("lr", 7),
     ("status", 13),
     ("epoch", 7),
     ("val acc", 7),
     ("samples/s", 9),
+    ("peak mem", 8),
 )
 
 
@@ -49,14 +52,16 @@ class RunTable(DataTable):
                     self.update_cell_at((index, column), value)
 
     def _row(self, run: RunState) -> tuple[object, ...]:
-        swatch = Text("━━", style=rgb_style(self.run_colors(run.session))) if run.session else ""
+        color = rgb_style(self.run_colors(run.session)) if run.session else ""
+        label = Text.assemble(("━ " if run.session else "  ", color), run.config.label())
         status = Text(run.status.replace("_", " "), style=STATUS_STYLES.get(run.status, ""))
+        memory = run.peak_memory
         return (
-            swatch,
-            run.config.label(),
+            label,
             f"{run.config.lr:.3g}",
             status,
             f"{run.epoch}/{run.config.epochs}" if run.epoch else "",
             f"{run.accuracy:.1%}" if run.accuracy is not None else "",
             f"{run.samples_per_second:,.0f}" if run.samples_per_second else "",
+            Text(format_bytes(memory.peak_bytes), justify="right") if memory else "",
         )

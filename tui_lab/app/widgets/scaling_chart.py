@@ -1,0 +1,60 @@
+"""One chart of the scaling analysis (``scaling_report.draw_*``) as a Textual widget.
+
+The drawing lives in ``scaling_report`` and works on any plotext-API object; this widget only
+hands it its own plot, sized to the widget, and puts the title and legend in its border, so that
+they never hide a point in a small terminal.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from textual_plotext import PlotextPlot
+
+from tui_lab.app.widgets.curves import rgb_style
+from tui_lab.scaling_report import ChartText
+
+Draw = Callable[..., ChartText]  # draw(plt, size=(columns, lines)) -> title and legend
+
+
+class ScalingChart(PlotextPlot):
+    """Redrawn when resized or when ``draw`` is replaced; the data does not change."""
+
+    DEFAULT_CSS = """
+    ScalingChart {
+        border: round $secondary 50%;
+        border-title-color: $text;
+        border-subtitle-color: $text-muted;
+        border-subtitle-align: left;
+    }
+    ScalingChart:focus { border: round $accent; }
+    """
+    can_focus = True  # so the keyboard can reach it and maximize it
+
+    def __init__(self, draw: Draw, **widget_kwargs: Any) -> None:
+        super().__init__(**widget_kwargs)
+        self._draw_chart = draw
+
+    @property
+    def draw(self) -> Draw:
+        return self._draw_chart
+
+    @draw.setter
+    def draw(self, draw: Draw) -> None:
+        self._draw_chart = draw
+        self._redraw()
+
+    def on_resize(self) -> None:
+        self._redraw()
+
+    def _redraw(self) -> None:
+        plt = self.plt
+        plt.clear_data()
+        size = (max(10, self.size.width - 8), max(4, self.size.height - 2))
+        text = self._draw_chart(plt, size=size)
+        self.border_title = text.title
+        self.border_subtitle = "  ".join(
+            f"[{rgb_style(entry.color)}]{entry.marker}[/] {entry.label}" for entry in text.legend
+        )
+        self.refresh()
