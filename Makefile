@@ -22,6 +22,7 @@ test: $(BIN)/bslab
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -q
 
+# PNGs need rsvg-convert (Debian/Ubuntu: apt-get install librsvg2-bin) or cairosvg; else SVG only.
 screenshots: $(BIN)/bslab
 	$(BIN)/bslab screenshots --out screenshots
 

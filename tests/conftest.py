@@ -35,13 +35,15 @@ def tiny_preset() -> TrainPreset:
 
 @pytest.fixture
 def assert_text_snapshot():
-    """Compare text with a golden file; BSLAB_UPDATE_SNAPSHOTS=1 rewrites it."""
+    """Compare text with a golden file; BSLAB_UPDATE_SNAPSHOTS=1 rewrites it after a change."""
 
     def check(name: str, text: str) -> None:
         path = SNAPSHOTS_TEXT / name
-        if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1" or not path.exists():
+        if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1":
             path.parent.mkdir(exist_ok=True)
             path.write_text(text, encoding="utf-8")
+        if not path.exists():
+            pytest.fail(f"{path} missing: run with BSLAB_UPDATE_SNAPSHOTS=1 to create it")
         assert text == path.read_text(encoding="utf-8")
 
     return check

@@ -11,10 +11,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.widgets import DataTable, SelectionList
 
+from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.app.widgets.scaling_chart import ScalingChart
 from tui_lab.storage import save_model
 
 SWEEP = [
@@ -201,3 +203,38 @@ def test_snapshot_help_80x24(snap_compare, sessions_dir: Path):
         await pilot.press("question_mark")
 
     assert snap_compare(CompareHost([sessions_dir]), terminal_size=(80, 24), run_before=open_help)
+
+
+def test_analysis_key_opens_the_scaling_charts_of_the_ticked_runs(sessions_dir: Path):
+    async def scenario():
+        app = CompareHost([sessions_dir])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.2)
+            await pilot.press("a")  # untick all: nothing to analyse
+            await pilot.press("g")
+            assert isinstance(app.screen, CompareScreen)
+            assert any("then press g" in note for note in app.notes)
+            await pilot.press("a", "g")
+            assert isinstance(app.screen, AnalysisScreen)
+            await pilot.pause(0.2)
+            steps, time_chart = list(app.screen.query(ScalingChart))[:2]
+            assert "steps to 90%" in str(steps.border_title)
+            assert "fastest to target: batch 256" in str(time_chart.border_subtitle)
+            findings = str(app.screen.query(".findings").first().render())
+            assert "optimal in wall time: batch 256" in findings
+            await pilot.press("s")
+            assert "samples to 90%" in str(steps.border_title)
+            await pilot.press("escape")
+            assert isinstance(app.screen, CompareScreen)
+
+    run(scenario)
+
+
+def test_snapshot_analysis_80x24(snap_compare, sessions_dir: Path):
+    async def open_analysis(pilot) -> None:
+        await pilot.pause(0.3)
+        await pilot.press("g")
+        await pilot.pause(0.3)
+
+    app = CompareHost([sessions_dir])
+    assert snap_compare(app, terminal_size=(80, 24), run_before=open_analysis)

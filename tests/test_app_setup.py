@@ -5,13 +5,18 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import time
 from pathlib import Path
 
 import pytest
+import torch
+from test_app_train import wait_until
 from textual.widgets import Button, Input, Select, Static
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.preset_form import fields_from_preset, preset_from_fields
+from tui_lab.app.screens.batch_finder import BatchFinderScreen
+from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.schema import OptimizerConfig, TrainPreset
 
@@ -149,3 +154,98 @@ def test_setup_layout(snap_compare, tmp_path, monkeypatch, size):
     fixed = [("auto (cpu)", "auto"), ("cpu  CPU, 2 threads", "cpu")]  # same on every machine
     monkeypatch.setattr("tui_lab.app.screens.setup.device_options", lambda: list(fixed))
     assert snap_compare(make_app(tmp_path), terminal_size=size)
+
+
+def shown(widget) -> str:
+    """What a widget shows on screen, as text."""
+    return "\n".join(widget.render_line(y).text for y in range(widget.size.height))
+
+
+def fake_trial(fits_up_to: int):
+    """A finder trial without training (but not instant): sizes above ``fits_up_to`` run out
+    of memory."""
+
+    def trial(batch_size: int) -> float:
+        time.sleep(0.05)
+        if batch_size > fits_up_to:
+            raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+        return 1000.0 * batch_size / (batch_size + 8)
+
+    return trial
+
+
+@pytest.fixture
+def low_memory(monkeypatch):
+    """Setup's finder on a device where only batches up to 40 fit."""
+    from tui_lab.app.screens import batch_finder
+
+    real = batch_finder.training_trial
+
+    def training_trial(prepared):
+        _, config, n_train = real(prepared)
+        return fake_trial(40), config, n_train
+
+    monkeypatch.setattr(batch_finder, "training_trial", training_trial)
+
+
+@sync
+async def test_find_largest_batch_then_put_it_in_the_batch_sizes(tmp_path):
+    app = make_app(tmp_path, PRESET.model_copy(update={"model": "mlp"}))
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("ctrl+f")
+        finder = app.screen
+        assert isinstance(finder, BatchFinderScreen)
+        await wait_until(pilot, lambda: finder.result is not None)
+        assert finder.largest == 200  # 200 digits fit: the training set is the bound
+        await pilot.pause()
+        trials = shown(finder.query_one("#finder-trials"))
+        assert "Batch sizes tried" in trials and "out of memory" not in trials
+        assert "the whole training set" in shown(finder.query_one("#finder-verdict"))
+        await pilot.press("enter")
+        assert isinstance(app.screen, SetupScreen)
+        assert app.screen.query_one("#batch_sizes", Input).value == "8, 32, full, 200"
+
+
+@sync
+async def test_finder_reports_out_of_memory_and_closing_stops_it(tmp_path, low_memory):
+    async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
+        app = pilot.app
+        await pilot.press("ctrl+f")
+        finder = app.screen
+        await wait_until(pilot, lambda: finder.result is not None)
+        assert finder.largest == 40
+        assert [t.batch_size for t in finder.result.trials if not t.fits] == [64, 48, 44, 42, 41]
+        await pilot.pause()
+        assert "out of memory" in shown(finder.query_one("#finder-trials"))
+        await pilot.press("escape")  # closing, not using: the field stays as it was
+        assert app.screen.query_one("#batch_sizes", Input).value == "8, 32, full"
+
+        await pilot.press("ctrl+f")
+        searching = app.screen
+        await pilot.press("escape")  # closed while still searching: the search stops
+        assert isinstance(app.screen, SetupScreen)
+        await wait_until(pilot, lambda: searching.search_worker.is_finished, timeout=1)
+        assert searching.search_worker.is_cancelled and searching.result is None
+
+
+def test_batch_finder_layout_80x24(snap_compare, tmp_path, monkeypatch, low_memory):
+    fixed = [("cpu  CPU", "cpu")]  # the form behind the dialog: the same on every machine
+    monkeypatch.setattr("tui_lab.app.screens.setup.device_options", lambda: list(fixed))
+
+    async def find(pilot) -> None:
+        await pilot.press("ctrl+f")
+        await wait_until(pilot, lambda: pilot.app.screen.result is not None)
+
+    assert snap_compare(make_app(tmp_path), terminal_size=(80, 24), run_before=find)
+
+
+@sync
+async def test_f5_opens_the_paraboloid_lab_also_from_the_palette(tmp_path):
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        titles = [command.title for command in app.get_system_commands(app.screen)]
+        assert "Paraboloid lab" in titles and "Find largest batch" in titles
+        await pilot.press("f5")
+        assert isinstance(app.screen, ParaboloidScreen)
+        await pilot.press("f2")
+        assert isinstance(app.screen, SetupScreen)

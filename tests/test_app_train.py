@@ -20,6 +20,7 @@ from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
+from tui_lab.compare import format_bytes
 from tui_lab.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, Session, TrainPreset
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
@@ -108,7 +109,8 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
         assert f"critical batch size ≈ {estimate:,.0f}" in str(
             screen.query_one("#critical-batch").render()
         )
-        assert table_text(app).count("M ") >= 1  # peak memory, in MiB, once a run ended
+        peaks = [run.peak_memory for run in screen.sweep.runs]
+        assert all(peaks) and format_bytes(peaks[0].peak_bytes) in table_text(app)
 
 
 @sync

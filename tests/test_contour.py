@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -129,7 +128,7 @@ def test_rendering_leaves_no_state_behind_in_plotext() -> None:
     assert render_contour_sketch(xs, ys, values, spiral_paths(), width=60, height=20) == first
 
 
-def test_render_matches_snapshot() -> None:
+def test_render_matches_snapshot(assert_text_snapshot) -> None:
     """Golden text; regenerate with BSLAB_UPDATE_SNAPSHOTS=1 after a deliberate change."""
     xs, ys, values = tilted_bowl()
     text = render_contour_sketch(
@@ -144,12 +143,7 @@ def test_render_matches_snapshot() -> None:
         minimum=(0.5, -0.25),
     )
     assert "\x1b[" not in text
-    snapshot = SNAPSHOTS / "contour_sketch.txt"
-    if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1":
-        snapshot.write_text(text, encoding="utf-8")
-    if not snapshot.exists():
-        pytest.fail(f"{snapshot} missing: run with BSLAB_UPDATE_SNAPSHOTS=1 to create it")
-    assert text == snapshot.read_text(encoding="utf-8")
+    assert_text_snapshot("contour_sketch.txt", text)
 
 
 def test_a_path_that_ran_off_to_infinity_still_draws_at_once() -> None:

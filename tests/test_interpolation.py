@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -116,14 +115,9 @@ def keskar_like() -> Interpolation:
     )
 
 
-def test_render_interpolation_matches_snapshot() -> None:
+def test_render_interpolation_matches_snapshot(assert_text_snapshot) -> None:
     """Golden text; regenerate with BSLAB_UPDATE_SNAPSHOTS=1 after a deliberate change."""
     text = render_interpolation(keskar_like(), width=80, height=24, color=False)
     assert "\x1b[" not in text
     assert "sgd b=8" in text and "sgd b=1024" in text
-    snapshot = SNAPSHOTS / "test_render_interpolation_matches_snapshot.txt"
-    if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1":
-        snapshot.write_text(text, encoding="utf-8")
-    if not snapshot.exists():
-        pytest.fail(f"{snapshot} missing: run with BSLAB_UPDATE_SNAPSHOTS=1 to create it")
-    assert text == snapshot.read_text(encoding="utf-8")
+    assert_text_snapshot("test_render_interpolation_matches_snapshot.txt", text)

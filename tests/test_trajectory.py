@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import itertools
 import math
-import os
 from pathlib import Path
 
 import pytest
@@ -253,14 +252,9 @@ def synthetic_sketch() -> TrajectorySketch:
     )
 
 
-def test_render_trajectory_matches_snapshot() -> None:
+def test_render_trajectory_matches_snapshot(assert_text_snapshot) -> None:
     """Golden text; regenerate with BSLAB_UPDATE_SNAPSHOTS=1 after a deliberate change."""
     text = render_trajectory(synthetic_sketch(), width=72, height=22, label="b=8", color=False)
     assert "\x1b[" not in text
     assert "91% + 7%" in text, "the title says how much of the path the plane explains"
-    snapshot = SNAPSHOTS / "test_render_trajectory_matches_snapshot.txt"
-    if os.environ.get("BSLAB_UPDATE_SNAPSHOTS") == "1":
-        snapshot.write_text(text, encoding="utf-8")
-    if not snapshot.exists():
-        pytest.fail(f"{snapshot} missing: run with BSLAB_UPDATE_SNAPSHOTS=1 to create it")
-    assert text == snapshot.read_text(encoding="utf-8")
+    assert_text_snapshot("test_render_trajectory_matches_snapshot.txt", text)

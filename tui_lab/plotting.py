@@ -33,7 +33,8 @@ def log_ticks(low: float, high: float, most: int) -> tuple[list[float], list[str
     values = _thin(values, most)
     if len(values) < 2:  # a flat curve: its two ends are the most useful labels
         values = [10**low, 10**high] if high > low else [10**low]
-    return [math.log10(v) for v in values], [f"{v:.2g}" for v in values]
+    labels = [short_number(v) if v >= 100 else f"{v:.2g}" for v in values]
+    return [math.log10(v) for v in values], labels
 
 
 def linear_ticks(

@@ -163,7 +163,13 @@ def _fit_lines(fit: ScalingFit | None) -> list[str]:
             else "S_min ≈ 0: perfect scaling"
         ),
     ]
-    if fit.b_crit is not None:
+    smallest = min(fit.batch_sizes)
+    if fit.b_crit is not None and fit.b_crit < smallest:
+        lines += [
+            f"    B_crit is below the smallest batch here ({smallest}): steps did not fall",
+            "    with batch size at this learning rate (try an lr scaling rule)",
+        ]
+    elif fit.b_crit is not None:
         lines += [
             "    below B_crit doubling the batch nearly halves the steps; above it the",
             "    steps hardly fall and the samples (epochs) needed grow",

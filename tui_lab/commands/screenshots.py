@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import html
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
+from rich.cells import cell_len
 from textual.pilot import Pilot
 
+from tui_lab.app.app import BslabApp
+from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.paraboloid import ParaboloidScreen
+from tui_lab.app.screens.sketches import SketchesScreen
+from tui_lab.app.worker import WorkerMode
 from tui_lab.errors import BadInput
 from tui_lab.schema import TrainPreset
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -30,44 +38,31 @@ MIN_SIZE = (80, 24)  # the smallest terminal the app is laid out for
 PNG_ZOOM = 0.75  # Textual's SVG is ~12 px per column: 0.75 keeps the text sharp, the files small
 WAIT_SECONDS = 300.0  # a slow machine; a sweep that never gets there is an error, not a hang
 REDRAW_SECONDS = 0.6  # the charts redraw on a throttle: let one pass before a picture
+WORKER_MODE: WorkerMode = "process"  # as users run it, so the speeds in the pictures are real
+# Textual writes each run of same-styled text as one element, spread to its cells by textLength.
+TEXT_RUN = re.compile(
+    r'<text (class="[^"]*") x="([\d.]+)" (y="[\d.]+") textLength="([\d.]+)" ([^>]*)>([^<]*)</text>'
+)
 Convert = Callable[[Path, Path], None]
 
 
 def screenshot_preset() -> TrainPreset:
-    """About half a minute on 2 CPU cores: enough epochs for curves, batch sizes that differ."""
+    """Half a minute on 2 CPU cores. Largest batch first, so that the slowest run, batch 8, is
+    the one training in the mid-sweep picture, over the other runs' finished curves."""
     return TrainPreset(
         name="screenshots",
         description="Offline digits, LeNet-5, SGD with momentum: a short batch-size sweep.",
         dataset="digits",
-        train_subset=600,
+        train_subset=800,
         model="lenet5",
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        batch_sizes=[8, 32, 128, "full"],
-        epochs=6,
+        optimizer={"name": "sgd", "lr": 0.02, "momentum": 0.9},
+        batch_sizes=["full", 128, 32, 8],
+        epochs=12,
         target_accuracy=0.9,
         device="cpu",
         seed=0,
         trajectory=TrajectorySettings(grid_resolution=11, eval_samples=128),
     )
-
-
-@dataclass(frozen=True)
-class Shot:
-    """One picture: its file stem and the README's caption for it."""
-
-    name: str
-    caption: str
-
-
-SHOTS = (
-    Shot("setup", "Setup (F2): the sweep's preset, ready to start with ctrl+r."),
-    Shot("train-live", "Train (F3) mid-sweep: live loss and accuracy of every batch size."),
-    Shot("train-done", "Train at the end of the sweep: every run completed and saved."),
-    Shot("compare", "Compare (F4): the saved runs overlaid, and the batch-size table."),
-    Shot("sketches", "Sketches (k on Compare): each run's path in its top-2 PCA plane."),
-    Shot("paraboloid", "The paraboloid lab (F5): optimizers' paths on a linear neuron's bowl."),
-    Shot("help", "Help (F1): the keys of the screen below, and the ideas in a few lines."),
-)
 
 
 def parse_size(text: str) -> tuple[int, int]:
@@ -91,6 +86,30 @@ def replace_atomically(path: Path, write: Callable[[Path], None]) -> None:
         partial.unlink(missing_ok=True)
 
 
+def one_glyph_per_cell(svg: str) -> str:
+    """Each character of a text run in its own element, at its own cell.
+
+    SVG converters ignore ``textLength``, and the fonts they fall back on draw braille (plotext's
+    lines) and some symbols wider than a cell: runs of them overrun their charts' frames.
+    """
+
+    def split(match: re.Match[str]) -> str:
+        style, x, y, length, rest, escaped = match.groups()
+        text = html.unescape(escaped)
+        if len(text) < 2:
+            return match.group(0)
+        cell = float(length) / cell_len(text)
+        elements, left = [], float(x)
+        for char in text:
+            if not char.isspace():
+                glyph = html.escape(char, quote=False)
+                elements.append(f'<text {style} x="{left:.1f}" {y} {rest}>{glyph}</text>')
+            left += cell * cell_len(char)
+        return "".join(elements)
+
+    return TEXT_RUN.sub(split, svg)
+
+
 def find_converter() -> Convert | None:
     """An SVG → PNG converter: ``rsvg-convert`` (librsvg2-bin), else ``cairosvg``, else None."""
     rsvg = shutil.which("rsvg-convert")
@@ -105,6 +124,18 @@ def find_converter() -> Convert | None:
     return lambda svg, png: cairosvg.svg2png(url=str(svg), write_to=str(png), scale=PNG_ZOOM)
 
 
+def convert_all(svgs: Sequence[Path], convert: Convert) -> None:
+    """A PNG beside each SVG, drawn from a cell-aligned copy (the SVG itself is left as is)."""
+    for svg in svgs:
+        png = svg.with_suffix(".png")
+        aligned = png.with_name(f".{svg.name}.aligned")
+        aligned.write_text(one_glyph_per_cell(svg.read_text(encoding="utf-8")), encoding="utf-8")
+        try:
+            replace_atomically(png, lambda partial, aligned=aligned: convert(aligned, partial))
+        finally:
+            aligned.unlink()
+
+
 async def wait_for(pilot: Pilot, what: str, condition: Callable[[], bool]) -> None:
     deadline = time.monotonic() + WAIT_SECONDS
     while not condition():
@@ -113,29 +144,23 @@ async def wait_for(pilot: Pilot, what: str, condition: Callable[[], bool]) -> No
         await pilot.pause(0.1)
 
 
-def mid_sweep(sweep) -> bool:  # type: ignore[no-untyped-def]
-    """A middle run is halfway through its epochs: earlier runs' curves are all on screen."""
+def last_run_halfway(sweep: LiveSweep) -> bool:
+    """The last run is halfway through its epochs: every other run's curves are on screen."""
     if sweep.ended:
         return True
-    middle = len(sweep.runs) // 2
-    if sweep.current is None or sweep.current < middle:
-        return False
-    run = sweep.runs[middle]
-    return sweep.current > middle or run.epoch > max(1, run.config.epochs // 2)
+    last = len(sweep.runs) - 1
+    run = sweep.runs[last] if sweep.runs else None
+    return sweep.current == last and run is not None and run.epoch > run.config.epochs // 2
 
 
-async def drive(app, pilot: Pilot, take: Callable[[str], None]) -> None:  # type: ignore[no-untyped-def]
-    """Walk the app through every screen, taking the pictures in ``SHOTS`` order."""
-    from tui_lab.app.screens.compare import CompareScreen
-    from tui_lab.app.screens.paraboloid import ParaboloidScreen
-    from tui_lab.app.screens.sketches import SketchesScreen
-
+async def drive(app: BslabApp, pilot: Pilot, take: Callable[[str], None]) -> None:
+    """Walk the app through every screen, taking a picture of each once it has settled."""
     await pilot.pause(REDRAW_SECONDS)
     take("setup")
 
     await pilot.press("ctrl+r")
     train = app.train_screen
-    await wait_for(pilot, "the sweep's middle run", lambda: mid_sweep(train.sweep))
+    await wait_for(pilot, "the sweep's last run", lambda: last_run_halfway(train.sweep))
     await pilot.pause(REDRAW_SECONDS)
     take("train-live")
     await wait_for(pilot, "the end of the sweep", lambda: train.sweep.ended and not train.running)
@@ -161,9 +186,8 @@ async def drive(app, pilot: Pilot, take: Callable[[str], None]) -> None:  # type
     if not isinstance(app.screen, ParaboloidScreen):  # not an app mode (yet): show it anyway
         await app.push_screen(ParaboloidScreen())
     lab = app.screen
-    await wait_for(
-        pilot, "the paraboloid lab", lambda: lab.session is not None and lab.session.preset == lab.preset
-    )
+    drawn = lambda: lab.session is not None and lab.session.preset == lab.preset  # noqa: E731
+    await wait_for(pilot, "the paraboloid lab", drawn)
     await pilot.pause(REDRAW_SECONDS)
     take("paraboloid")
 
@@ -172,13 +196,9 @@ async def drive(app, pilot: Pilot, take: Callable[[str], None]) -> None:  # type
     take("help")
 
 
-async def capture(
-    preset: TrainPreset, out: Path, size: tuple[int, int], sessions: Path
-) -> list[Path]:
-    """Run the app on ``preset`` (sessions into ``sessions``); the SVGs written into ``out``."""
-    from tui_lab.app.app import BslabApp
-
-    app = BslabApp(preset=preset, out_dir=sessions, worker_mode="thread")
+async def capture(preset: TrainPreset, out: Path, size: tuple[int, int]) -> list[Path]:
+    """Run the app on ``preset`` (sessions into ./sessions); the SVGs written into ``out``."""
+    app = BslabApp(preset=preset, out_dir=Path("sessions"), worker_mode=WORKER_MODE)
     written: list[Path] = []
 
     def take(name: str) -> None:
@@ -192,15 +212,6 @@ async def capture(
     return written
 
 
-def convert_all(svgs: Sequence[Path], convert: Convert) -> list[Path]:
-    pngs = []
-    for svg in svgs:
-        png = svg.with_suffix(".png")
-        replace_atomically(png, lambda partial, svg=svg: convert(svg, partial))
-        pngs.append(png)
-    return pngs
-
-
 def main(argv: Sequence[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="bslab screenshots",
@@ -210,18 +221,23 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--size", type=parse_size, default="100x30", help="COLUMNSxROWS (100x30)")
     parser.add_argument("--no-png", action="store_true", help="write the SVGs only")
     args = parser.parse_args(argv)
-    args.out.mkdir(parents=True, exist_ok=True)
+    out = args.out.resolve()
+    out.mkdir(parents=True, exist_ok=True)
 
-    started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="bslab-screenshots-") as sessions:
-        svgs = asyncio.run(capture(screenshot_preset(), args.out, args.size, Path(sessions)))
+    started, here = time.monotonic(), Path.cwd()
+    with tempfile.TemporaryDirectory(prefix="bslab-screenshots-") as scratch:
+        os.chdir(scratch)  # the pictures show ./sessions, as a user's run would, not a temp path
+        try:
+            svgs = asyncio.run(capture(screenshot_preset(), out, args.size))
+        finally:
+            os.chdir(here)
     convert = None if args.no_png else find_converter()
     if convert is not None:
         convert_all(svgs, convert)
     elif not args.no_png:
         print(
             "bslab screenshots: no SVG → PNG converter (install librsvg2-bin for rsvg-convert, "
-            "or pip install cairosvg): wrote the SVGs only",
+            "or pip install cairosvg): wrote the SVGs only; any PNGs there are older",
             file=sys.stderr,
         )
     print(f"{len(svgs)} screenshots in {args.out}/ ({time.monotonic() - started:.0f} s)")

@@ -67,7 +67,7 @@ class BatchFinderScreen(ModalScreen[int | None]):
         padding: 0 1;
     }
     #finder-dialog Static { height: auto; }
-    #finder-verdict { margin-top: 1; }
+    #finder-verdict { display: none; }
     """
     BINDINGS: ClassVar = [
         Binding("enter", "use", "Use it", tooltip="put the largest size into the batch sizes"),
@@ -103,12 +103,12 @@ class BatchFinderScreen(ModalScreen[int | None]):
             dialog.border_title = "Largest batch that fits"
             dialog.border_subtitle = "enter use it · esc close"
             yield Static("Loading the data and building the model…", id="finder-status")
+            yield Static(id="finder-verdict")  # on top when done: the answer first
             yield Static(id="finder-trials")
-            yield Static(id="finder-verdict")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.search()
+        self.search_worker = self.search()
 
     @work(thread=True, exclusive=True, exit_on_error=False)
     def search(self) -> None:
@@ -159,7 +159,9 @@ class BatchFinderScreen(ModalScreen[int | None]):
         self.query_one("#finder-status", Static).display = False
         if message.result is not None:
             self._show_trials(message.result.trials)
-        self.query_one("#finder-verdict", Static).update(message.message)
+        answer = self.query_one("#finder-verdict", Static)
+        answer.update(message.message)
+        answer.display = True
         self.refresh_bindings()
 
     def _show_trials(self, trials: list[BatchTrial]) -> None:
