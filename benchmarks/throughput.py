@@ -16,8 +16,8 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from tui_lab.data import load_data
-from tui_lab.devices import resolve_device
-from tui_lab.engine import synchronize, train_run
+from tui_lab.devices import resolve_device, synchronize
+from tui_lab.engine import DEFAULT_THREADS, cpu_threads, train_run
 from tui_lab.events import EpochEnded
 from tui_lab.models import build_model
 from tui_lab.schema import LrScaling, OptimizerConfig, RunConfig
@@ -33,15 +33,19 @@ def fresh_model(data, device):
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
-def engine_epochs(data, device, batch, epochs, instruments: bool = False) -> list[float]:
-    """The engine as a run uses it; without instruments it does what the minimal loop does."""
-    config = RunConfig(
+def run_config(device: str, batch: int, epochs: int, instruments: bool = False) -> RunConfig:
+    return RunConfig(
         preset_name="bench", dataset="digits", model="lenet5", optimizer=OPTIMIZER,
         batch_size=batch, batch_size_requested=batch, lr=0.01, lr_scaling=LrScaling(),
         epochs=epochs, target_accuracy=1.0, seed=0, device=device,
         noise_scale=NoiseScaleSettings(enabled=instruments),
         trajectory=TrajectorySettings(enabled=instruments),
     )  # fmt: skip
+
+
+def engine_epochs(data, device, batch, epochs, instruments: bool = False) -> list[float]:
+    """The engine as a run uses it; without instruments it does what the minimal loop does."""
+    config = run_config(device, batch, epochs, instruments)
     records = [e.record for e in train_run(config, data) if isinstance(e, EpochEnded)]
     return [r.train_seconds for r in records]
 
@@ -92,7 +96,7 @@ def main() -> None:
     device = resolve_device(args.device)
     data = load_data("digits").to(device)
     n = data.n_train
-    print(f"device {device}, torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"device {device}, torch {torch.__version__}, torch's default {DEFAULT_THREADS} threads")
     print(f"LeNet-5 + SGD on {n} digits, median of {args.epochs} epochs (samples/s)\n")
     print("engine: bare (instruments off); +instr: noise scale every 20th step and trajectory on")
     print(
@@ -101,12 +105,16 @@ def main() -> None:
     )
     for batch in map(int, args.batch_sizes.split(",")):
         rates = {}
+        # The engine picks its CPU thread count per batch size; the loops it is compared with
+        # get the same count, so that the figures compare loops, not thread settings.
+        threads = cpu_threads(run_config(device, batch, args.epochs))
         for name, method in [
             ("minimal", minimal_epochs),
             ("engine", engine_epochs),
             ("dataloader", dataloader_epochs),
             ("instr", lambda *a: engine_epochs(*a, instruments=True)),
         ]:
+            torch.set_num_threads(threads)
             rates[name] = n / statistics.median(method(data, device, batch, args.epochs))
         print(
             f"{batch:>6} {rates['engine']:>10,.0f} {rates['minimal']:>10,.0f} "
