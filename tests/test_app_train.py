@@ -16,7 +16,7 @@ from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
@@ -73,7 +73,7 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
         assert isinstance(app.screen, TrainScreen)
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(0.3)  # one throttled redraw
+        await pilot.pause(REDRAW_INTERVAL + 0.1)  # one throttled redraw
         for chart in app.screen.query(CurvesChart):
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
@@ -96,13 +96,13 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(0.3)
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
         screen = app.train_screen
         noise = screen.query_one(NoiseScaleChart)
         assert not noise.display  # 80 columns: the accuracy chart has the place
         await pilot.press("b")
         assert noise.display and not screen.query_one("#accuracy-chart").display
-        await pilot.pause(0.3)
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
         assert [s.label for s in noise.series()] == ["sgd b=32", "sgd b=full"]
         estimate = screen.sweep.runs[-1].noise_scale
         assert estimate is not None
@@ -144,7 +144,7 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(0.3)
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
         assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
         assert "diverged" in table_text(app)
 

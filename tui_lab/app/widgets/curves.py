@@ -35,7 +35,7 @@ STATUS_MARKS = {"diverged": "diverged", "out_of_memory": "OOM", "failed": "faile
 
 MAX_POINTS = 300  # per series: plotext's cost grows with points, the eye gains nothing past this
 POINT_BUDGET = 2000  # over all series of one chart: a sweep of 12 runs draws in ~40 ms
-REDRAW_INTERVAL = 0.25  # seconds: at most four redraws a second
+REDRAW_INTERVAL = 0.5  # seconds: at most two redraws a second (each costs 5-40 ms of UI CPU)
 FAINT = 0.6  # how far a raw curve's colour is blended into the background
 
 
