@@ -33,6 +33,30 @@ def tiny_preset() -> TrainPreset:
     )
 
 
+@pytest.fixture(scope="session")
+def trained_pair_dir(tmp_path_factory) -> Path:
+    """A batch-16 and a full-batch run of one small model on the same data, weights beside them.
+
+    Trained once per test session: sketches, interpolation and compare tests all read them.
+    """
+    from tui_lab.sweep import prepare_sweep, run_sweep
+
+    preset = TrainPreset(
+        name="pair",
+        dataset="digits",
+        train_subset=160,
+        model="mlp",
+        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        batch_sizes=[16, "full"],
+        epochs=2,
+        device="cpu",
+    )
+    out = tmp_path_factory.mktemp("pair")
+    for _ in run_sweep(prepare_sweep(preset, out_dir=out)):
+        pass
+    return out
+
+
 @pytest.fixture
 def assert_text_snapshot():
     """Compare text with a golden file; BSLAB_UPDATE_SNAPSHOTS=1 rewrites it after a change."""

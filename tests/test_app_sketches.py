@@ -22,11 +22,9 @@ from tui_lab.schema import (
     ParaboloidPreset,
     ParaboloidSession,
     Session,
-    TrainPreset,
     TrajectorySketch,
 )
 from tui_lab.storage import LoadedSession, load_any_session, load_sessions, save_model
-from tui_lab.sweep import prepare_sweep, run_sweep
 
 SMALL_LAB = ParaboloidPreset(
     kind="paraboloid",
@@ -227,22 +225,8 @@ def test_runs_of_different_models_are_not_interpolated():
 
 
 @pytest.fixture(scope="module")
-def trained_pair(tmp_path_factory) -> list[LoadedSession]:
-    """A small-batch and a full-batch run of the same model on the same data, with weights."""
-    preset = TrainPreset(
-        name="pair",
-        dataset="digits",
-        train_subset=160,
-        model="mlp",
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        batch_sizes=[16, "full"],
-        epochs=2,
-        device="cpu",
-    )
-    out = tmp_path_factory.mktemp("sessions")
-    for _ in run_sweep(prepare_sweep(preset, out_dir=out)):
-        pass
-    loaded, _ = load_sessions([out])
+def trained_pair(trained_pair_dir) -> list[LoadedSession]:
+    loaded, _ = load_sessions([trained_pair_dir])
     return sorted(loaded, key=lambda item: item.session.config.batch_size)
 
 

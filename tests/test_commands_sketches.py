@@ -12,29 +12,16 @@ from rich.console import Console
 from tui_lab.cli import main
 from tui_lab.commands.interpolate import sharpness_lines
 from tui_lab.headless_paraboloid import run_paraboloid_headless
-from tui_lab.schema import Interpolation, ParaboloidPreset, TrainPreset
+from tui_lab.schema import Interpolation, ParaboloidPreset
 from tui_lab.storage import load_any_session, load_session
-from tui_lab.sweep import prepare_sweep, run_sweep
 
 FAST_LAB = ["--optimizers", "sgd,rprop", "--batch-sizes", "4,full", "--epochs", "5"]
 
 
 @pytest.fixture(scope="module")
-def two_runs(tmp_path_factory) -> tuple[Path, Path]:
+def two_runs(trained_pair_dir) -> tuple[Path, Path]:
     """A small-batch and a full-batch run of the same model on the same data, with weights."""
-    preset = TrainPreset(
-        name="pair",
-        dataset="digits",
-        train_subset=160,
-        model="mlp",
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        batch_sizes=[16, "full"],
-        epochs=2,
-        device="cpu",
-    )
-    out = tmp_path_factory.mktemp("sessions")
-    for _ in run_sweep(prepare_sweep(preset, out_dir=out)):
-        pass
+    out = trained_pair_dir
     small, full = sorted(out.glob("*.json"), key=lambda p: load_session(p).config.batch_size)
     return small, full
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
+from factories import ENVIRONMENT, run_config
 from textual.app import App, ComposeResult
 
 from tui_lab.app.widgets.curves import (
@@ -22,12 +23,8 @@ from tui_lab.app.widgets.curves import (
 from tui_lab.plotting import log_ticks
 from tui_lab.recorder import summarize
 from tui_lab.schema import (
-    Environment,
     EpochRecord,
     LossCurve,
-    LrScaling,
-    OptimizerConfig,
-    RunConfig,
     Session,
     Status,
 )
@@ -49,30 +46,7 @@ def make_session(
 ) -> Session:
     """A plausible finished run without training: loss falls and accuracy rises at ``rate``."""
     n_train = 1000
-    config = RunConfig(
-        preset_name=preset,
-        dataset="digits",
-        model="lenet5",
-        optimizer=OptimizerConfig(name=optimizer).resolved(),
-        batch_size=batch,
-        batch_size_requested=batch,
-        lr=0.05,
-        lr_scaling=LrScaling(),
-        epochs=epochs,
-        target_accuracy=0.9,
-        seed=0,
-        device="cpu",
-    )
-    environment = Environment(
-        python="3.11",
-        torch="2",
-        platform="linux",
-        host="test",
-        device="cpu",
-        device_name="CPU",
-        threads=1,
-        bslab="0",
-    )
+    config = run_config(batch, optimizer=optimizer, epochs=epochs, preset_name=preset)
     fractions = [epochs * (i + 1) / points for i in range(points)]
     curve = LossCurve(
         step=[round(f * n_train / batch) for f in fractions],
@@ -102,7 +76,7 @@ def make_session(
         id=f"{preset}-{optimizer}-b{batch}",
         created=START + timedelta(minutes=minutes),
         config=config,
-        environment=environment,
+        environment=ENVIRONMENT,
         n_train=n_train,
         n_val=200,
         steps_per_epoch=math.ceil(n_train / batch),

@@ -6,54 +6,28 @@ import json
 from datetime import datetime, timezone
 
 import pytest
+from factories import ENVIRONMENT, run_config
 
 from tui_lab.compare import comparison_rows, comparison_table
 from tui_lab.errors import BadInput
 from tui_lab.events import StepStats
 from tui_lab.recorder import CurveBuffer, summarize
 from tui_lab.schema import (
-    Environment,
     EpochRecord,
     LossCurve,
-    LrScaling,
-    OptimizerConfig,
-    RunConfig,
     Session,
 )
 from tui_lab.storage import load_session, load_sessions, save_model
 
 
 def make_session(batch: int, accuracies: list[float], seconds: float, target=0.9) -> Session:
-    config = RunConfig(
-        preset_name="t",
-        dataset="digits",
-        model="lenet5",
-        optimizer=OptimizerConfig(name="sgd").resolved(),
-        batch_size=batch,
-        batch_size_requested=batch,
-        lr=0.05,
-        lr_scaling=LrScaling(),
-        epochs=len(accuracies),
-        target_accuracy=target,
-        seed=0,
-        device="cpu",
-    )
-    env = Environment(
-        python="3",
-        torch="2",
-        platform="x",
-        host="h",
-        device="cpu",
-        device_name="CPU",
-        threads=1,
-        bslab="0",
-    )
+    config = run_config(batch, epochs=len(accuracies), target_accuracy=target)
     steps = 1000 // batch
     session = Session(
         id=f"s{batch}",
         created=datetime.now(timezone.utc),
         config=config,
-        environment=env,
+        environment=ENVIRONMENT,
         n_train=1000,
         n_val=100,
         steps_per_epoch=steps,
