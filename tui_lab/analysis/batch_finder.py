@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +19,13 @@ from torch.optim import Optimizer
 
 from tui_lab.analysis.lr_finder import LossFn, preserved_state
 from tui_lab.devices import free_memory, is_out_of_memory, synchronize
+from tui_lab.models import build_model
+from tui_lab.optimizers import build_optimizer
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
+
+if TYPE_CHECKING:  # the sweep imports the engine; the finder is also used without them
+    from tui_lab.schema import RunConfig
+    from tui_lab.sweep import PreparedSweep
 
 
 def find_largest_batch(
@@ -110,3 +117,15 @@ def make_training_trial(
             return batch_size * repeats / max(time.perf_counter() - start, 1e-9)
 
     return trial
+
+
+def training_trial(prepared: PreparedSweep) -> tuple[Callable[[int], float], RunConfig, int]:
+    """A finder trial for the sweep's first run (data set, model, optimizer, device, as in
+    training: the whole set on the device), that run, and the training-set size (the limit)."""
+    config = prepared.runs[0]
+    data = prepared.data.to(config.device)
+    torch.manual_seed(config.seed)
+    model = build_model(config.model, data.input_shape, data.num_classes).to(config.device)
+    optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
+    trial = make_training_trial(model, optimizer, data.train_x, data.train_y, config.device)
+    return trial, config, data.n_train

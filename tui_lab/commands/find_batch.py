@@ -106,27 +106,18 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--json", type=Path, help="also save the result to this JSON file")
     args = parser.parse_args(argv)
 
-    import torch
-
-    from tui_lab.analysis.batch_finder import find_largest_batch, make_training_trial
-    from tui_lab.models import build_model
-    from tui_lab.optimizers import build_optimizer
+    from tui_lab.analysis.batch_finder import find_largest_batch, training_trial
     from tui_lab.storage import save_model
 
     prepared = prepare_preset(args, out_dir=args.json.parent if args.json else None)
-    config = prepared.runs[0]
-    data = prepared.data.to(config.device)  # as in training: the whole set lives on the device
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, data.input_shape, data.num_classes).to(config.device)
-    optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
-    trial = make_training_trial(model, optimizer, data.train_x, data.train_y, config.device)
+    trial, config, n_train = training_trial(prepared)
     console = Console()
 
     def trial_with_progress(batch_size: int) -> float:
         with console.status(f"training steps at batch {batch_size:,}…"):
             return trial(batch_size)
 
-    limit = min(data.n_train, args.batch_size_cap or data.n_train)
+    limit = min(n_train, args.batch_size_cap or n_train)
     console.print(
         f"{config.dataset}/{config.model}, {config.optimizer.name}, on {config.device}: "
         f"searching batch sizes 1 to {limit:,}",
@@ -134,7 +125,7 @@ def main(argv: Sequence[str]) -> int:
     )
     result = find_largest_batch(trial_with_progress, limit=limit)
     console.print(trials_table(result))
-    console.print(verdict(result, config.device, data.n_train), highlight=False)
+    console.print(verdict(result, config.device, n_train), highlight=False)
     if args.json:
         save_model(result, args.json)
         console.print(f"saved → {args.json}", highlight=False)

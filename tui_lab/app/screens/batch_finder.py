@@ -9,11 +9,9 @@ largest size back to Setup's batch-size field.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
-import torch
 from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -23,31 +21,17 @@ from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 from textual.worker import get_current_worker
 
-from tui_lab.analysis.batch_finder import find_largest_batch, make_training_trial
+from tui_lab.analysis.batch_finder import find_largest_batch, training_trial
 from tui_lab.app.worker import describe_failure
 from tui_lab.commands.find_batch import trials_table, verdict
 from tui_lab.devices import is_out_of_memory
-from tui_lab.models import build_model
-from tui_lab.optimizers import build_optimizer
-from tui_lab.schema import RunConfig, TrainPreset
+from tui_lab.schema import TrainPreset
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
-from tui_lab.sweep import PreparedSweep, prepare_sweep
+from tui_lab.sweep import prepare_sweep
 
 
 class SearchCancelled(Exception):
     """Raised between trials once the dialog is closed; not an out-of-memory error."""
-
-
-def training_trial(prepared: PreparedSweep) -> tuple[Callable[[int], float], RunConfig, int]:
-    """A finder trial for the sweep's first run (data set, model, optimizer, device, as in
-    training: the whole set on the device), that run, and the training-set size (the limit)."""
-    config = prepared.runs[0]
-    data = prepared.data.to(config.device)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, data.input_shape, data.num_classes).to(config.device)
-    optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
-    trial = make_training_trial(model, optimizer, data.train_x, data.train_y, config.device)
-    return trial, config, data.n_train
 
 
 class BatchFinderScreen(ModalScreen[int | None]):
