@@ -108,11 +108,11 @@ def _significant(value: float | None) -> str:
 
 
 def format_bytes(count: int) -> str:
-    """Binary units, three significant digits: 312M, 1.25G."""
+    """Binary units, about three significant digits: 312M, 1010M, 1.25G (never 0.98G)."""
     value = float(count)
     for unit in ("", "K", "M", "G"):
-        if value < 1000:
-            return f"{value:.3g}{unit}"
+        if value < 1024:
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
         value /= 1024
     return f"{value:.3g}T"
 
