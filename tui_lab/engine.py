@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_lab import __version__
+from tui_lab import __version__, evaluation
 from tui_lab.analysis.memory import PeakMemory
 from tui_lab.analysis.noise_scale import (
     NoiseScaleEstimator,
@@ -117,18 +117,12 @@ def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micr
     return total
 
 
-@torch.no_grad()
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean loss and accuracy on a whole split, in chunks to bound memory."""
+    """Mean loss and accuracy on a whole split, in eval mode, in chunks to bound memory."""
     model.eval()
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device, dtype=torch.int64)
-    for xs, ys in zip(x.split(EVAL_CHUNK), y.split(EVAL_CHUNK), strict=True):
-        logits = model(xs)
-        loss_sum += F.cross_entropy(logits, ys, reduction="sum")
-        correct += (logits.argmax(dim=1) == ys).sum()
+    loss, accuracy = evaluation.evaluate(model, x, y, batch_size=EVAL_CHUNK)
     model.train()
-    return loss_sum.item() / len(y), correct.item() / len(y)
+    return loss.item(), accuracy.item()
 
 
 def train_run(

@@ -7,6 +7,7 @@ Writes are atomic: a reader sees the old file or the new one, never half of one.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +15,8 @@ from pathlib import Path
 import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save
+from torch import Tensor, nn
+from torch.optim import Optimizer
 
 from tui_lab.errors import BadInput
 from tui_lab.storage import write_bytes_atomic
@@ -66,15 +69,41 @@ def set_flat_parameters(model: torch.nn.Module, flat: torch.Tensor) -> None:
             param.copy_(chunk.view_as(param))
 
 
+def _to_cpu(value):
+    """A deep copy with every tensor on the cpu, so a snapshot costs no device memory."""
+    if isinstance(value, Tensor):
+        return value.detach().to("cpu", copy=True)
+    if isinstance(value, dict):
+        return {k: _to_cpu(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_to_cpu(v) for v in value)
+    return copy.deepcopy(value)
+
+
+@contextmanager
+def preserved_state(model: nn.Module, optimizer: Optimizer | None = None) -> Iterator[None]:
+    """Restore the model's (and optimizer's) state and train/eval mode on exit, even on error.
+
+    Restoring copies into the existing parameters in place; an optimizer whose state was empty
+    at entry (a fresh one) gets it emptied again, which frees memory rather than needing it.
+    """
+    model_state = _to_cpu(model.state_dict())
+    optimizer_state = None if optimizer is None else _to_cpu(optimizer.state_dict())
+    was_training = model.training
+    try:
+        yield
+    finally:
+        model.zero_grad(set_to_none=True)
+        model.load_state_dict(model_state)
+        if optimizer is not None:
+            optimizer.load_state_dict(optimizer_state)
+        model.train(was_training)
+
+
 @contextmanager
 def preserved_weights(model: torch.nn.Module) -> Iterator[torch.nn.Module]:
     """Evaluate the model at other weights inside, in eval mode; on leaving, even through an
     exception, its state dict and train/eval mode are exactly what they were."""
-    saved = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    was_training = model.training
-    model.eval()
-    try:
+    with preserved_state(model):
+        model.eval()
         yield model
-    finally:
-        model.load_state_dict(saved)
-        model.train(was_training)

@@ -17,11 +17,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from tui_lab.analysis.lr_finder import LossFn, preserved_state
 from tui_lab.devices import free_memory, is_out_of_memory, synchronize
+from tui_lab.evaluation import LossFn
 from tui_lab.models import build_model
 from tui_lab.optimizers import build_optimizer
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
+from tui_lab.weights import preserved_state
 
 if TYPE_CHECKING:  # the sweep imports the engine; the finder is also used without them
     from tui_lab.schema import RunConfig

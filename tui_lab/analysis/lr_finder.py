@@ -7,50 +7,17 @@ see how the usable rate moves with the batch. The model is left exactly as it wa
 
 from __future__ import annotations
 
-import copy
 import math
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from itertools import islice
 
 import numpy as np
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
+from tui_lab.evaluation import LossFn
 from tui_lab.schema.analysis import LrRangeResult
-
-LossFn = Callable[[Tensor, Tensor], Tensor]  # mean loss over the batch, as F.cross_entropy
-
-
-def _to_cpu(value):
-    """A deep copy with every tensor on the cpu, so a snapshot costs no device memory."""
-    if isinstance(value, Tensor):
-        return value.detach().to("cpu", copy=True)
-    if isinstance(value, dict):
-        return {k: _to_cpu(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return type(value)(_to_cpu(v) for v in value)
-    return copy.deepcopy(value)
-
-
-@contextmanager
-def preserved_state(model: nn.Module, optimizer: Optimizer | None = None) -> Iterator[None]:
-    """Restore the model's (and optimizer's) state and train/eval mode on exit, even on error.
-
-    Restoring copies into the existing parameters in place; an optimizer whose state was empty
-    at entry (a fresh one) gets it emptied again, which frees memory rather than needing it.
-    """
-    model_state = _to_cpu(model.state_dict())
-    optimizer_state = None if optimizer is None else _to_cpu(optimizer.state_dict())
-    was_training = model.training
-    try:
-        yield
-    finally:
-        model.zero_grad(set_to_none=True)
-        model.load_state_dict(model_state)
-        if optimizer is not None:
-            optimizer.load_state_dict(optimizer_state)
-        model.train(was_training)
+from tui_lab.weights import preserved_state
 
 
 def lr_range_test(

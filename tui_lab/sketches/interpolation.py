@@ -14,8 +14,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from tui_lab.evaluation import LossFn, evaluate
 from tui_lab.schema.trajectory import Interpolation
-from tui_lab.sketches.trajectory import LossFn, evaluate
 from tui_lab.weights import preserved_weights
 
 # α from −1 to 2 in steps of 0.1, as in Keskar et al. 2017; 0 and 1 exactly.

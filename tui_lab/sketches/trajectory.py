@@ -10,18 +10,16 @@ copies the weights. At the end it calls `trajectory_sketch`, which projects and 
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 
+from tui_lab.evaluation import LossFn, evaluate
 from tui_lab.schema.trajectory import TrajectorySketch
 from tui_lab.sketches.contour import ContourPath, draw_contour_sketch, render_contour_sketch
 from tui_lab.weights import flat_parameters, preserved_weights, set_flat_parameters
-
-LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
 # Columns of the snapshot matrix handled at once: bounds the float64 working copy to
 # k × 65,536 × 8 bytes (about 50 MB for k = 100) whatever the model size.
@@ -163,28 +161,6 @@ def grid_extent(coords: torch.Tensor, margin: float = 0.2) -> tuple[tuple[float,
     centre = (hi + lo) / 2
     half = span * (0.5 + margin)
     return tuple((c - h, c + h) for c, h in zip(centre.tolist(), half.tolist(), strict=True))
-
-
-def evaluate(
-    model: torch.nn.Module,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    loss_fn: LossFn = F.cross_entropy,
-    batch_size: int = 1024,
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean loss and accuracy (0-d tensors on the model's device, no host sync) over (x, y).
-
-    `loss_fn` returns the mean over a batch. Batched so that memory stays bounded.
-    """
-    loss_sum = torch.zeros((), device=x.device)
-    correct = torch.zeros((), device=x.device)
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            inputs, targets = x[start : start + batch_size], y[start : start + batch_size]
-            outputs = model(inputs)
-            loss_sum += loss_fn(outputs, targets).float() * len(inputs)
-            correct += (outputs.argmax(1) == targets).sum()
-    return loss_sum / len(x), correct / len(x)
 
 
 @dataclass(frozen=True)
