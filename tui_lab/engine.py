@@ -163,7 +163,7 @@ def train_run(
     sketch = None
     if model is not None and instruments is not None and status == "completed":
         # A stopped run ends at once: the user is waiting (and a cut path says little).
-        sketch = instruments.sketch(model, data)
+        sketch = instruments.sketch(model, data, step=config.epochs * steps)  # all steps taken
     yield RunEnded(run_index, status, message, peak, sketch)
     return RunOutcome(status, model)
 
@@ -176,7 +176,6 @@ class Instruments:
     noise_every: int
     trajectory: TrajectoryRecorder | None
     trajectory_settings: TrajectorySettings
-    step: int = 0
 
     @classmethod
     def for_run(cls, config: RunConfig, total_steps: int) -> Instruments:
@@ -200,7 +199,7 @@ class Instruments:
         """Every k-th step (a measuring step costs about two half-batch passes instead of one)."""
         return self.noise is not None and step % self.noise_every == 0
 
-    def sketch(self, model: nn.Module, data: Data) -> TrajectorySketch | None:
+    def sketch(self, model: nn.Module, data: Data, step: int) -> TrajectorySketch | None:
         """The path on its top-2 PCA plane over a loss grid (None if it cannot be drawn)."""
         if self.trajectory is None or not self.trajectory.steps:
             return None
@@ -212,7 +211,7 @@ class Instruments:
             return trajectory_sketch(
                 model,
                 self.trajectory,
-                self.step,
+                step,
                 data.train_x[keep],
                 data.train_y[keep],
                 resolution=settings.grid_resolution,
@@ -270,7 +269,6 @@ def _epochs(
             interval_loss += loss
             interval_steps += 1
             step += 1
-            instruments.step = step
             if report_due(time.perf_counter() - interval_start, i == steps - 1):
                 mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
                 now = time.perf_counter()
