@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from textual.app import App, SystemCommand
 from textual.binding import Binding
@@ -54,8 +54,8 @@ class BslabApp(App[int]):
         super().__init__()
         overrides = {"device": device, "data_dir": data_dir}
         if any(overrides.values()):  # command-line flags win over the preset, as in headless
-            preset = (preset or TrainPreset()).model_copy(
-                update={key: value for key, value in overrides.items() if value}
+            preset = (preset or TrainPreset()).updated(
+                **{key: value for key, value in overrides.items() if value}
             )
         self.out_dir = Path(out_dir)
         self.start_at_once = start and preset is not None
@@ -138,25 +138,8 @@ class BslabApp(App[int]):
         return callback
 
 
-def run_app(
-    *,
-    preset: TrainPreset | None = None,
-    preset_path: Path | None = None,
-    start: bool = False,
-    out_dir: Path = DEFAULT_OUT,
-    device: str | None = None,
-    data_dir: Path | None = None,
-    compare_paths: list[Path] | None = None,
-) -> int:
-    """Run the app until the user quits; the process exit code."""
-    app = BslabApp(
-        preset=preset,
-        preset_path=preset_path,
-        start=start,
-        out_dir=out_dir,
-        device=device,
-        data_dir=data_dir,
-        compare_paths=compare_paths,
-    )
+def run_app(**options: Any) -> int:
+    """Run the app (``BslabApp``'s keyword options) until the user quits; the exit code."""
+    app = BslabApp(**options)
     result = app.run()
     return result if isinstance(result, int) else (app.return_code or 0)
