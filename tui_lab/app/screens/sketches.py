@@ -12,14 +12,14 @@ from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
-from textual.app import ComposeResult, RenderResult
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
-from textual_plotext import PlotextPlot
 
+from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.commands.interpolate import (
     DEFAULT_TRAIN_SAMPLES,
     check_same_problem,
@@ -44,29 +44,11 @@ def panel_title(session: Session) -> str:
     return f"{session.config.label()}{accuracy} · PCA {first:.0%}+{second:.0%}"
 
 
-class SketchPlot(PlotextPlot):
-    """A focusable, framed plotext plot whose picture is rebuilt only when it changes.
+class SketchPlot(FramedPlot):
+    """One sketch panel. The border carries the title, so plotext's own title row is dropped
+    to leave the picture every row."""
 
-    textual-plotext rebuilds the whole plot inside ``render()``, which Textual also calls on
-    focus changes and hovers; a contour sketch costs tens of milliseconds, so the text is kept
-    until the data, the size or the theme change. The border carries the title, so plotext's
-    own title row is dropped to leave the picture every row.
-    """
-
-    DEFAULT_CSS = """
-    SketchPlot {
-        border: round $secondary 50%;
-        border-title-color: $text;
-        border-subtitle-color: $text-muted;
-    }
-    SketchPlot:focus { border: round $accent; }
-    """
-    can_focus = True
-
-    def __init__(self, **widget_kwargs: Any) -> None:
-        super().__init__(**widget_kwargs)
-        self.generation = 0  # how many pictures have been drawn: tests and callers can wait on it
-        self._drawn: tuple[object, RenderResult] | None = None
+    DEFAULT_CSS = "SketchPlot { border-subtitle-align: right; }"
 
     def show(self, draw: Callable[[Any], None]) -> None:
         """Replace the picture with what ``draw(plt)`` draws (the sketch functions' signature)."""
@@ -75,14 +57,7 @@ class SketchPlot(PlotextPlot):
         self.plt.title("")
         self.plt.xaxes(True, False)  # lower and left axes only: the border frames the rest
         self.plt.yaxes(True, False)
-        self.generation += 1
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        key = (self.generation, self.size, self.app.theme)
-        if self._drawn is None or self._drawn[0] != key:
-            self._drawn = (key, super().render())
-        return self._drawn[1]
+        self.picture_changed()
 
 
 class SketchesScreen(Screen):

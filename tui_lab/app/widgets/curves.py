@@ -14,11 +14,10 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
 
-from textual.app import RenderResult
 from textual.color import Color
 from textual.reactive import reactive
-from textual_plotext import PlotextPlot
 
+from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.plotting import PALETTE, RGB, linear_ticks, log_ticks
 from tui_lab.schema import Session
 
@@ -116,22 +115,11 @@ class Series:
     faint: bool = False
 
 
-class CurvesChart(PlotextPlot):
+class CurvesChart(FramedPlot):
     """Every run's loss (log10, EMA-smoothed over the faint raw curve) or accuracy, overlaid.
 
     The legend lives in the border subtitle so that it never hides a curve in a small terminal.
     """
-
-    DEFAULT_CSS = """
-    CurvesChart {
-        border: round $secondary 50%;
-        border-title-color: $text;
-        border-subtitle-color: $text-muted;
-        border-subtitle-align: left;
-    }
-    CurvesChart:focus { border: round $accent; }
-    """
-    can_focus = True  # so the keyboard can reach it and maximize it
 
     x_axis: reactive[XAxis] = reactive("epoch", repaint=False, init=False)
     show_raw: reactive[bool] = reactive(True, repaint=False, init=False)
@@ -145,7 +133,6 @@ class CurvesChart(PlotextPlot):
         self._sessions: list[Session] = []
         self._draw_pending = False
         self._last_draw = -math.inf
-        self._drawn: tuple[object, RenderResult] | None = None  # (what it depends on, text)
 
     def update_sessions(self, sessions: Sequence[Session]) -> None:
         """Show these runs; call as often as you like, the chart redraws at most 4 times/s."""
@@ -209,15 +196,7 @@ class CurvesChart(PlotextPlot):
         self._label_axes(plotted)
         self.border_title = self._title()
         self.border_subtitle = self._legend(plotted)
-        self._drawn = None
-        self.refresh()
-
-    def render(self) -> RenderResult:
-        """Rebuild the plot only when data, size or theme changed: not on focus or hover."""
-        key = (self._last_draw, self.size, self.app.theme)
-        if self._drawn is None or self._drawn[0] != key:
-            self._drawn = (key, super().render())
-        return self._drawn[1]
+        self.picture_changed()
 
     def _label_axes(self, plotted: list[Series]) -> None:
         """Round ticks, as many as fit; loss is plotted as log10 (plotext's own log axis breaks

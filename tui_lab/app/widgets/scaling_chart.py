@@ -10,27 +10,15 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from textual_plotext import PlotextPlot
-
 from tui_lab.app.widgets.curves import rgb_style
+from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.scaling_report import ChartText
 
 Draw = Callable[..., ChartText]  # draw(plt, size=(columns, lines)) -> title and legend
 
 
-class ScalingChart(PlotextPlot):
+class ScalingChart(FramedPlot):
     """Redrawn when resized or when ``draw`` is replaced; the data does not change."""
-
-    DEFAULT_CSS = """
-    ScalingChart {
-        border: round $secondary 50%;
-        border-title-color: $text;
-        border-subtitle-color: $text-muted;
-        border-subtitle-align: left;
-    }
-    ScalingChart:focus { border: round $accent; }
-    """
-    can_focus = True  # so the keyboard can reach it and maximize it
 
     def __init__(self, draw: Draw, **widget_kwargs: Any) -> None:
         super().__init__(**widget_kwargs)
@@ -57,4 +45,4 @@ class ScalingChart(PlotextPlot):
         self.border_subtitle = "  ".join(
             f"[{rgb_style(entry.color)}]{entry.marker}[/] {entry.label}" for entry in text.legend
         )
-        self.refresh()
+        self.picture_changed()
