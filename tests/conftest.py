@@ -11,6 +11,8 @@ import torch
 os.environ["BSLAB_OFFLINE"] = "1"  # nothing may download data during tests
 torch.set_num_threads(1)  # torch's thread pool thrashes when pytest shares 2 cores
 
+from factories import small_sweep  # noqa: E402
+
 from tui_lab.schema import TrainPreset  # noqa: E402
 
 SNAPSHOTS_TEXT = Path(__file__).parent / "snapshots_text"
@@ -18,19 +20,7 @@ SNAPSHOTS_TEXT = Path(__file__).parent / "snapshots_text"
 
 @pytest.fixture
 def tiny_preset() -> TrainPreset:
-    """A sweep that trains in well under a second: 160 digits, two batch sizes, two epochs."""
-    return TrainPreset(
-        name="tiny",
-        dataset="digits",
-        train_subset=160,
-        model="mlp",
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        batch_sizes=[32, "full"],
-        epochs=2,
-        target_accuracy=0.3,
-        device="cpu",
-        seed=0,
-    )
+    return small_sweep(target_accuracy=0.3, seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -41,16 +31,7 @@ def trained_pair_dir(tmp_path_factory) -> Path:
     """
     from tui_lab.sweep import prepare_sweep, run_sweep
 
-    preset = TrainPreset(
-        name="pair",
-        dataset="digits",
-        train_subset=160,
-        model="mlp",
-        optimizer={"name": "sgd", "lr": 0.05, "momentum": 0.9},
-        batch_sizes=[16, "full"],
-        epochs=2,
-        device="cpu",
-    )
+    preset = small_sweep(name="pair", batch_sizes=[16, "full"])
     out = tmp_path_factory.mktemp("pair")
     for _ in run_sweep(prepare_sweep(preset, out_dir=out)):
         pass

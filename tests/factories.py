@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui_lab.schema import Environment, LrScaling, OptimizerConfig, RunConfig
+from tui_lab.schema import Environment, LrScaling, OptimizerConfig, RunConfig, TrainPreset
 
 ENVIRONMENT = Environment(
     python="3.11",
@@ -39,3 +39,19 @@ def run_config(
         seed=0,
         device="cpu",
     )
+
+
+def small_sweep(**changes) -> TrainPreset:
+    """A sweep that trains in well under a second: 160 digits, an MLP, two batch sizes, two
+    epochs on the cpu; ``changes`` override any field."""
+    fields = {
+        "name": "tiny",
+        "dataset": "digits",
+        "train_subset": 160,
+        "model": "mlp",
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "batch_sizes": [32, "full"],
+        "epochs": 2,
+        "device": "cpu",
+    }
+    return TrainPreset.model_validate({**fields, **changes})

@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
+from factories import small_sweep
 
 from tui_lab.cli import main
 from tui_lab.commands import screenshots
@@ -26,15 +27,11 @@ EXPECTED = {
 
 
 def tiny_preset() -> TrainPreset:
-    return TrainPreset(
-        name="tiny",
-        dataset="digits",
+    return small_sweep(
         train_subset=100,
-        model="mlp",
         optimizer={"name": "sgd", "lr": 0.05},
         batch_sizes=["full", 10],
         epochs=1,
-        device="cpu",
         trajectory=TrajectorySettings(grid_resolution=5, eval_samples=32),
     )
 
