@@ -20,6 +20,7 @@ run: $(BIN)/bslab
 
 test: $(BIN)/bslab
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -q
 
 # PNGs need rsvg-convert (Debian/Ubuntu: apt-get install librsvg2-bin) or cairosvg; else SVG only.

@@ -30,7 +30,7 @@ from pathlib import Path
 from textual import events
 
 from tui_lab.app.app import BslabApp
-from tui_lab.storage import load_preset, save_model
+from tui_lab.core.storage import load_preset, save_model
 
 KEY_INTERVAL = 0.5  # seconds between key presses while training
 
@@ -47,7 +47,7 @@ def run_headless(preset_path: Path, out: Path) -> float:
     command = [
         sys.executable,
         "-m",
-        "tui_lab.cli",
+        "tui_lab.cli.main",
         "--headless",
         str(preset_path),
         "--out",

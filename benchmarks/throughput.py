@@ -15,11 +15,11 @@ import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from tui_lab.data import load_data
-from tui_lab.devices import resolve_device, synchronize
-from tui_lab.engine import DEFAULT_THREADS, cpu_threads, train_run
-from tui_lab.events import EpochEnded
-from tui_lab.models import build_model
+from tui_lab.core.data import load_data
+from tui_lab.core.devices import resolve_device, synchronize
+from tui_lab.core.models import build_model
+from tui_lab.run.engine import DEFAULT_THREADS, cpu_threads, train_run
+from tui_lab.run.events import EpochEnded
 from tui_lab.schema import LrScaling, OptimizerConfig, RunConfig
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings

@@ -29,7 +29,7 @@ def trained_pair_dir(tmp_path_factory) -> Path:
 
     Trained once per test session: sketches, interpolation and compare tests all read them.
     """
-    from tui_lab.sweep import prepare_sweep, run_sweep
+    from tui_lab.run.sweep import prepare_sweep, run_sweep
 
     preset = small_sweep(name="pair", batch_sizes=[16, "full"])
     out = tmp_path_factory.mktemp("pair")

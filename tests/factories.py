@@ -2,7 +2,33 @@
 
 from __future__ import annotations
 
-from tui_lab.schema import Environment, LrScaling, OptimizerConfig, RunConfig, TrainPreset
+import json
+import math
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+from textual.app import App
+from textual.binding import Binding
+from textual.pilot import Pilot
+
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.help import HelpScreen
+from tui_lab.cli.main import main
+from tui_lab.run.recorder import summarize
+from tui_lab.schema import (
+    Environment,
+    EpochRecord,
+    LossCurve,
+    LrScaling,
+    OptimizerConfig,
+    RunConfig,
+    Session,
+    Status,
+    TrainPreset,
+)
+
+START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
 ENVIRONMENT = Environment(
     python="3.11",
@@ -55,3 +81,132 @@ def small_sweep(**changes) -> TrainPreset:
         "device": "cpu",
     }
     return TrainPreset.model_validate({**fields, **changes})
+
+
+def make_session(
+    batch: int = 32,
+    optimizer: str = "sgd",
+    *,
+    epochs: int = 4,
+    rate: float = 1.0,
+    seconds_per_epoch: float = 1.0,
+    points: int = 200,
+    status: Status = "completed",
+    preset: str = "demo",
+    minutes: int = 0,
+) -> Session:
+    """A plausible finished run without training: loss falls and accuracy rises at ``rate``."""
+    n_train = 1000
+    config = run_config(batch, optimizer=optimizer, epochs=epochs, preset_name=preset)
+    fractions = [epochs * (i + 1) / points for i in range(points)]
+    curve = LossCurve(
+        step=[round(f * n_train / batch) for f in fractions],
+        epoch=fractions,
+        samples=[round(f * n_train) for f in fractions],
+        seconds=[f * seconds_per_epoch for f in fractions],
+        loss=[
+            (2.3 * math.exp(-rate * f) + 0.02) * (1 + 0.3 * math.sin(i * 7.7))
+            for i, f in enumerate(fractions)
+        ],
+    )
+    records = [
+        EpochRecord(
+            epoch=e,
+            train_loss=2.3 * math.exp(-rate * e),
+            val_loss=2.3 * math.exp(-rate * e),
+            val_accuracy=1 - 0.9 * math.exp(-rate * e),
+            train_seconds=seconds_per_epoch,
+            eval_seconds=0.1,
+            samples_seen=e * n_train,
+            steps=e * math.ceil(n_train / batch),
+            lr=0.05,
+        )
+        for e in range(1, epochs + 1)
+    ]
+    session = Session(
+        id=f"{preset}-{optimizer}-b{batch}",
+        created=START + timedelta(minutes=minutes),
+        config=config,
+        environment=ENVIRONMENT,
+        n_train=n_train,
+        n_val=200,
+        steps_per_epoch=math.ceil(n_train / batch),
+        status=status,
+        epochs=records,
+        curve=curve,
+    )
+    session.summary = summarize(session)
+    return session
+
+
+def write(path: Path, data) -> Path:
+    path.write_text(data if isinstance(data, str) else json.dumps(data))
+    return path
+
+
+def run_cli(capsys, *argv: str) -> tuple[int, str]:
+    code = main(list(argv))
+    captured = capsys.readouterr()
+    return code, captured.out + captured.err
+
+
+async def wait_until(pilot: Pilot, condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        await pilot.pause(0.05)
+
+
+class CompareHost(App):
+    """Stands in for the bslab app: opens Compare, binds ? to help, records notifications."""
+
+    BINDINGS = [Binding("question_mark", "help", "Help")]  # noqa: RUF012
+
+    def __init__(self, paths: list[Path]) -> None:
+        super().__init__()
+        self.paths = paths
+        self.notes: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(CompareScreen(self.paths))
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen())
+
+    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
+        self.notes.append(message)
+        super().notify(message, **kwargs)
+
+
+def session_from_accuracies(
+    batch: int, accuracies: list[float], seconds: float, target=0.9
+) -> Session:
+    """A finished run with the given validation accuracy after each epoch."""
+    config = run_config(batch, epochs=len(accuracies), target_accuracy=target)
+    steps = 1000 // batch
+    session = Session(
+        id=f"s{batch}",
+        created=datetime.now(timezone.utc),
+        config=config,
+        environment=ENVIRONMENT,
+        n_train=1000,
+        n_val=100,
+        steps_per_epoch=steps,
+        status="completed",
+    )
+    for i, acc in enumerate(accuracies, start=1):
+        session.epochs.append(
+            EpochRecord(
+                epoch=i,
+                train_loss=1 / i,
+                val_loss=1 / i,
+                val_accuracy=acc,
+                train_seconds=seconds,
+                eval_seconds=0.1,
+                samples_seen=1000 * i,
+                steps=steps * i,
+                lr=0.05,
+            )
+        )
+    session.summary = summarize(session)
+    return session

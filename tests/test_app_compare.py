@@ -6,9 +6,8 @@ import asyncio
 from pathlib import Path
 
 import pytest
-from test_curves_chart import make_session
+from factories import CompareHost, make_session
 from textual.app import App
-from textual.binding import Binding
 from textual.widgets import DataTable, SelectionList
 
 from tui_lab.app.screens.analysis import AnalysisScreen
@@ -17,7 +16,7 @@ from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.widgets.scaling_chart import ScalingChart
-from tui_lab.storage import save_model
+from tui_lab.core.storage import save_model
 
 SWEEP = [
     make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged", minutes=10),
@@ -26,27 +25,6 @@ SWEEP = [
     make_session(32, "adam", rate=1.5, seconds_per_epoch=1.2, minutes=10),
 ]
 OLD_RUN = make_session(64, preset="older", minutes=0)
-
-
-class CompareHost(App):
-    """Stands in for the bslab app: opens Compare, binds ? to help, records notifications."""
-
-    BINDINGS = [Binding("question_mark", "help", "Help")]  # noqa: RUF012
-
-    def __init__(self, paths: list[Path]) -> None:
-        super().__init__()
-        self.paths = paths
-        self.notes: list[str] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(CompareScreen(self.paths))
-
-    def action_help(self) -> None:
-        self.push_screen(HelpScreen())
-
-    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
-        self.notes.append(message)
-        super().notify(message, **kwargs)
 
 
 @pytest.fixture

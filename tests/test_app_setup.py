@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_app_train import wait_until
+from factories import wait_until
 from textual.widgets import Button, Input, Select, Static
 
 from tui_lab.app.app import BslabApp
@@ -181,9 +181,9 @@ def low_memory(monkeypatch):
 
     real = batch_finder.training_trial
 
-    def training_trial(prepared):
-        _, config, n_train = real(prepared)
-        return fake_trial(40), config, n_train
+    def training_trial(config, data):
+        real(config, data)
+        return fake_trial(40)
 
     monkeypatch.setattr(batch_finder, "training_trial", training_trial)
 

@@ -8,14 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from test_app_compare import CompareHost
-from test_curves_chart import make_session
+from factories import CompareHost, make_session
 from textual.app import App
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 
 from tui_lab.app.screens.paraboloid import ParaboloidScreen, ladder_step, next_batch_size
 from tui_lab.app.screens.sketches import SketchesScreen, SketchPlot
+from tui_lab.core.storage import LoadedSession, load_any_session, load_sessions, save_model
 from tui_lab.schema import (
     Interpolation,
     OptimizerConfig,
@@ -24,7 +24,6 @@ from tui_lab.schema import (
     Session,
     TrajectorySketch,
 )
-from tui_lab.storage import LoadedSession, load_any_session, load_sessions, save_model
 
 SMALL_LAB = ParaboloidPreset(
     kind="paraboloid",

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
-import time
 from pathlib import Path
 
 import pytest
-from test_curves_chart import make_session
+from factories import make_session, wait_until
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
@@ -20,8 +19,8 @@ from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
-from tui_lab.compare import format_bytes
-from tui_lab.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
+from tui_lab.report.comparison import format_bytes
+from tui_lab.run.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, Session, TrainPreset
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -41,13 +40,6 @@ def sync(test):
         asyncio.run(test(*args, **kwargs))
 
     return wrapper
-
-
-async def wait_until(pilot: Pilot, condition, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        await pilot.pause(0.05)
 
 
 def saved_statuses(folder: Path) -> list[str]:

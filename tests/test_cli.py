@@ -8,23 +8,12 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
+from factories import run_cli, write
 
-from tui_lab.cli import main
-from tui_lab.storage import load_session
-
-
-def write(path: Path, data) -> Path:
-    path.write_text(data if isinstance(data, str) else json.dumps(data))
-    return path
-
-
-def run_cli(capsys, *argv: str) -> tuple[int, str]:
-    code = main(list(argv))
-    captured = capsys.readouterr()
-    return code, captured.out + captured.err
+from tui_lab.cli.main import main
+from tui_lab.core.storage import load_session
 
 
 def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny_preset, capsys):

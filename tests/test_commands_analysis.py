@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_cli import run_cli, write
+from factories import run_cli, write
 
 from tui_lab.analysis import batch_finder
 from tui_lab.schema.analysis import BatchFinderResult

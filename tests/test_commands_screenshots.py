@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from factories import small_sweep
 
-from tui_lab.cli import main
-from tui_lab.commands import screenshots
+from tui_lab.cli import screenshots
+from tui_lab.cli.main import main
 from tui_lab.schema import TrainPreset
 from tui_lab.schema.trajectory import TrajectorySettings
 

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from rich.console import Console
 
-from tui_lab.cli import main
-from tui_lab.commands.interpolate import sharpness_lines
-from tui_lab.headless_paraboloid import run_paraboloid_headless
+from tui_lab.cli.headless import run_paraboloid_headless
+from tui_lab.cli.main import main
+from tui_lab.core.storage import load_any_session, load_session
+from tui_lab.report.interpolation import sharpness_lines
 from tui_lab.schema import Interpolation, ParaboloidPreset
-from tui_lab.storage import load_any_session, load_session
 
 FAST_LAB = ["--optimizers", "sgd,rprop", "--batch-sizes", "4,full", "--epochs", "5"]
 

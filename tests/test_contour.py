@@ -9,7 +9,8 @@ import plotext
 import pytest
 from textual_plotext.plot import Plot
 
-from tui_lab.sketches.contour import (
+from tui_lab.analysis.downsample import thin
+from tui_lab.report.contour import (
     MAX_CONTOUR_POINTS,
     MAX_PATH_POINTS,
     ContourPath,
@@ -18,7 +19,6 @@ from tui_lab.sketches.contour import (
     draw_contour_sketch,
     refine,
     render_contour_sketch,
-    thin,
 )
 
 SNAPSHOTS = Path(__file__).parent / "snapshots_text"

@@ -5,11 +5,10 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from datetime import datetime, timedelta, timezone
 from itertools import pairwise
 
 import pytest
-from factories import ENVIRONMENT, run_config
+from factories import make_session
 from textual.app import App, ComposeResult
 
 from tui_lab.app.widgets.curves import (
@@ -20,73 +19,7 @@ from tui_lab.app.widgets.curves import (
     next_x_axis,
     smooth,
 )
-from tui_lab.plotting import log_ticks
-from tui_lab.recorder import summarize
-from tui_lab.schema import (
-    EpochRecord,
-    LossCurve,
-    Session,
-    Status,
-)
-
-START = datetime(2025, 1, 1, tzinfo=timezone.utc)
-
-
-def make_session(
-    batch: int = 32,
-    optimizer: str = "sgd",
-    *,
-    epochs: int = 4,
-    rate: float = 1.0,
-    seconds_per_epoch: float = 1.0,
-    points: int = 200,
-    status: Status = "completed",
-    preset: str = "demo",
-    minutes: int = 0,
-) -> Session:
-    """A plausible finished run without training: loss falls and accuracy rises at ``rate``."""
-    n_train = 1000
-    config = run_config(batch, optimizer=optimizer, epochs=epochs, preset_name=preset)
-    fractions = [epochs * (i + 1) / points for i in range(points)]
-    curve = LossCurve(
-        step=[round(f * n_train / batch) for f in fractions],
-        epoch=fractions,
-        samples=[round(f * n_train) for f in fractions],
-        seconds=[f * seconds_per_epoch for f in fractions],
-        loss=[
-            (2.3 * math.exp(-rate * f) + 0.02) * (1 + 0.3 * math.sin(i * 7.7))
-            for i, f in enumerate(fractions)
-        ],
-    )
-    records = [
-        EpochRecord(
-            epoch=e,
-            train_loss=2.3 * math.exp(-rate * e),
-            val_loss=2.3 * math.exp(-rate * e),
-            val_accuracy=1 - 0.9 * math.exp(-rate * e),
-            train_seconds=seconds_per_epoch,
-            eval_seconds=0.1,
-            samples_seen=e * n_train,
-            steps=e * math.ceil(n_train / batch),
-            lr=0.05,
-        )
-        for e in range(1, epochs + 1)
-    ]
-    session = Session(
-        id=f"{preset}-{optimizer}-b{batch}",
-        created=START + timedelta(minutes=minutes),
-        config=config,
-        environment=ENVIRONMENT,
-        n_train=n_train,
-        n_val=200,
-        steps_per_epoch=math.ceil(n_train / batch),
-        status=status,
-        epochs=records,
-        curve=curve,
-    )
-    session.summary = summarize(session)
-    return session
-
+from tui_lab.report.plotting import log_ticks
 
 SWEEP = [
     make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged"),

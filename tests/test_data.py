@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from tui_lab.data import IDX_FILES, load_data, read_idx
+from tui_lab.core.data import IDX_FILES, load_data, read_idx
 from tui_lab.errors import BadInput
 
 

@@ -8,11 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from tui_lab import engine
-from tui_lab.data import load_data
-from tui_lab.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
-from tui_lab.models import build_model
-from tui_lab.sweep import SweepControl, prepare_sweep, run_sweep
+from tui_lab.core.data import load_data
+from tui_lab.core.models import build_model
+from tui_lab.run import engine
+from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
+from tui_lab.run.executor import SweepControl
+from tui_lab.run.sweep import prepare_sweep, run_sweep
 
 
 def events_of(preset, tmp_path, control=None):
@@ -56,7 +57,7 @@ def test_nan_loss_ends_the_run_as_diverged_and_the_sweep_goes_on(tmp_path, tiny_
 
 
 def test_out_of_memory_is_an_outcome_not_a_crash(tmp_path, tiny_preset, monkeypatch):
-    real_build = engine.build_model
+    real_build = engine.seeded_model
 
     def model_that_runs_out_of_memory_on_big_batches(*args):
         model = real_build(*args)
@@ -68,7 +69,7 @@ def test_out_of_memory_is_an_outcome_not_a_crash(tmp_path, tiny_preset, monkeypa
         model.register_forward_pre_hook(forward_hook)
         return model
 
-    monkeypatch.setattr(engine, "build_model", model_that_runs_out_of_memory_on_big_batches)
+    monkeypatch.setattr(engine, "seeded_model", model_that_runs_out_of_memory_on_big_batches)
     ended = [e for e in events_of(tiny_preset, tmp_path) if isinstance(e, RunEnded)]
     assert [e.status for e in ended] == ["completed", "out_of_memory"]
     assert "out of memory" in ended[1].message
@@ -99,7 +100,7 @@ def test_cancel_stops_the_whole_sweep(tmp_path, tiny_preset):
 
 
 def test_closing_the_stream_saves_the_current_run_as_interrupted(tmp_path, tiny_preset):
-    from tui_lab.storage import load_session
+    from tui_lab.core.storage import load_session
 
     stream = run_sweep(prepare_sweep(tiny_preset, out_dir=tmp_path))
     for event in stream:
@@ -171,7 +172,7 @@ def test_instruments_follow_the_preset(tmp_path, tiny_preset):
 
 
 def test_small_batches_train_on_one_cpu_thread(tiny_preset):
-    from tui_lab.sweep import plan_runs
+    from tui_lab.run.sweep import plan_runs
 
     small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
     assert engine.cpu_threads(small) == 1

@@ -10,8 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from tui_lab.analysis.interpolation import DEFAULT_ALPHAS, interpolate
+from tui_lab.report.interpolation import render_interpolation
 from tui_lab.schema.trajectory import Interpolation
-from tui_lab.sketches.interpolation import DEFAULT_ALPHAS, interpolate, render_interpolation
 
 SNAPSHOTS = Path(__file__).parent / "snapshots_text"
 

@@ -8,17 +8,17 @@ import numpy as np
 import pytest
 from pydantic import ValidationError
 
-from tui_lab.schema.paraboloid import ParaboloidPreset, ParaboloidSession
-from tui_lab.sketches.contour import contour_points
-from tui_lab.sketches.paraboloid import (
+from tui_lab.analysis.paraboloid import (
     batch_gradients,
     make_problem,
-    render_paraboloid,
     run_paraboloid,
     run_path,
     select_paths,
     start_point,
 )
+from tui_lab.report.contour import contour_points
+from tui_lab.report.paraboloid import render_paraboloid
+from tui_lab.schema.paraboloid import ParaboloidPreset, ParaboloidSession
 
 
 def preset(**fields: object) -> ParaboloidPreset:

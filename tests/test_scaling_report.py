@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import plotext
+from factories import session_from_accuracies
 from rich.console import Console
-from test_sessions import make_session
 
-from tui_lab.compare import comparison_rows, comparison_view
-from tui_lab.scaling_report import (
+from tui_lab.report.comparison import comparison_rows, comparison_view
+from tui_lab.report.scaling import (
     analysis_lines,
     draw_steps_to_target,
     render_report,
@@ -20,11 +20,11 @@ def sweep():
     """Batch 1 never gets to 90%; larger batches need more epochs but take less time for each,
     so 32 is fastest to the target (2 × 1.0 s); it also ends most accurate."""
     return [
-        make_session(1, [0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7], seconds=8.0),
-        make_session(8, [0.91, 0.93, 0.93, 0.94, 0.94, 0.94, 0.94, 0.94], seconds=3.0),
-        make_session(32, [0.8, 0.95, 0.96, 0.96, 0.97, 0.97, 0.97, 0.97], seconds=1.0),
-        make_session(128, [0.6, 0.7, 0.8, 0.92, 0.93, 0.93, 0.93, 0.93], seconds=0.6),
-        make_session(256, [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.91], seconds=0.5),
+        session_from_accuracies(1, [0.5, 0.6, 0.7, 0.7, 0.7, 0.7, 0.7, 0.7], seconds=8.0),
+        session_from_accuracies(8, [0.91, 0.93, 0.93, 0.94, 0.94, 0.94, 0.94, 0.94], seconds=3.0),
+        session_from_accuracies(32, [0.8, 0.95, 0.96, 0.96, 0.97, 0.97, 0.97, 0.97], seconds=1.0),
+        session_from_accuracies(128, [0.6, 0.7, 0.8, 0.92, 0.93, 0.93, 0.93, 0.93], seconds=0.6),
+        session_from_accuracies(256, [0.5, 0.6, 0.7, 0.75, 0.8, 0.85, 0.88, 0.91], seconds=0.5),
     ]
 
 
@@ -34,7 +34,7 @@ def plain(text: str) -> str:
 
 def test_one_group_per_setup_with_optima_and_fit():
     sessions = sweep()
-    other = make_session(32, [0.95], seconds=1.0)
+    other = session_from_accuracies(32, [0.95], seconds=1.0)
     other.config = other.config.updated(model="mlp")
     groups = scaling_groups([*sessions, other])
     assert len(groups) == 2
@@ -51,7 +51,9 @@ def test_one_group_per_setup_with_optima_and_fit():
 
 
 def test_without_two_reached_sizes_the_text_says_what_the_fit_needs():
-    group = scaling_groups([make_session(1, [0.5], 1.0), make_session(8, [0.95], 1.0)])[0]
+    group = scaling_groups(
+        [session_from_accuracies(1, [0.5], 1.0), session_from_accuracies(8, [0.95], 1.0)]
+    )[0]
     assert group.fit is None
     assert "needs two batch sizes" in "\n".join(analysis_lines(group))
 

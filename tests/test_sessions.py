@@ -3,56 +3,22 @@
 from __future__ import annotations
 
 import json
-from datetime import datetime, timezone
 
 import pytest
-from factories import ENVIRONMENT, run_config
+from factories import session_from_accuracies
 
-from tui_lab.compare import comparison_rows, comparison_table
+from tui_lab.core.storage import load_session, load_sessions, save_model
 from tui_lab.errors import BadInput
-from tui_lab.events import StepStats
-from tui_lab.recorder import CurveBuffer, summarize
+from tui_lab.report.comparison import comparison_rows, comparison_table
+from tui_lab.run.events import StepStats
+from tui_lab.run.recorder import CurveBuffer
 from tui_lab.schema import (
-    EpochRecord,
     LossCurve,
-    Session,
 )
-from tui_lab.storage import load_session, load_sessions, save_model
-
-
-def make_session(batch: int, accuracies: list[float], seconds: float, target=0.9) -> Session:
-    config = run_config(batch, epochs=len(accuracies), target_accuracy=target)
-    steps = 1000 // batch
-    session = Session(
-        id=f"s{batch}",
-        created=datetime.now(timezone.utc),
-        config=config,
-        environment=ENVIRONMENT,
-        n_train=1000,
-        n_val=100,
-        steps_per_epoch=steps,
-        status="completed",
-    )
-    for i, acc in enumerate(accuracies, start=1):
-        session.epochs.append(
-            EpochRecord(
-                epoch=i,
-                train_loss=1 / i,
-                val_loss=1 / i,
-                val_accuracy=acc,
-                train_seconds=seconds,
-                eval_seconds=0.1,
-                samples_seen=1000 * i,
-                steps=steps * i,
-                lr=0.05,
-            )
-        )
-    session.summary = summarize(session)
-    return session
 
 
 def test_summary_finds_when_the_target_was_reached():
-    summary = make_session(10, [0.5, 0.8, 0.92, 0.95, 0.93], seconds=2.0).summary
+    summary = session_from_accuracies(10, [0.5, 0.8, 0.92, 0.95, 0.93], seconds=2.0).summary
     assert summary.epochs_to_target == 3
     assert summary.steps_to_target == 300 and summary.samples_to_target == 3000
     assert summary.seconds_to_target == pytest.approx(6.0)
@@ -62,7 +28,7 @@ def test_summary_finds_when_the_target_was_reached():
 
 
 def test_summary_of_a_run_that_never_reached_the_target():
-    summary = make_session(10, [0.5, 0.6], seconds=1.0).summary
+    summary = session_from_accuracies(10, [0.5, 0.6], seconds=1.0).summary
     assert summary.epochs_to_target is None and summary.seconds_to_target is None
 
 
@@ -78,7 +44,7 @@ def test_curve_stays_bounded_and_spans_the_whole_run():
 
 
 def test_save_is_atomic_and_round_trips(tmp_path):
-    session = make_session(32, [0.5, 0.9], seconds=1.0)
+    session = session_from_accuracies(32, [0.5, 0.9], seconds=1.0)
     path = tmp_path / "s.json"
     save_model(session, path)
     assert load_session(path) == session
@@ -86,7 +52,7 @@ def test_save_is_atomic_and_round_trips(tmp_path):
 
 
 def test_a_session_file_stays_small_for_a_long_run(tmp_path):
-    session = make_session(1, [0.5] * 200, seconds=1.0)
+    session = session_from_accuracies(1, [0.5] * 200, seconds=1.0)
     buffer = CurveBuffer(session.curve, limit=400)
     for step in range(1, 200_001, 50):
         buffer.append(StepStats(0, 1, step, 0.5, step, step / 100, 0.123456, 0.1, 1.0))
@@ -95,7 +61,7 @@ def test_a_session_file_stays_small_for_a_long_run(tmp_path):
 
 
 def test_loading_a_folder_skips_broken_files_and_keeps_the_rest(tmp_path):
-    save_model(make_session(32, [0.9], 1.0), tmp_path / "good.json")
+    save_model(session_from_accuracies(32, [0.9], 1.0), tmp_path / "good.json")
     (tmp_path / "broken.json").write_text("{")
     (tmp_path / "wrong.json").write_text(json.dumps({"schema_version": 1, "id": 3}))
     loaded, warnings = load_sessions([tmp_path])
@@ -111,9 +77,9 @@ def test_a_broken_session_named_explicitly_is_an_error(tmp_path):
 
 def test_comparison_normalises_time_to_the_fastest_and_marks_the_optima():
     sessions = [
-        make_session(1, [0.5, 0.6, 0.7], seconds=8.0),
-        make_session(32, [0.8, 0.95, 0.96], seconds=1.0),
-        make_session(512, [0.5, 0.85, 0.91], seconds=0.5),
+        session_from_accuracies(1, [0.5, 0.6, 0.7], seconds=8.0),
+        session_from_accuracies(32, [0.8, 0.95, 0.96], seconds=1.0),
+        session_from_accuracies(512, [0.5, 0.85, 0.91], seconds=0.5),
     ]
     rows = comparison_rows(sessions)
     assert [r.relative_time for r in rows] == [16.0, 2.0, 1.0]

@@ -11,17 +11,17 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from tui_lab.schema.trajectory import TrajectorySketch
-from tui_lab.sketches.trajectory import (
+from tui_lab.analysis.trajectory import (
     TrajectoryRecorder,
     evaluate,
     grid_extent,
     loss_grid,
     project_trajectory,
-    render_trajectory,
     trajectory_sketch,
 )
-from tui_lab.weights import flat_parameters, set_flat_parameters
+from tui_lab.core.weights import flat_parameters, set_flat_parameters
+from tui_lab.report.trajectory import render_trajectory
+from tui_lab.schema.trajectory import TrajectorySketch
 
 SNAPSHOTS = Path(__file__).parent / "snapshots_text"
 

@@ -9,8 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from tui_lab.errors import BadInput
-from tui_lab.weights import (
+from tui_lab.core.weights import (
     flat_parameters,
     load_weights,
     preserved_weights,
@@ -18,6 +17,7 @@ from tui_lab.weights import (
     set_flat_parameters,
     weights_path_for,
 )
+from tui_lab.errors import BadInput
 
 
 def small_model() -> nn.Module:

@@ -10,6 +10,12 @@ from pathlib import Path
 
 from pydantic import ValidationError
 
+# What ``bslab`` returns, in one place: scripts and schedulers rely on these.
+EXIT_OK = 0
+EXIT_FAILED = 1  # a run failed unexpectedly, or anything else
+EXIT_BAD_INPUT = 2  # the message names the file and the field
+EXIT_INTERRUPTED = 130  # Ctrl+C: what ran so far is saved
+
 
 class BadInput(Exception):
     """Input the user must fix; printed as ``source: field: message`` and exit code 2."""

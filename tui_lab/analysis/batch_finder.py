@@ -17,16 +17,16 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from tui_lab.devices import free_memory, is_out_of_memory, synchronize
-from tui_lab.evaluation import LossFn
-from tui_lab.models import build_model
-from tui_lab.optimizers import build_optimizer
+from tui_lab.core.devices import free_memory, is_out_of_memory, synchronize
+from tui_lab.core.evaluation import LossFn
+from tui_lab.core.models import seeded_model
+from tui_lab.core.optimizers import build_optimizer
+from tui_lab.core.weights import preserved_state
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
-from tui_lab.weights import preserved_state
 
-if TYPE_CHECKING:  # the sweep imports the engine; the finder is also used without them
+if TYPE_CHECKING:
+    from tui_lab.core.data import Data
     from tui_lab.schema import RunConfig
-    from tui_lab.sweep import PreparedSweep
 
 
 def find_largest_batch(
@@ -120,13 +120,11 @@ def make_training_trial(
     return trial
 
 
-def training_trial(prepared: PreparedSweep) -> tuple[Callable[[int], float], RunConfig, int]:
-    """A finder trial for the sweep's first run (data set, model, optimizer, device, as in
-    training: the whole set on the device), that run, and the training-set size (the limit)."""
-    config = prepared.runs[0]
-    data = prepared.data.to(config.device)
-    torch.manual_seed(config.seed)
-    model = build_model(config.model, data.input_shape, data.num_classes).to(config.device)
+def training_trial(config: RunConfig, data: Data) -> Callable[[int], float]:
+    """A finder trial for one run of a sweep (data set, model, optimizer and device as in
+    training: the whole set on the device); the training-set size is the search's limit."""
+    data = data.to(config.device)
+    model = seeded_model(config.model, data, config.seed, config.device)
     optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
     trial = make_training_trial(model, optimizer, data.train_x, data.train_y, config.device)
-    return trial, config, data.n_train
+    return trial

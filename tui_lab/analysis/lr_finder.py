@@ -15,9 +15,9 @@ import numpy as np
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from tui_lab.evaluation import LossFn
+from tui_lab.core.evaluation import LossFn
+from tui_lab.core.weights import preserved_state
 from tui_lab.schema.analysis import LrRangeResult
-from tui_lab.weights import preserved_state
 
 
 def lr_range_test(

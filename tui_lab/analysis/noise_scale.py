@@ -28,7 +28,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from tui_lab.evaluation import LossFn
+from tui_lab.core.evaluation import LossFn
 from tui_lab.schema.analysis import NoiseScalePoint
 
 

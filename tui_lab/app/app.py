@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from textual import on
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -22,8 +23,7 @@ from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
 from tui_lab.schema import TrainPreset
-
-DEFAULT_OUT = Path("sessions")
+from tui_lab.settings import SESSIONS_DIR
 
 
 class BslabApp(App[int]):
@@ -45,7 +45,7 @@ class BslabApp(App[int]):
         preset: TrainPreset | None = None,
         preset_path: Path | None = None,
         start: bool = False,
-        out_dir: Path = DEFAULT_OUT,
+        out_dir: Path = SESSIONS_DIR,
         device: str | None = None,
         data_dir: Path | None = None,
         compare_paths: list[Path] | None = None,
@@ -72,10 +72,11 @@ class BslabApp(App[int]):
         if self.start_at_once:
             self.call_after_refresh(self.setup_screen.action_start)
 
-    def start_sweep(self, preset: TrainPreset, source: str | None = None) -> None:
-        """Train ``preset`` (already valid) on the Train screen."""
+    @on(SetupScreen.StartRequested)
+    def start_sweep(self, request: SetupScreen.StartRequested) -> None:
+        """Train Setup's preset (already valid) on the Train screen."""
         self.switch_mode("train")
-        request = SweepRequest(preset, self.out_dir, source=source)
+        request = SweepRequest(request.preset, self.out_dir, source=request.source)
         self.call_after_refresh(self.train_screen.start, request)
 
     async def action_quit(self) -> None:
@@ -90,6 +91,13 @@ class BslabApp(App[int]):
                 self.exit(0)
 
         await self.push_screen(QuitConfirm(), answered)
+
+    def action_toggle_maximize(self) -> None:
+        """``m`` on any screen: the focused chart or table fills the screen, or goes back."""
+        if self.screen.maximized is not None:
+            self.screen.minimize()
+        else:
+            self.screen.action_maximize()
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from itertools import accumulate
 
-from tui_lab.events import (
+from tui_lab.run.events import (
     EpochEnded,
     Event,
     RunEnded,
@@ -19,7 +19,7 @@ from tui_lab.events import (
     SweepEnded,
     SweepStarted,
 )
-from tui_lab.recorder import CurveBuffer
+from tui_lab.run.recorder import CurveBuffer
 from tui_lab.schema import RunConfig, Session
 from tui_lab.schema.analysis import MemoryPeak
 

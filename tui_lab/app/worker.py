@@ -32,9 +32,10 @@ from textual.message_pump import MessagePump
 from textual.worker import Worker, get_current_worker
 
 from tui_lab.errors import BadInput
-from tui_lab.events import Event, StepStats
+from tui_lab.run.events import Event, StepStats
+from tui_lab.run.executor import SweepControl
+from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import TrainPreset
-from tui_lab.sweep import SweepControl, prepare_sweep, run_sweep
 
 WorkerMode = Literal["process", "thread"]
 DEFAULT_MODE: WorkerMode = "process"

@@ -166,3 +166,15 @@ class ParaboloidSession(StrictModel):
     grid: ParaboloidGrid
     paths: list[ParaboloidPath]
     compute_seconds: float = Field(description="Time to build the problem and run every path.")
+
+
+def comma_list(text: str) -> list[str]:
+    return [item.strip() for item in text.split(",") if item.strip()]
+
+
+def batch_size_list(text: str) -> list[int | str]:
+    """``1,16,full`` → [1, 16, "full"]; the preset's validation checks the numbers."""
+    try:
+        return [item if item == "full" else int(item) for item in comma_list(text)]
+    except ValueError:
+        raise ValueError("expected numbers or 'full', e.g. 1,16,full") from None

@@ -18,7 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from tui_lab.app.widgets.scaling_chart import Draw, ScalingChart
-from tui_lab.scaling_report import (
+from tui_lab.report.scaling import (
     ScalingGroup,
     analysis_lines,
     draw_steps_to_target,
@@ -36,7 +36,7 @@ class AnalysisScreen(Screen):
     BINDINGS: ClassVar = [
         Binding("escape,q,g", "app.pop_screen", "Back", tooltip="back to Compare"),
         Binding("s", "toggle_samples", "Steps/samples", tooltip="steps or samples to target"),
-        Binding("m", "toggle_maximize", "Zoom", tooltip="the focused chart fills the screen"),
+        Binding("m", "app.toggle_maximize", "Zoom", tooltip="the focused chart fills the screen"),
     ]
 
     def __init__(self, sessions: Sequence[Session], **screen_kwargs) -> None:
@@ -72,9 +72,3 @@ class AnalysisScreen(Screen):
         for group, chart in zip(self.groups, self.query(".steps-chart"), strict=True):
             assert isinstance(chart, ScalingChart)
             chart.draw = self._steps_draw(group)
-
-    def action_toggle_maximize(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-        else:
-            self.action_maximize()

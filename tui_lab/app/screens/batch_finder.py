@@ -23,11 +23,11 @@ from textual.worker import get_current_worker
 
 from tui_lab.analysis.batch_finder import find_largest_batch, training_trial
 from tui_lab.app.worker import describe_failure
-from tui_lab.commands.find_batch import trials_table, verdict
-from tui_lab.devices import is_out_of_memory
+from tui_lab.core.devices import is_out_of_memory
+from tui_lab.report.batch_finder import trials_table, verdict
+from tui_lab.run.sweep import prepare_sweep
 from tui_lab.schema import TrainPreset
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
-from tui_lab.sweep import prepare_sweep
 
 
 class SearchCancelled(Exception):
@@ -99,7 +99,8 @@ class BatchFinderScreen(ModalScreen[int | None]):
         worker = get_current_worker()
         try:
             prepared = prepare_sweep(self.preset, out_dir=Path(tempfile.gettempdir()))
-            trial, config, n_train = training_trial(prepared)
+            config, n_train = prepared.runs[0], prepared.data.n_train
+            trial = training_trial(config, prepared.data)
             what = f"{config.dataset}/{config.model}, {config.optimizer.name}, on {config.device}"
             self.post_message(self.Searching(f"{what}: batch sizes 1 to {n_train:,}", n_train))
 

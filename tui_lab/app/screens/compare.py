@@ -14,22 +14,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.analysis.interpolation import run_label
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
-from tui_lab.app.widgets.curves import (
-    RGB,
-    CurvesChart,
-    RunColors,
-    next_x_axis,
-    rgb_style,
-    run_label,
-)
+from tui_lab.app.widgets.curves import RGB, CurvesChart, RunColors, next_x_axis, rgb_style
+from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
 from tui_lab.schema import Session
-from tui_lab.storage import LoadedSession, load_sessions
-
-DEFAULT_FOLDER = Path("sessions")
+from tui_lab.settings import SESSIONS_DIR
 
 
 def load_all(paths: list[Path]) -> tuple[list[LoadedSession], list[str]]:
@@ -62,7 +55,9 @@ class CompareScreen(Screen):
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
         Binding("o", "open_folder", "Open", tooltip="type a folder of sessions to add"),
-        Binding("m", "toggle_maximize", "Zoom", tooltip="focused chart or table fills the screen"),
+        Binding(
+            "m", "app.toggle_maximize", "Zoom", tooltip="focused chart or table fills the screen"
+        ),
         Binding(
             "k",
             "sketches",
@@ -86,7 +81,7 @@ class CompareScreen(Screen):
         """``select_all``: tick every run found (default: when paths are given, as from
         ``bslab compare --tui PATH...``); otherwise only the newest sweep's runs."""
         super().__init__(**screen_kwargs)
-        self.paths = [Path(p) for p in paths or []] or [DEFAULT_FOLDER]
+        self.paths = [Path(p) for p in paths or []] or [SESSIONS_DIR]
         self.select_all = bool(paths) if select_all is None else select_all
         self.sessions: dict[str, LoadedSession] = {}  # by path, in the picker's order
         self.warned: set[str] = set()  # each broken file is reported once, not on every reload
@@ -237,9 +232,3 @@ class CompareScreen(Screen):
     def action_toggle_picker(self) -> None:
         picker = self.query_one("#picker")
         picker.display = not picker.display
-
-    def action_toggle_maximize(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-        else:
-            self.action_maximize()

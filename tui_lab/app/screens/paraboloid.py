@@ -7,7 +7,6 @@ in a thread worker; a newer change cancels the older one, which stops at its nex
 
 from __future__ import annotations
 
-import argparse
 import math
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -24,17 +23,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
-from tui_lab.app.screens.sketches import SketchPlot
-from tui_lab.commands.paraboloid import batch_size_list
+from tui_lab.analysis.paraboloid import run_paraboloid
+from tui_lab.app.widgets.sketch_plot import SketchPlot
+from tui_lab.core.storage import save_paraboloid_session
 from tui_lab.errors import from_validation_error
-from tui_lab.headless_paraboloid import save_paraboloid_session
+from tui_lab.report.contour import PALETTE
+from tui_lab.report.paraboloid import draw_paraboloid
 from tui_lab.schema import OptimizerConfig, ParaboloidPreset, ParaboloidSession
 from tui_lab.schema.common import BatchSize
-from tui_lab.schema.paraboloid import PARABOLOID_LR, ParaboloidPath
-from tui_lab.sketches.contour import PALETTE
-from tui_lab.sketches.paraboloid import draw_paraboloid, run_paraboloid
+from tui_lab.schema.paraboloid import PARABOLOID_LR, ParaboloidPath, batch_size_list
+from tui_lab.settings import SESSIONS_DIR
 
-DEFAULT_FOLDER = Path("sessions")
 OPTIMIZER_CHOICES = ("sgd", "momentum", "rprop", "rmsprop", "adam")
 # Rungs for the step keys: round values that each change the picture visibly.
 BATCH_STEPS: tuple[BatchSize, ...] = (1, 4, 16, "full")
@@ -295,9 +294,9 @@ class ParaboloidScreen(Screen):
                 self.change(noise=float(text))
             elif field.id == "epochs":
                 self.change(epochs=int(text))
-        except (ValueError, argparse.ArgumentTypeError) as error:
-            detail = str(error) if isinstance(error, argparse.ArgumentTypeError) else "a number > 0"
-            self.notify(f"{field.id}: expected {detail}", severity="error")
+        except ValueError as error:
+            detail = str(error) if field.id == "batch-sizes" else "expected a number > 0"
+            self.notify(f"{field.id}: {detail}", severity="error")
             self.show_settings()
 
     def action_leave(self) -> None:
@@ -339,7 +338,7 @@ class ParaboloidScreen(Screen):
         if self.session is None or self.session.preset != self.preset:
             self.notify("Still computing: save again in a moment.", severity="warning")
             return
-        folder = self.out_dir or getattr(self.app, "out_dir", DEFAULT_FOLDER)
+        folder = self.out_dir or getattr(self.app, "out_dir", SESSIONS_DIR)
         try:
             path = save_paraboloid_session(self.session, folder)
         except Exception as error:  # a full disk or a read-only folder: say so, keep the lab

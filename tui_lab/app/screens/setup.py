@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
 from textual.widgets import Button, Footer, Input, Label, Select, Static
@@ -34,10 +35,10 @@ from tui_lab.app.preset_form import (
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.widgets.setup_batch_picks import BatchPicks, toggled
-from tui_lab.devices import available_devices, resolve_device
+from tui_lab.core.devices import available_devices, resolve_device
+from tui_lab.core.storage import load_preset, save_model
 from tui_lab.errors import BadInput
 from tui_lab.schema import DatasetName, ModelName, OptimizerName, TrainPreset
-from tui_lab.storage import load_preset, save_model
 
 LABELS = {
     "name": "Sweep name",
@@ -85,6 +86,14 @@ def device_options() -> list[tuple[str, str]]:
 
 class SetupScreen(Screen):
     """The form; ``start`` asks the app to run the preset it describes."""
+
+    class StartRequested(Message):
+        """The form is valid and the user asked to train it (the app owns the Train screen)."""
+
+        def __init__(self, preset: TrainPreset, source: str | None) -> None:
+            super().__init__()
+            self.preset = preset
+            self.source = source
 
     CSS_PATH = "setup.tcss"
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
@@ -231,7 +240,7 @@ class SetupScreen(Screen):
             self.notify("Fix the fields marked in red first.", severity="error")
             return
         source = str(self.preset_path) if self.preset_path else None
-        self.app.start_sweep(preset, source=source)  # type: ignore[attr-defined]
+        self.post_message(self.StartRequested(preset, source))
 
     def action_find_batch(self) -> None:
         preset = self.validate()

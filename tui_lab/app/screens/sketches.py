@@ -8,7 +8,7 @@ the picture of sharp versus flat minima. That takes seconds, so it runs in a thr
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -19,18 +19,13 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_lab.app.widgets.framed_plot import FramedPlot
-from tui_lab.commands.interpolate import (
-    DEFAULT_TRAIN_SAMPLES,
-    check_same_problem,
-    compute,
-    sharpness_lines,
-)
+from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, check_same_problem, compute
+from tui_lab.app.widgets.sketch_plot import SketchPlot
+from tui_lab.core.storage import LoadedSession
 from tui_lab.errors import BadInput
+from tui_lab.report.interpolation import draw_interpolation, sharpness_lines
+from tui_lab.report.trajectory import draw_trajectory
 from tui_lab.schema import Interpolation, Session
-from tui_lab.sketches.interpolation import draw_interpolation
-from tui_lab.sketches.trajectory import draw_trajectory
-from tui_lab.storage import LoadedSession
 
 MAX_PANELS = 4
 INTERPOLATION_POINTS = 31  # α from -1 to 2 in steps of 0.1, as in Keskar et al.
@@ -42,22 +37,6 @@ def panel_title(session: Session) -> str:
     final = session.summary.final_accuracy if session.summary else None
     accuracy = f" · acc {final:.1%}" if final is not None else ""
     return f"{session.config.label()}{accuracy} · PCA {first:.0%}+{second:.0%}"
-
-
-class SketchPlot(FramedPlot):
-    """One sketch panel. The border carries the title, so plotext's own title row is dropped
-    to leave the picture every row."""
-
-    DEFAULT_CSS = "SketchPlot { border-subtitle-align: right; }"
-
-    def show(self, draw: Callable[[Any], None]) -> None:
-        """Replace the picture with what ``draw(plt)`` draws (the sketch functions' signature)."""
-        self.plt.clear_data()
-        draw(self.plt)
-        self.plt.title("")
-        self.plt.xaxes(True, False)  # lower and left axes only: the border frames the rest
-        self.plt.yaxes(True, False)
-        self.picture_changed()
 
 
 class SketchesScreen(Screen):
@@ -72,7 +51,7 @@ class SketchesScreen(Screen):
             "Interpolate",
             tooltip="loss and accuracy on the line through the two final weights: sharp or flat",
         ),
-        Binding("m", "toggle_maximize", "Zoom", tooltip="the focused sketch fills the screen"),
+        Binding("m", "app.toggle_maximize", "Zoom", tooltip="the focused sketch fills the screen"),
         Binding("escape", "back", "Back", tooltip="to the sketches, then to where you were"),
     ]
 
@@ -156,7 +135,7 @@ class SketchesScreen(Screen):
 
     def evaluate_line(self) -> Interpolation:
         """In a thread: rebuild model and data and evaluate the line (seconds on a CPU)."""
-        from tui_lab.devices import resolve_device
+        from tui_lab.core.devices import resolve_device
 
         a, b = self.runs
         return compute(
@@ -201,9 +180,3 @@ class SketchesScreen(Screen):
             self.show_sketches()
         else:
             self.dismiss()
-
-    def action_toggle_maximize(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-        else:
-            self.action_maximize()

@@ -23,7 +23,7 @@ from textual.worker import WorkerError
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
-from tui_lab.app.widgets.run_progress import SweepProgress, status_text
+from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import (
     DEFAULT_MODE,
@@ -34,6 +34,7 @@ from tui_lab.app.worker import (
     SweepRunner,
     WorkerMode,
 )
+from tui_lab.report.vocabulary import status_markup
 
 REFRESH_SECONDS = 0.25
 
@@ -54,7 +55,7 @@ class TrainScreen(Screen):
         ),
         Binding("n", "skip_run", "Skip", tooltip="stop this run (saved) and start the next"),
         Binding("c", "cancel_sweep", "Cancel", tooltip="stop this run (saved), no more"),
-        Binding("m", "toggle_maximize", "Zoom", show=False),
+        Binding("m", "app.toggle_maximize", "Zoom", show=False),
     ]
 
     def __init__(self, worker_mode: WorkerMode = DEFAULT_MODE) -> None:
@@ -131,7 +132,7 @@ class TrainScreen(Screen):
             self.headline = f"[b $error]Failed:[/] {sweep.failure}"
         else:
             outcomes = ", ".join(
-                f"{run.config.label()} {status_text(run.status)}" for run in sweep.runs
+                f"{run.config.label()} {status_markup(run.status)}" for run in sweep.runs
             )
             verdict = "cancelled" if sweep.cancelled else "done"
             out_dir = self.runner.request.out_dir if self.runner else Path()
@@ -194,12 +195,6 @@ class TrainScreen(Screen):
         if self.runner is not None and self.running:
             self.runner.cancel()
             self.notify("Cancelling: the current run is saved as interrupted.")
-
-    def action_toggle_maximize(self) -> None:
-        if self.maximized is not None:
-            self.minimize()
-        else:
-            self.action_maximize()
 
     async def stop_and_wait(self) -> None:
         """Cancel the sweep and wait until the current run has been saved as interrupted."""

@@ -10,7 +10,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tui_lab.compare import ComparisonRow, best_rows, comparison_rows
+from tui_lab.report.comparison import ComparisonRow, best_rows, comparison_rows
 from tui_lab.schema import Session
 
 SortValue = float | str | tuple | None

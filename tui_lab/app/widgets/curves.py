@@ -18,7 +18,7 @@ from textual.color import Color
 from textual.reactive import reactive
 
 from tui_lab.app.widgets.framed_plot import FramedPlot
-from tui_lab.plotting import PALETTE, RGB, linear_ticks, log_ticks
+from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks
 from tui_lab.schema import Session
 
 Metric = Literal["loss", "accuracy"]

@@ -10,21 +10,6 @@ from textual.widgets import Label, ProgressBar, Static
 
 from tui_lab.app.live_sweep import LiveSweep
 
-STATUS_STYLES = {
-    "pending": "dim",
-    "running": "bold",
-    "completed": "bold green",
-    "interrupted": "bold yellow",
-    "diverged": "bold red",
-    "out_of_memory": "bold magenta",
-    "failed": "bold red",
-}
-
-
-def status_text(status: str) -> str:
-    """A status as Textual markup, coloured so outcomes stand out (readable on light and dark)."""
-    return f"[{STATUS_STYLES.get(status, 'bold')}]{status.replace('_', ' ')}[/]"
-
 
 def clock(seconds: float | None) -> str:
     if seconds is None or seconds != seconds or seconds == float("inf"):

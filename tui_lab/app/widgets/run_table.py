@@ -8,8 +8,8 @@ from textual.widgets import DataTable
 
 from tui_lab.app.live_sweep import RunState
 from tui_lab.app.widgets.curves import RunColors, rgb_style
-from tui_lab.app.widgets.run_progress import STATUS_STYLES
-from tui_lab.compare import format_bytes
+from tui_lab.report.comparison import format_bytes
+from tui_lab.report.vocabulary import STATUS_STYLES
 
 # (title, width): fixed, as cells change while training and auto widths would not follow.
 # They add up (with a cell's padding of 1 each side) to fit 80 columns.

@@ -12,7 +12,7 @@ from typing import Any
 
 from tui_lab.app.widgets.curves import rgb_style
 from tui_lab.app.widgets.framed_plot import FramedPlot
-from tui_lab.scaling_report import ChartText
+from tui_lab.report.scaling import ChartText
 
 Draw = Callable[..., ChartText]  # draw(plt, size=(columns, lines)) -> title and legend
 

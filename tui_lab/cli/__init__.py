@@ -1,0 +1,17 @@
+"""Subcommands of ``bslab``: one module each, with ``main(argv) -> exit code``.
+
+``bslab NAME ...`` imports ``tui_lab.cli.NAME`` (dashes become underscores) on demand, so
+the main command starts without loading what it does not use.
+"""
+
+COMMANDS = {
+    "compare": "compare sessions: the batch-size experiment's table",
+    "schema": "print the JSON Schema of presets or sessions",
+    "devices": "list the compute devices",
+    "find-batch": "largest batch that fits in memory, and throughput per size",
+    "lr-find": "learning-rate range test for each batch size of a preset",
+    "paraboloid": "run the paraboloid lab and print the optimizers' paths",
+    "sketch": "print the saved sketches of sessions side by side",
+    "interpolate": "loss and accuracy on the line between two sessions' final weights",
+    "screenshots": "train a short sweep in the app and save a picture of each screen",
+}

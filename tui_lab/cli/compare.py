@@ -1,0 +1,72 @@
+"""``bslab compare``: the batch-size experiment's table for saved sessions, and what it says.
+
+Below the tables, for every group of runs that differ only in batch size: the batch size that
+is optimal in wall time and the one optimal in final accuracy, and McCandlish's fit of steps to
+target. ``--analysis`` adds the charts: steps and samples to target, and the time trade-off.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console
+
+from tui_lab.errors import BadInput
+from tui_lab.schema import Session
+
+CHART_HEIGHT = 18
+MAX_CHART_WIDTH = 100
+
+
+def main(argv: Sequence[str]) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bslab compare", description="Compare sessions: the batch-size experiment's table."
+    )
+    parser.add_argument("paths", nargs="+", type=Path, help="session files or folders of them")
+    parser.add_argument("--sort", choices=["batch", "time", "target", "accuracy"], default="batch")
+    parser.add_argument(
+        "--analysis",
+        action="store_true",
+        help="add charts of steps, samples and time to target against batch size",
+    )
+    parser.add_argument("--tui", action="store_true", help="open the compare screen of the app")
+    args = parser.parse_args(argv)
+    from tui_lab.core.storage import load_sessions
+    from tui_lab.report.comparison import comparison_rows, comparison_view
+
+    if args.tui:
+        from tui_lab.app.app import run_app
+
+        return run_app(compare_paths=args.paths)
+    loaded, warnings = load_sessions(args.paths)
+    console = Console()
+    for warning in warnings:
+        print(f"bslab: warning: {warning}", file=sys.stderr)
+    if not loaded:
+        raise BadInput("no session files found", source=", ".join(map(str, args.paths)))
+    sessions = [s.session for s in loaded]
+    console.print(comparison_view(comparison_rows(sessions, args.sort)))
+    print_analysis(console, sessions, charts=args.analysis)
+    return 0
+
+
+def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -> None:
+    """Per group of runs at several batch sizes: the optima, the fit and, if asked, charts."""
+    from rich.text import Text
+
+    from tui_lab.report.scaling import analysis_lines, render_report, scaling_groups
+
+    width = min(MAX_CHART_WIDTH, console.width)
+    for group in scaling_groups(sessions):
+        if len({r.batch_size for r in group.rows}) < 2 and not charts:
+            continue
+        console.print()
+        for line in analysis_lines(group):
+            console.print(line, highlight=False)
+        if charts:
+            for chart in render_report(group, width=width, height=CHART_HEIGHT):
+                console.print()
+                console.print(Text.from_ansi(chart), soft_wrap=True)

@@ -1,0 +1,119 @@
+"""``bslab --headless``: a sweep with progress bars then the comparison table, or the paraboloid
+lab's sketch."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+
+from tui_lab.analysis.paraboloid import run_paraboloid
+from tui_lab.cli.compare import print_analysis
+from tui_lab.cli.sketch import show_paraboloid
+from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
+from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from tui_lab.report.comparison import comparison_rows, comparison_view
+from tui_lab.run.events import (
+    EpochEnded,
+    RunEnded,
+    RunStarted,
+    SessionSaved,
+    StepStats,
+    SweepStarted,
+)
+from tui_lab.run.sweep import PreparedSweep, run_sweep
+from tui_lab.schema import ParaboloidPreset
+
+
+def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
+    """Run the sweep; returns the exit code (0, 1 if a run failed, 130 on Ctrl+C)."""
+    console = console or Console()
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+    sessions = {}
+    interrupted = False
+    with progress, contextlib.closing(run_sweep(prepared)) as events:
+        sweep_task: TaskID | None = None
+        run_task: TaskID | None = None
+        try:
+            for event in events:
+                if isinstance(event, SweepStarted):
+                    sweep_task = progress.add_task(
+                        f"sweep {event.preset_name}", total=len(event.runs), info=""
+                    )
+                elif isinstance(event, RunStarted):
+                    total = event.config.epochs * event.steps_per_epoch
+                    label = f"  {event.config.label()} lr={event.config.lr:.3g}"
+                    run_task = progress.add_task(label, total=total, info="")
+                elif isinstance(event, StepStats) and run_task is not None:
+                    info = f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s"
+                    progress.update(run_task, completed=event.step, info=info)
+                elif isinstance(event, EpochEnded) and run_task is not None:
+                    r = event.record
+                    info = f"epoch {r.epoch}  val acc {r.val_accuracy:.2%}"
+                    progress.update(run_task, completed=r.steps, info=info)
+                elif isinstance(event, RunEnded) and sweep_task is not None:
+                    progress.advance(sweep_task)
+                elif isinstance(event, SessionSaved) and event.final:
+                    sessions[event.run_index] = event.session
+                    summary = event.session.summary
+                    acc = (
+                        f"{summary.final_accuracy:.2%}"
+                        if summary and summary.final_accuracy
+                        else "—"
+                    )
+                    progress.console.print(
+                        f"  {event.session.config.label()}: {event.session.status}, "
+                        f"final accuracy {acc} → {event.path}",
+                        soft_wrap=True,
+                    )
+                    if run_task is not None:
+                        progress.remove_task(run_task)
+                        run_task = None
+        except KeyboardInterrupt:
+            interrupted = True
+    # closing() has now ended the generator, which saved the current run as interrupted.
+    if interrupted:
+        console.print("[yellow]Interrupted: the run in progress was saved as interrupted.[/]")
+    finished = [sessions[i] for i in sorted(sessions)]
+    if finished:
+        console.print(comparison_view(comparison_rows(finished), title=prepared.preset.name))
+        print_analysis(console, finished, charts=False)
+    if interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_FAILED if any(s.status == "failed" for s in finished) else EXIT_OK
+
+
+def run_paraboloid_headless(
+    preset: ParaboloidPreset,
+    out_dir: Path,
+    console: Console | None = None,
+    *,
+    width: int | None = None,
+    height: int | None = None,
+) -> int:
+    """Run every path of the preset, save the session into ``out_dir``, print the sketch."""
+    console = console or Console()
+    ensure_writable_dir(out_dir)  # fail before computing, not after
+    session = run_paraboloid(preset)
+    path = save_paraboloid_session(session, out_dir)
+    show_paraboloid(session, console, width or console.width, height)
+    console.print(f"{len(session.paths)} paths in {session.compute_seconds:.1f} s → {path}")
+    return EXIT_OK

@@ -1,0 +1,97 @@
+"""The ``bslab`` command: the app, headless sweeps, and the small tools around sessions.
+
+Exit codes: 0 success, 1 anything unexpected, 2 bad input (named file and field), 130 Ctrl+C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from tui_lab import __version__
+from tui_lab.cli import COMMANDS
+from tui_lab.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, BadInput
+from tui_lab.schema import ParaboloidPreset
+from tui_lab.settings import SESSIONS_DIR
+
+
+def main_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bslab",
+        description="A terminal lab for seeing how batch size and optimizer change training.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog="commands (each takes --help):\n"
+        + "\n".join(f"  bslab {name:12} {text}" for name, text in COMMANDS.items()),
+    )
+    parser.add_argument("preset", nargs="?", type=Path, help="preset JSON file to load")
+    parser.add_argument("--headless", action="store_true", help="run the preset without a UI")
+    parser.add_argument("--run", action="store_true", help="in the app, start the preset at once")
+    parser.add_argument(
+        "--out", type=Path, default=SESSIONS_DIR, help="session folder (./sessions)"
+    )
+    parser.add_argument("--device", help="override the preset's device: auto, cpu, cuda[:N], mps")
+    parser.add_argument("--data-dir", type=Path, help="folder with local dataset files")
+    parser.add_argument("--version", action="version", version=f"bslab {__version__}")
+    return parser
+
+
+def cmd_main(args: argparse.Namespace) -> int:
+    from tui_lab.core.storage import load_preset
+
+    preset = load_preset(args.preset) if args.preset else None
+    if args.headless:
+        if preset is None:
+            raise BadInput("--headless needs a preset file: bslab --headless PRESET.json")
+        if isinstance(preset, ParaboloidPreset):
+            from rich.console import Console
+
+            from tui_lab.cli.headless import run_paraboloid_headless
+            from tui_lab.core.storage import ensure_writable_dir
+
+            return run_paraboloid_headless(preset, ensure_writable_dir(args.out), Console())
+        from tui_lab.cli.headless import run_headless
+        from tui_lab.run.sweep import prepare_sweep
+
+        prepared = prepare_sweep(
+            preset,
+            out_dir=args.out,
+            device=args.device,
+            data_dir=args.data_dir,
+            source=str(args.preset),
+        )
+        return run_headless(prepared)
+    from tui_lab.app.app import run_app
+
+    return run_app(
+        preset=preset,
+        preset_path=args.preset,
+        start=args.run,
+        out_dir=args.out,
+        device=args.device,
+        data_dir=args.data_dir,
+    )
+
+
+def dispatch(argv: Sequence[str]) -> int:
+    if argv and argv[0] in COMMANDS:
+        module = importlib.import_module(f"tui_lab.cli.{argv[0].replace('-', '_')}")
+        return module.main(argv[1:])
+    return cmd_main(main_parser().parse_args(argv))
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        return dispatch(argv)
+    except BadInput as error:
+        print(f"bslab: error: {error.describe()}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,2 @@
+"""The building blocks of a run: data, models, optimizers, devices, evaluation, weights and
+session storage. Nothing here trains a sweep or draws anything."""

@@ -1,0 +1,95 @@
+"""The networks the lab trains, each built for the data set's input shape and class count."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from tui_lab.schema import ModelName
+
+if TYPE_CHECKING:
+    from tui_lab.core.data import Data
+
+
+class LeNet5(nn.Module):
+    """LeCun et al. 1998: conv-pool-conv-pool-fc-fc-fc (ReLU and max-pooling, as usual today)."""
+
+    def __init__(self, in_channels: int, side: int, num_classes: int):
+        super().__init__()
+        self.features = nn.Sequential(
+            nn.Conv2d(in_channels, 6, kernel_size=5, padding=2),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(6, 16, kernel_size=5),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        )
+        flat_side = (side // 2 - 4) // 2
+        self.classifier = nn.Sequential(
+            nn.Flatten(),
+            nn.Linear(16 * flat_side * flat_side, 120),
+            nn.ReLU(),
+            nn.Linear(120, 84),
+            nn.ReLU(),
+            nn.Linear(84, num_classes),
+        )
+
+    def forward(self, x):
+        return self.classifier(self.features(x))
+
+
+def mlp(in_features: int, num_classes: int) -> nn.Module:
+    """Two hidden layers: the simplest network on which batch-size effects still show."""
+    return nn.Sequential(
+        nn.Flatten(),
+        nn.Linear(in_features, 256),
+        nn.ReLU(),
+        nn.Linear(256, 128),
+        nn.ReLU(),
+        nn.Linear(128, num_classes),
+    )
+
+
+def small_cnn(in_channels: int, side: int, num_classes: int) -> nn.Module:
+    """A small VGG-style net that reaches a useful CIFAR-10 accuracy in a few epochs."""
+
+    def block(cin: int, cout: int) -> list[nn.Module]:
+        return [
+            nn.Conv2d(cin, cout, 3, padding=1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, padding=1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+        ]
+
+    return nn.Sequential(
+        *block(in_channels, 32),
+        *block(32, 64),
+        *block(64, 128),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(128, num_classes),
+    )
+
+
+def build_model(name: ModelName, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
+    """The named model for inputs of shape (channels, side, side)."""
+    channels, side, _ = input_shape
+    if name == "lenet5":
+        return LeNet5(channels, side, num_classes)
+    if name == "mlp":
+        return mlp(channels * side * side, num_classes)
+    if name == "cnn":
+        return small_cnn(channels, side, num_classes)
+    raise ValueError(f"unknown model {name!r}")
+
+
+def seeded_model(name: ModelName, data: Data, seed: int, device: str | torch.device) -> nn.Module:
+    """The run's starting model: the same name, data shape and seed always give the same weights,
+    which is what makes runs comparable and a sweep reproducible."""
+    torch.manual_seed(seed)
+    return build_model(name, data.input_shape, data.num_classes).to(device)

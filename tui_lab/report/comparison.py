@@ -1,0 +1,244 @@
+"""The batch-size experiment's table: one row per session, times normalised to the fastest.
+
+A second, smaller table holds what does not fit in 80 columns beside it: steps and samples to
+the target, peak memory and the gradient noise scale (the measured critical batch size).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from rich import box
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+
+from tui_lab.report.vocabulary import status_markup
+from tui_lab.schema import Session
+from tui_lab.schema.analysis import MemoryPeak
+
+# One space of padding plus the box's space divider between columns: the table fits 80 columns.
+TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
+
+SortKey = Literal["batch", "time", "target", "accuracy"]
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    session: Session
+    seconds_per_epoch: float | None
+    relative_time: float | None
+    epochs_to_target: int | None
+    seconds_to_target: float | None
+    best_accuracy: float | None
+    final_accuracy: float | None
+    steps_to_target: int | None = None
+    samples_to_target: int | None = None
+    peak_memory: MemoryPeak | None = None
+    noise_scale: float | None = None
+
+    @property
+    def batch_label(self) -> str:
+        cfg = self.session.config
+        return "full" if cfg.batch_size_requested == "full" else str(cfg.batch_size)
+
+
+def comparison_rows(sessions: list[Session], sort: SortKey = "batch") -> list[ComparisonRow]:
+    summaries = [s.summary for s in sessions]
+    times = [m.seconds_per_epoch for m in summaries if m and m.seconds_per_epoch]
+    fastest = min(times) if times else None
+    rows = []
+    for session, summary in zip(sessions, summaries, strict=True):
+        per_epoch = summary.seconds_per_epoch if summary else None
+        rows.append(
+            ComparisonRow(
+                session=session,
+                seconds_per_epoch=per_epoch,
+                relative_time=per_epoch / fastest if per_epoch and fastest else None,
+                epochs_to_target=summary.epochs_to_target if summary else None,
+                seconds_to_target=summary.seconds_to_target if summary else None,
+                best_accuracy=summary.best_accuracy if summary else None,
+                final_accuracy=summary.final_accuracy if summary else None,
+                steps_to_target=summary.steps_to_target if summary else None,
+                samples_to_target=summary.samples_to_target if summary else None,
+                peak_memory=session.peak_memory,
+                noise_scale=last_noise_scale(session),
+            )
+        )
+    return sorted(rows, key=SORT_KEYS[sort])
+
+
+def last_noise_scale(session: Session) -> float | None:
+    """The run's latest B_simple: the smoothed estimate is steadiest at the end of training."""
+    return next((p.b_simple for p in reversed(session.noise_scale) if p.b_simple), None)
+
+
+def _missing_last(value: float | None, sign: float = 1.0) -> tuple[bool, float]:
+    return (value is None, sign * (value or 0.0))
+
+
+SORT_KEYS = {
+    "batch": lambda r: (r.session.config.optimizer.name, r.session.config.batch_size),
+    "time": lambda r: _missing_last(r.seconds_per_epoch),
+    "target": lambda r: _missing_last(r.seconds_to_target),
+    "accuracy": lambda r: _missing_last(r.final_accuracy, -1.0),
+}
+
+
+def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
+    return missing if value is None else format(value, spec)
+
+
+def _significant(value: float | None) -> str:
+    """Three significant digits without an exponent: 153, 12.9, 1.61, 0.139 (narrow columns)."""
+    if value is None:
+        return "—"
+    decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 2
+    return f"{value:.{decimals}f}"
+
+
+def format_bytes(count: int) -> str:
+    """Binary units, about three significant digits: 312M, 1010M, 1.25G (never 0.98G)."""
+    value = float(count)
+    for unit in ("", "K", "M", "G"):
+        if value < 1024:
+            return f"{value:.3g}{unit}" if value < 100 else f"{value:.0f}{unit}"
+        value /= 1024
+    return f"{value:.3g}T"
+
+
+def lr_rule_text(rows: list[ComparisonRow]) -> str:
+    """How each optimizer's lr follows the batch, where a rule or warm-up is set; else ""."""
+    rules = []
+    for row in rows:
+        cfg = row.session.config
+        scaling = cfg.lr_scaling
+        if scaling.rule == "none" and not scaling.warmup_epochs:
+            continue
+        text = f"{cfg.optimizer.name} lr {cfg.optimizer.lr:g}"
+        if scaling.rule != "none":
+            text += f" at batch {scaling.base_batch_size}, scaled {scaling.rule}"
+        if scaling.warmup_epochs:
+            text += f", warm-up {scaling.warmup_epochs:g} epochs"
+        if text not in rules:
+            rules.append(text)
+    return "; ".join(rules)
+
+
+def best_rows(rows: list[ComparisonRow]) -> tuple[ComparisonRow | None, ComparisonRow | None]:
+    """The run fastest to the target (optimal in wall time) and the most accurate one."""
+    reached = [r for r in rows if r.seconds_to_target is not None]
+    fastest = min(reached, key=lambda r: r.seconds_to_target or 0.0, default=None)
+    finished = [r for r in rows if r.final_accuracy is not None]
+    accurate = max(finished, key=lambda r: r.final_accuracy or 0.0, default=None)
+    return fastest, accurate
+
+
+def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Table:
+    """The experiment's table; fits 80 columns (shared dataset/model go into the title)."""
+    targets = sorted({r.session.config.target_accuracy for r in rows})
+    target_text = ", ".join(f"{t:.0%}" for t in targets) or "—"
+    setups = {f"{r.session.config.dataset}/{r.session.config.model}" for r in rows}
+    shared_setup = len(setups) == 1
+    if shared_setup:
+        title = f"{title}: {next(iter(setups))}"
+    fastest, accurate = best_rows(rows)
+    rules = lr_rule_text(rows)
+    table = Table(
+        title=title,
+        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
+        "★ fastest to the target; most accurate at the end"
+        + (f"\nlr as run: {rules}" if rules else ""),
+        caption_justify="left",
+        **TABLE_STYLE,
+    )
+    columns = [] if shared_setup else [("data/model", "left")]
+    columns += [
+        ("optim", "left"),
+        ("lr", "right"),
+        ("batch", "right"),
+        ("status", "left"),
+        ("s/ep", "right"),
+        ("×fast", "right"),
+        ("ep→t", "right"),
+        ("s→t", "right"),
+        ("best", "right"),
+        ("final", "right"),
+    ]
+    for name, justify in columns:
+        table.add_column(name, justify=justify)  # type: ignore[arg-type]
+    for row in rows:
+        cfg = row.session.config
+        status = row.session.status
+        to_target = _fmt(row.seconds_to_target, ".1f", "never")
+        if row is fastest:
+            to_target += "★"
+        final = _fmt(row.final_accuracy, ".1%")
+        if row is accurate:
+            final += "★"
+        cells = [] if shared_setup else [f"{cfg.dataset}/{cfg.model}"]
+        cells += [
+            cfg.optimizer.name,
+            f"{cfg.lr:.3g}",
+            row.batch_label,
+            status_markup(status),
+            _significant(row.seconds_per_epoch),
+            _significant(row.relative_time),
+            str(row.epochs_to_target) if row.epochs_to_target is not None else "never",
+            to_target,
+            _fmt(row.best_accuracy, ".1%"),
+            final,
+        ]
+        table.add_row(*cells)
+    return table
+
+
+MEMORY_NOTES = {
+    "cuda_peak_allocated": "peak mem on cuda: the run's tensors at their peak",
+    "process_peak_rss": "peak mem on cpu: the process's peak RSS, which later runs inherit",
+}
+
+
+def resources_table(rows: list[ComparisonRow]) -> Table | None:
+    """Steps and samples to target, peak memory and noise scale; None if no run has any.
+
+    The optimizer column appears only when runs differ in it, like data/model in the main table.
+    """
+    if not any(r.steps_to_target or r.peak_memory or r.noise_scale for r in rows):
+        return None
+    several_optimizers = len({r.session.config.optimizer.name for r in rows}) > 1
+    table = Table(title="Steps, memory and noise scale", **TABLE_STYLE)
+    columns = ["optim"] if several_optimizers else []
+    columns += ["batch", "steps→t", "samples→t", "peak mem", "B_noise"]
+    for name in columns:
+        table.add_column(name, justify="left" if name == "optim" else "right")
+    for row in rows:
+        cells = [row.session.config.optimizer.name] if several_optimizers else []
+        cells += [
+            row.batch_label,
+            _fmt(row.steps_to_target, ",d", "never"),
+            _fmt(row.samples_to_target, ",d", "never"),
+            format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
+            _significant(row.noise_scale),
+        ]
+        table.add_row(*cells)
+    return table
+
+
+def resources_notes(rows: list[ComparisonRow]) -> list[str]:
+    """What the second table's columns measure (memory depends on the device)."""
+    notes = ["B_noise: gradient noise scale tr(Σ)/|G|² at the end of a run, which predicts the"]
+    notes.append("  critical batch size (McCandlish et al. 2018)")
+    sources = sorted({r.peak_memory.source for r in rows if r.peak_memory})
+    return notes + [MEMORY_NOTES[source] for source in sources]
+
+
+def comparison_view(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Group:
+    """The experiment's table and, below it, the steps/memory/noise-scale table with its notes."""
+    parts: list[RenderableType] = [comparison_table(rows, title)]
+    extra = resources_table(rows)
+    if extra is not None:
+        parts += [extra, Text("\n".join(resources_notes(rows)), style="dim")]
+    return Group(*parts)

@@ -1,0 +1,96 @@
+"""Chart helpers shared by the terminal drawings and the app: run colours and axis ticks.
+
+Free of UI imports, so that commands printing charts do not load Textual.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+RGB = tuple[int, int, int]
+
+# Okabe-Ito (colour-blind safe) without its yellow, plus two: all readable on light and dark.
+PALETTE: tuple[RGB, ...] = (
+    (0, 114, 178),
+    (213, 94, 0),
+    (0, 158, 115),
+    (148, 103, 189),
+    (230, 159, 0),
+    (86, 180, 233),
+    (204, 121, 167),
+    (140, 86, 75),
+)
+
+
+def log_ticks(low: float, high: float, most: int) -> tuple[list[float], list[str]]:
+    """2 to ``most`` ticks on a log10 axis, labelled with real values (1-2-5 per decade)."""
+    decades = range(math.floor(low), math.ceil(high) + 1)
+    for mantissas in ((1,), (1, 2, 5), (1, 2, 3, 4, 5, 6, 7, 8, 9)):
+        values = [m * 10.0**k for k in decades for m in mantissas]
+        values = [v for v in values if low <= math.log10(v) <= high]
+        if len(values) >= min(3, max(2, most)):
+            break
+    values = _thin(values, most)
+    if len(values) < 2:  # a flat curve: its two ends are the most useful labels
+        values = [10**low, 10**high] if high > low else [10**low]
+    labels = [short_number(v) if v >= 100 else f"{v:.2g}" for v in values]
+    return [math.log10(v) for v in values], labels
+
+
+def linear_ticks(
+    low: float, high: float, most: int, integers: bool = False
+) -> tuple[list[float], list[str]]:
+    """2 to ``most`` round ticks (steps of 1, 2 or 5 times a power of ten), short labels."""
+    if high <= low:
+        return [low], [short_number(low)]
+    top = 10.0 ** math.ceil(math.log10(high - low))
+    steps = [top * m / 10**k for k in range(8) for m in (1, 0.5, 0.2)]  # coarse to fine
+    best: list[float] = []
+    for step in steps:
+        if integers and step < 1:
+            break
+        values = [k * step for k in range(math.ceil(low / step), math.floor(high / step) + 1)]
+        if len(values) > max(2, most):
+            break
+        if len(values) >= 2:
+            best = values
+    values = best or [low, high]
+    return values, [short_number(v) for v in values]
+
+
+def _thin(values: list[float], most: int) -> list[float]:
+    return values[:: math.ceil(len(values) / max(2, most))] if values else values
+
+
+def short_number(value: float) -> str:
+    """12000 as 12k and 1500000 as 1.5M: sample counts fit under a tick."""
+    for scale, suffix in ((1e6, "M"), (1e3, "k")):
+        if abs(value) >= scale:
+            return f"{value / scale:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def render_plotext(
+    draw: Callable[[Any], object],
+    width: int,
+    height: int,
+    *,
+    color: bool = True,
+    terminal_colors: bool = False,
+) -> str:
+    """Draw onto plotext's global figure and return it as terminal text (ANSI colours unless
+    ``color`` is False). The figure is cleared before and after, so charts never leak into each
+    other; ``terminal_colors`` keeps the terminal's own background and text colours."""
+    import plotext
+
+    plotext.clear_figure()
+    plotext.plotsize(width, height)
+    if terminal_colors:
+        for set_color in (plotext.canvas_color, plotext.axes_color, plotext.ticks_color):
+            set_color("default")
+    draw(plotext)
+    text = plotext.build()
+    plotext.clear_figure()
+    return text if color else plotext.uncolorize(text)

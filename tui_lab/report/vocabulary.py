@@ -1,0 +1,24 @@
+"""The words and styles every screen and table uses for the same things, so that a run's status
+reads the same in the headless summary, the compare table and the app."""
+
+from __future__ import annotations
+
+# Rich markup styles, which Textual markup shares: readable on light and dark terminals.
+STATUS_STYLES = {
+    "running": "bold",
+    "completed": "bold green",
+    "interrupted": "bold yellow",
+    "diverged": "bold red",
+    "out_of_memory": "bold magenta",
+    "failed": "bold red",
+}
+
+
+def status_word(status: str) -> str:
+    """``out_of_memory`` → ``out of memory``: the session's status as a person reads it."""
+    return status.replace("_", " ")
+
+
+def status_markup(status: str) -> str:
+    """A status as markup, coloured so that outcomes stand out."""
+    return f"[{STATUS_STYLES.get(status, 'bold')}]{status_word(status)}[/]"

@@ -1,0 +1,155 @@
+"""Turns a run's events into its session file, saved atomically after every epoch."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import datetime, timezone
+from pathlib import Path
+
+from tui_lab.core.storage import save_model
+from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
+from tui_lab.schema import LossCurve, Session, Status, Summary
+
+
+class CurveBuffer:
+    """Keeps at most ``limit`` points, evenly spread over the whole run, whatever its length.
+
+    When the curve fills up, neighbouring pairs are averaged and from then on every incoming
+    point is averaged with the next ones too (the stride doubles), so old and new parts of the
+    run keep the same resolution.
+    """
+
+    def __init__(self, curve: LossCurve, limit: int):
+        self.curve = curve
+        self.limit = limit
+        self.stride = 1
+        self.pending: list[StepStats] = []
+
+    def append(self, stats: StepStats) -> None:
+        self.pending.append(stats)
+        if len(self.pending) >= self.stride:
+            self.flush()
+
+    def flush(self) -> None:
+        """Add the pending points as one averaged point (also called when the run ends)."""
+        if not self.pending:
+            return
+        last = self.pending[-1]
+        c = self.curve
+        c.step.append(last.step)
+        c.epoch.append(round(last.epoch - 1 + last.epoch_fraction, 4))
+        c.samples.append(last.samples)
+        c.seconds.append(round(last.seconds, 4))
+        c.loss.append(sum(p.loss for p in self.pending) / len(self.pending))
+        self.pending.clear()
+        if len(c.loss) > self.limit:
+            self._halve()
+
+    def _halve(self) -> None:
+        c = self.curve
+        # Keep x at the later point of each pair (where the averaged losses end) and the mean loss.
+        c.loss[:] = [(a + b) / 2 for a, b in zip(c.loss[0::2], c.loss[1::2], strict=False)]
+        for xs in (c.step, c.epoch, c.samples, c.seconds):
+            xs[:] = xs[1::2]
+        self.stride *= 2
+
+
+def summarize(session: Session) -> Summary:
+    """Time per epoch, throughput, and when (epochs, steps, samples, seconds) the target was hit."""
+    epochs = session.epochs
+    target = session.config.target_accuracy
+    train_seconds = sum(e.train_seconds for e in epochs)
+    hit = next((e for e in epochs if e.val_accuracy >= target), None)
+    best = max(epochs, key=lambda e: e.val_accuracy, default=None)
+    return Summary(
+        epochs_run=len(epochs),
+        seconds_per_epoch=train_seconds / len(epochs) if epochs else None,
+        samples_per_second=epochs[-1].samples_seen / train_seconds if train_seconds else None,
+        train_seconds=train_seconds,
+        epochs_to_target=hit.epoch if hit else None,
+        steps_to_target=hit.steps if hit else None,
+        samples_to_target=hit.samples_seen if hit else None,
+        seconds_to_target=sum(e.train_seconds for e in epochs[: hit.epoch]) if hit else None,
+        best_accuracy=best.val_accuracy if best else None,
+        best_epoch=best.epoch if best else None,
+        final_accuracy=epochs[-1].val_accuracy if epochs else None,
+        final_val_loss=epochs[-1].val_loss if epochs else None,
+    )
+
+
+def session_filename(session: Session) -> str:
+    cfg = session.config
+    batch = "full" if cfg.batch_size_requested == "full" else cfg.batch_size
+    stamp = session.created.strftime("%Y%m%d-%H%M%S")
+    return f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}-{stamp}-{session.id[:6]}.json".replace(
+        " ", "_"
+    )
+
+
+class SessionRecorder:
+    """Consumes one run's events and keeps its session file on disk up to date."""
+
+    def __init__(self, out_dir: Path):
+        self.out_dir = Path(out_dir)
+        self.session: Session | None = None
+        self.path: Path | None = None
+        self.curve: CurveBuffer | None = None
+
+    def handle(self, event: Event) -> SessionSaved | None:
+        """Update the session; returns a SessionSaved event whenever the file was written."""
+        if isinstance(event, RunStarted):
+            self.session = Session(
+                id=secrets.token_hex(8),
+                created=datetime.now(timezone.utc),
+                config=event.config,
+                environment=event.environment,
+                n_train=event.n_train,
+                n_val=event.n_val,
+                steps_per_epoch=event.steps_per_epoch,
+            )
+            self.path = self.out_dir / session_filename(self.session)
+            self.curve = CurveBuffer(self.session.curve, event.config.curve_points)
+            return self.save(event.run_index, final=False)
+        if isinstance(event, StepStats) and self.curve is not None:
+            self.curve.append(event)
+        elif isinstance(event, EpochEnded) and self.session is not None:
+            self.session.epochs.append(event.record)
+            if event.noise_scale is not None:
+                self.session.noise_scale.append(event.noise_scale)
+            self.session.summary = summarize(self.session)
+            return self.save(event.run_index, final=False)
+        elif isinstance(event, RunEnded) and self.session is not None:
+            self.session.peak_memory = event.peak_memory
+            self.session.trajectory = event.trajectory
+            self._end(event.status, event.message)
+            return self.save(event.run_index, final=False)
+        return None
+
+    def finish(
+        self,
+        run_index: int,
+        *,
+        status: Status | None = None,
+        message: str = "",
+        weights_file: str | None = None,
+    ) -> SessionSaved | None:
+        """The last save of the run, once its weights are beside it (or it was cut short)."""
+        if self.session is None:
+            return None
+        if status is not None:
+            self._end(status, message)
+        self.session.weights_file = weights_file
+        return self.save(run_index, final=True)
+
+    def _end(self, status: Status, message: str) -> None:
+        assert self.session is not None
+        if self.curve is not None:
+            self.curve.flush()
+        self.session.status = status
+        self.session.message = message
+        self.session.summary = summarize(self.session)
+
+    def save(self, run_index: int, *, final: bool) -> SessionSaved:
+        assert self.session is not None and self.path is not None
+        save_model(self.session, self.path)
+        return SessionSaved(run_index, self.path, self.session.model_copy(deep=True), final)

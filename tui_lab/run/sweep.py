@@ -1,0 +1,160 @@
+"""A sweep: a preset expanded into runs, each trained by the engine and recorded as a session.
+
+Everything that can be wrong with the input (device, data, batch sizes, output folder) is checked
+before the first run starts, so a bad preset fails in a second, not after an hour of training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from tui_lab.core.data import Data, load_data
+from tui_lab.core.devices import resolve_device
+from tui_lab.core.storage import ensure_writable_dir
+from tui_lab.core.weights import save_weights, weights_path_for
+from tui_lab.errors import BadInput
+from tui_lab.run.events import Event, RunEnded, RunStarted, SweepEnded, SweepStarted
+from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
+from tui_lab.run.recorder import SessionRecorder
+from tui_lab.schema import RunConfig, TrainPreset
+
+
+def plan_runs(
+    preset: TrainPreset, n_train: int, device: str, source: str | None = None
+) -> list[RunConfig]:
+    """One resolved RunConfig per (optimizer, batch size), in preset order."""
+    runs = []
+    for optimizer in preset.optimizer_grid():
+        resolved = optimizer.resolved()
+        for b_index, requested in enumerate(preset.batch_sizes):
+            batch = n_train if requested == "full" else requested
+            if batch > n_train:
+                raise BadInput(
+                    f"batch size {batch} is larger than the training set ({n_train} samples)",
+                    source=source,
+                    field=f"batch_sizes[{b_index}]",
+                )
+            assert resolved.lr is not None
+            runs.append(
+                RunConfig(
+                    preset_name=preset.name,
+                    dataset=preset.dataset,
+                    data_dir=preset.data_dir,
+                    train_subset=preset.train_subset,
+                    model=preset.model,
+                    optimizer=resolved,
+                    batch_size=batch,
+                    batch_size_requested=requested,
+                    micro_batch_size=preset.micro_batch_size,
+                    lr=preset.lr_scaling.scale(resolved.lr, batch),
+                    lr_scaling=preset.lr_scaling,
+                    epochs=preset.epochs,
+                    target_accuracy=preset.target_accuracy,
+                    seed=preset.seed,
+                    device=device,
+                    threads=preset.threads,
+                    curve_points=preset.curve_points,
+                    noise_scale=preset.noise_scale,
+                    trajectory=preset.trajectory,
+                )
+            )
+    return runs
+
+
+@dataclass
+class PreparedSweep:
+    preset: TrainPreset
+    data: Data
+    runs: list[RunConfig]
+    out_dir: Path
+
+
+def prepare_sweep(
+    preset: TrainPreset,
+    *,
+    out_dir: Path,
+    device: str | None = None,
+    data_dir: Path | None = None,
+    source: str | None = None,
+) -> PreparedSweep:
+    """Validate everything and load the data; raises BadInput naming the file and field."""
+    if data_dir is not None:
+        preset = preset.updated(data_dir=data_dir)
+    resolved_device = resolve_device(
+        device or preset.device,
+        source=None if device else source,
+        field="--device" if device else "device",
+    )
+    out_dir = ensure_writable_dir(out_dir)
+    data = load_data(
+        preset.dataset,
+        data_dir=preset.data_dir,
+        seed=preset.seed,
+        train_subset=preset.train_subset,
+        source=source,
+    )
+    runs = plan_runs(preset, data.n_train, resolved_device, source)
+    return PreparedSweep(preset, data, runs, out_dir)
+
+
+def run_sweep(
+    prepared: PreparedSweep,
+    control: SweepControl | None = None,
+    executor: Executor | None = None,
+) -> Iterator[Event]:
+    """Train every run through ``executor`` (default: one after another in this process);
+    yields the engine's events plus SessionSaved after each save.
+
+    Sessions and weights are written here, from the events, whichever executor trained the run.
+    If the consumer stops early (Ctrl+C, closing the generator), every run that had started and
+    not ended is saved as interrupted before the generator ends.
+    """
+    control = control or SweepControl()
+    executor = executor or InlineExecutor()
+    yield SweepStarted(prepared.preset.name, prepared.runs)
+    tasks = [RunTask.single(index, config) for index, config in enumerate(prepared.runs)]
+    recorders: dict[int, SessionRecorder] = {}
+    paths: list[Path] = []
+    events = executor.execute(tasks, prepared.data, control)
+    try:
+        for event in events:
+            if isinstance(event, RunStarted):
+                recorders[event.run_index] = SessionRecorder(prepared.out_dir)
+            recorder = recorders.get(getattr(event, "run_index", -1))
+            if recorder is None:
+                yield event
+                continue
+            if isinstance(event, RunEnded):
+                yield from _ended(event, recorder, paths)
+                del recorders[event.run_index]
+                continue
+            saved = recorder.handle(event)
+            yield event
+            if saved is not None:
+                yield saved
+    finally:
+        events.close()
+        for index, recorder in recorders.items():  # started but never ended: cut short
+            recorder.finish(index, status="interrupted", message="interrupted before the run ended")
+    yield SweepEnded(control.cancel.is_set(), paths)
+
+
+def _ended(event: RunEnded, recorder: SessionRecorder, paths: list[Path]) -> Iterator[Event]:
+    """Record the run's end, save its weights beside the session, then its final save."""
+    saved = recorder.handle(event)
+    yield replace(event, weights=None)  # consumers need no copy of the weights
+    if saved is not None:
+        yield saved
+    if recorder.path is None:
+        return
+    paths.append(recorder.path)
+    weights_file = None
+    if event.weights is not None:
+        weights = weights_path_for(recorder.path)
+        save_weights(event.weights, weights)
+        weights_file = weights.name
+    final = recorder.finish(event.run_index, weights_file=weights_file)
+    if final is not None:
+        yield final
