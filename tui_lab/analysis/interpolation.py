@@ -136,7 +136,8 @@ def final_weights(loaded: LoadedSession) -> dict[str, torch.Tensor]:
     return load_weights(loaded.path.parent / loaded.session.weights_file)
 
 
-def run_label(session: Session) -> str:
+def solution_label(session: Session) -> str:
+    """The run a solution came from, with its learning rate: what sets sharpness apart."""
     return f"{session.config.label()} lr={session.config.lr:.3g}"
 
 
@@ -178,7 +179,7 @@ def compute(
             val,
             alphas=alphas(points),
             sessions=(a.session.id, b.session.id),
-            labels=(run_label(a.session), run_label(b.session)),
+            labels=(solution_label(a.session), solution_label(b.session)),
         )
     except ValueError as error:  # weights of another shape than the config's model
         raise BadInput(str(error), source=f"{a.path}, {b.path}", field="weights_file") from None

@@ -15,12 +15,14 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tui_lab.report.vocabulary import status_markup
+from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
 from tui_lab.schema import Session
 from tui_lab.schema.analysis import MemoryPeak
 
 # One space of padding plus the box's space divider between columns: the table fits 80 columns.
 TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
+
+LEFT_ALIGNED = {"data_model", "optimizer", "status"}
 
 SortKey = Literal["batch", "time", "target", "accuracy"]
 
@@ -154,25 +156,16 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         caption_justify="left",
         **TABLE_STYLE,
     )
-    columns = [] if shared_setup else [("data/model", "left")]
-    columns += [
-        ("optim", "left"),
-        ("lr", "right"),
-        ("batch", "right"),
-        ("status", "left"),
-        ("s/ep", "right"),
-        ("×fast", "right"),
-        ("ep→t", "right"),
-        ("s→t", "right"),
-        ("best", "right"),
-        ("final", "right"),
-    ]
+    keys = [] if shared_setup else ["data_model"]
+    keys += ["optimizer", "lr", "batch", "status", "seconds_per_epoch", "relative_time"]
+    keys += ["epochs_to_target", "seconds_to_target", "best_accuracy", "final_accuracy"]
+    columns = [(COLUMN_LABELS[k], "left" if k in LEFT_ALIGNED else "right") for k in keys]
     for name, justify in columns:
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cfg = row.session.config
         status = row.session.status
-        to_target = _fmt(row.seconds_to_target, ".1f", "never")
+        to_target = _fmt(row.seconds_to_target, ".1f", NOT_REACHED)
         if row is fastest:
             to_target += "★"
         final = _fmt(row.final_accuracy, ".1%")
@@ -186,7 +179,7 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
             status_markup(status),
             _significant(row.seconds_per_epoch),
             _significant(row.relative_time),
-            str(row.epochs_to_target) if row.epochs_to_target is not None else "never",
+            _fmt(row.epochs_to_target, "d", NOT_REACHED),
             to_target,
             _fmt(row.best_accuracy, ".1%"),
             final,
@@ -218,8 +211,8 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
         cells = [row.session.config.optimizer.name] if several_optimizers else []
         cells += [
             row.batch_label,
-            _fmt(row.steps_to_target, ",d", "never"),
-            _fmt(row.samples_to_target, ",d", "never"),
+            _fmt(row.steps_to_target, ",d", NOT_REACHED),
+            _fmt(row.samples_to_target, ",d", NOT_REACHED),
             format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
             _significant(row.noise_scale),
         ]

@@ -22,3 +22,20 @@ def status_word(status: str) -> str:
 def status_markup(status: str) -> str:
     """A status as markup, coloured so that outcomes stand out."""
     return f"[{STATUS_STYLES.get(status, 'bold')}]{status_word(status)}[/]"
+
+# Column labels of every runs table (terminal and app), short enough for 80 columns; the tables'
+# captions spell them out.
+COLUMN_LABELS = {
+    "data_model": "data/model",
+    "optimizer": "optim",
+    "lr": "lr",
+    "batch": "batch",
+    "status": "status",
+    "seconds_per_epoch": "s/ep",
+    "relative_time": "×fast",
+    "epochs_to_target": "ep→t",
+    "seconds_to_target": "s→t",
+    "best_accuracy": "best",
+    "final_accuracy": "final",
+}
+NOT_REACHED = "never"  # a run that never reached the target accuracy

@@ -14,11 +14,17 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui_lab.analysis.interpolation import run_label
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
-from tui_lab.app.widgets.curves import RGB, CurvesChart, RunColors, next_x_axis, rgb_style
+from tui_lab.app.widgets.curves import (
+    RGB,
+    CurvesChart,
+    RunColors,
+    next_x_axis,
+    rgb_style,
+    run_label,
+)
 from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
 from tui_lab.schema import Session

@@ -11,6 +11,8 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui_lab.report.comparison import ComparisonRow, best_rows, comparison_rows
+from tui_lab.report.vocabulary import COLUMN_LABELS as LABEL
+from tui_lab.report.vocabulary import NOT_REACHED, status_word
 from tui_lab.schema import Session
 
 SortValue = float | str | tuple | None
@@ -34,28 +36,32 @@ def _config(row: ComparisonRow):
 
 # fmt: off
 COLUMNS: tuple[Column, ...] = (
-    Column("optimizer", "left", lambda r: _config(r).optimizer.name,
+    Column(LABEL["optimizer"], "left", lambda r: _config(r).optimizer.name,
            lambda r: (_config(r).optimizer.name, _config(r).batch_size)),
-    Column("batch", "right", lambda r: r.batch_label,
+    Column(LABEL["batch"], "right", lambda r: r.batch_label,
            lambda r: (_config(r).batch_size, _config(r).optimizer.name)),
-    Column("lr", "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
-    Column("status", "left", lambda r: r.session.status, lambda r: r.session.status),
-    Column("s/epoch", "right", lambda r: _fmt(r.seconds_per_epoch, ".3f"),
+    Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
+    Column(LABEL["status"], "left", lambda r: status_word(r.session.status),
+           lambda r: r.session.status),
+    Column(LABEL["seconds_per_epoch"], "right", lambda r: _fmt(r.seconds_per_epoch, ".3f"),
            lambda r: r.seconds_per_epoch),
-    Column("×fastest", "right", lambda r: _fmt(r.relative_time, ".2f"),
+    Column(LABEL["relative_time"], "right", lambda r: _fmt(r.relative_time, ".2f"),
            lambda r: r.relative_time),
-    Column("epochs→target", "right", lambda r: _fmt(r.epochs_to_target, "d", "not reached"),
+    Column(LABEL["epochs_to_target"], "right", lambda r: _fmt(r.epochs_to_target, "d", NOT_REACHED),
            lambda r: r.epochs_to_target),
-    Column("s→target", "right", lambda r: _fmt(r.seconds_to_target, ".1f", "not reached"),
+    Column(LABEL["seconds_to_target"], "right",
+           lambda r: _fmt(r.seconds_to_target, ".1f", NOT_REACHED),
            lambda r: r.seconds_to_target),
-    Column("best acc", "right", lambda r: _fmt(r.best_accuracy, ".2%"), lambda r: r.best_accuracy),
-    Column("final acc", "right", lambda r: _fmt(r.final_accuracy, ".2%"),
+    Column(LABEL["best_accuracy"], "right", lambda r: _fmt(r.best_accuracy, ".2%"),
+           lambda r: r.best_accuracy),
+    Column(LABEL["final_accuracy"], "right", lambda r: _fmt(r.final_accuracy, ".2%"),
            lambda r: r.final_accuracy),
-    Column("data/model", "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
+    Column(LABEL["data_model"], "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
            lambda r: (_config(r).dataset, _config(r).model)),
 )
 # fmt: on
-STARRED = {"s→target": 0, "final acc": 1}  # column → index in best_rows(): fastest, most accurate
+# column → index in best_rows(): fastest, most accurate
+STARRED = {LABEL["seconds_to_target"]: 0, LABEL["final_accuracy"]: 1}
 
 
 def sorted_rows(rows: Sequence[ComparisonRow], column: Column, descending: bool) -> list:

@@ -11,7 +11,6 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from tui_lab.analysis.interpolation import run_label
 from tui_lab.app.live_sweep import NoisePoint
 from tui_lab.app.widgets.curves import (
     MAX_POINTS,
@@ -21,6 +20,7 @@ from tui_lab.app.widgets.curves import (
     Series,
     XAxis,
     downsample,
+    run_label,
 )
 from tui_lab.schema import Session
 
