@@ -82,3 +82,40 @@ def test_truncated_idx_file_is_reported(tmp_path):
     path.write_bytes(struct.pack(">BBBBI", 0, 0, 8, 1, 10) + b"\x00" * 3)
     with pytest.raises(BadInput, match="truncated"):
         read_idx(path)
+
+
+def corrupt_gzip(folder) -> None:
+    (folder / (IDX_FILES["train_x"] + ".gz")).write_bytes(b"\x1f\x8b\x08\x00garbage")
+
+
+def images_of_the_wrong_shape(folder) -> None:
+    write_idx(folder / IDX_FILES["val_x"], np.zeros((20, 28 * 28)), compress=False)
+
+
+def labels_out_of_range(folder) -> None:
+    write_idx(folder / IDX_FILES["train_y"], np.full(50, 10), compress=False)
+
+
+def one_label_missing(folder) -> None:
+    write_idx(folder / IDX_FILES["val_y"], np.zeros(19), compress=False)
+
+
+@pytest.mark.parametrize(
+    ("damage", "file", "expected"),
+    [
+        (corrupt_gzip, "train_x", "cannot read"),
+        (images_of_the_wrong_shape, "val_x", "expected N×28×28 images"),
+        (labels_out_of_range, "train_y", "label 10 out of range"),
+        (one_label_missing, "val_y", "expected 20 labels"),
+    ],
+)
+def test_damaged_idx_files_are_bad_input_naming_preset_field_and_file(
+    tmp_path, damage, file, expected
+):
+    fake_mnist(tmp_path, compress=damage is corrupt_gzip)
+    damage(tmp_path)
+    with pytest.raises(BadInput) as info:
+        load_data("mnist", data_dir=tmp_path, source="p.json")
+    message = info.value.describe()
+    assert message.startswith("p.json: data_dir: ") and IDX_FILES[file] in message
+    assert expected in message

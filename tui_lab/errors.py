@@ -12,9 +12,11 @@ from pydantic import ValidationError
 
 # What ``bslab`` returns, in one place: scripts and schedulers rely on these.
 EXIT_OK = 0
-EXIT_FAILED = 1  # a run failed unexpectedly, or anything else
+EXIT_FAILED = 1  # a run failed, a file could not be saved (the sweep stops), or anything else
 EXIT_BAD_INPUT = 2  # the message names the file and the field
 EXIT_INTERRUPTED = 130  # Ctrl+C: what ran so far is saved
+# SIGTERM and SIGHUP save what ran too and exit with 128 + their number, 143 and 129
+# (tui_lab.run.signals).
 
 
 class BadInput(Exception):
@@ -62,3 +64,19 @@ def from_validation_error(error: ValidationError, source: str | Path) -> BadInpu
     first_field, first_message = lines[0]
     more = "".join(f"\n  {f}: {m}" for f, m in lines[1:])
     return BadInput(first_message + more, source=source, field=first_field)
+
+
+class StorageFault(Exception):
+    """A file could not be written: the disk is full, the folder was removed or is read-only.
+
+    Not the user's input (exit code 1, not 2), but still one clear line, never a traceback.
+    """
+
+    def __init__(self, path: str | Path, error: OSError):
+        self.path = str(path)
+        self.reason = error.strerror or str(error)
+        self.errno = error.errno
+        super().__init__(self.describe())
+
+    def describe(self) -> str:
+        return f"{self.path}: cannot save: {self.reason}"

@@ -124,8 +124,9 @@ def check_same_problem(a: LoadedSession, b: LoadedSession) -> None:
             )
 
 
-def final_weights(loaded: LoadedSession) -> dict[str, torch.Tensor]:
-    from tui_lab.core.weights import load_weights
+def final_weights(loaded: LoadedSession, model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The run's saved weights, checked to be ``model``'s own (names, shapes, dtypes)."""
+    from tui_lab.core.weights import check_weights_match, load_weights
 
     if loaded.session.weights_file is None:
         raise BadInput(
@@ -133,7 +134,10 @@ def final_weights(loaded: LoadedSession) -> dict[str, torch.Tensor]:
             source=loaded.path,
             field="weights_file",
         )
-    return load_weights(loaded.path.parent / loaded.session.weights_file)
+    path = loaded.path.parent / loaded.session.weights_file  # a plain name: stays beside it
+    weights = load_weights(path)
+    check_weights_match(model, weights, path)
+    return weights
 
 
 def solution_label(session: Session) -> str:
@@ -157,7 +161,6 @@ def compute(
     from tui_lab.core.models import seeded_model
 
     check_same_problem(a, b)
-    theta_a, theta_b = final_weights(a), final_weights(b)
     config = a.session.config
     data = load_data(
         config.dataset,
@@ -170,6 +173,7 @@ def compute(
     train = data.train_sample(train_samples)
     val = (data.val_x, data.val_y)
     model = seeded_model(config.model, data, config.seed, device)
+    theta_a, theta_b = final_weights(a, model), final_weights(b, model)
     try:
         return interpolate(
             model,

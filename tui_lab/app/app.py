@@ -6,6 +6,8 @@ owns the sweep in progress; quitting while it runs asks first, then saves the ru
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
@@ -22,6 +24,8 @@ from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
+from tui_lab.errors import EXIT_OK
+from tui_lab.run.signals import TERMINATING, detach_from_hung_up_terminal
 from tui_lab.schema import TrainPreset
 from tui_lab.settings import SESSIONS_DIR
 
@@ -71,6 +75,23 @@ class BslabApp(App[int]):
         self.switch_mode(self.first_mode)
         if self.start_at_once:
             self.call_after_refresh(self.setup_screen.action_start)
+        loop = asyncio.get_running_loop()
+        for signum in TERMINATING:  # kill, a scheduler's time limit, an SSH hang-up
+            if signal.getsignal(signum) is not signal.SIG_IGN:
+                loop.add_signal_handler(signum, self.terminated, signum)
+
+    def terminated(self, signum: int) -> None:
+        """SIGTERM or SIGHUP: save the run in progress as interrupted, exit 128 + signum."""
+        if signum == signal.SIGHUP:
+            detach_from_hung_up_terminal()
+        self.run_worker(self.stop_and_exit(128 + signum), group="exit", exclusive=True)
+
+    async def stop_and_exit(self, code: int) -> None:
+        """Exit once the sweep in progress (if any) has saved its run as interrupted."""
+        if self.train_screen.running:
+            self.notify("Saving the current run as interrupted…")
+            await self.train_screen.stop_and_wait()
+        self.exit(code)
 
     @on(SetupScreen.StartRequested)
     def start_sweep(self, request: SetupScreen.StartRequested) -> None:
@@ -86,9 +107,7 @@ class BslabApp(App[int]):
 
         async def answered(quit_app: bool | None) -> None:
             if quit_app:
-                self.notify("Saving the current run as interrupted…")
-                await self.train_screen.stop_and_wait()
-                self.exit(0)
+                await self.stop_and_exit(EXIT_OK)
 
         await self.push_screen(QuitConfirm(), answered)
 

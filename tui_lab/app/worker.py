@@ -20,6 +20,7 @@ import multiprocessing as mp
 import os
 import queue
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -31,9 +32,10 @@ from textual.message import Message
 from textual.message_pump import MessagePump
 from textual.worker import Worker, get_current_worker
 
-from tui_lab.errors import BadInput
+from tui_lab.errors import EXIT_FAILED, BadInput, StorageFault
 from tui_lab.run.events import Event, StepStats
 from tui_lab.run.executor import SweepControl
+from tui_lab.run.signals import on_termination
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import TrainPreset
 
@@ -103,6 +105,8 @@ def sweep_batches(request: SweepRequest, control: SweepControl) -> Iterator[list
 def describe_failure(error: BaseException) -> str:
     if isinstance(error, BadInput):
         return error.describe()
+    if isinstance(error, StorageFault):
+        return f"{error.describe()}: the sweep stopped (every later run would fail to save)"
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
@@ -110,6 +114,10 @@ def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel) -> None:
     """The training process: sends ("events", batch)..., then ("failed", text) or ("done",)."""
     silence_stdio()  # it shares the app's terminal: a stray warning would scribble on the screen
     control = SweepControl(stop_run=stop_run, cancel=cancel)
+    # A hang-up or a kill of the whole process group reaches this process too: end like the app.
+    # (From a thread: the handler may interrupt this thread while it holds the event's lock.)
+    on_termination(lambda signum: threading.Thread(target=cancel.set, daemon=True).start())
+    end_with_parent(cancel, out)
     try:
         for batch in sweep_batches(request, control):
             out.put(("events", batch))
@@ -117,6 +125,23 @@ def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel) -> None:
         out.put(("failed", describe_failure(error)))
     else:
         out.put(("done",))
+
+
+def end_with_parent(cancel, out: mp.Queue) -> None:  # type: ignore[no-untyped-def]
+    """Never outlive the app: when it is gone (even by ``kill -9``), save the run as interrupted
+    and end; if the run cannot stop within CHILD_EXIT_SECONDS, end anyway (it reads back as
+    stopped)."""
+    parent = mp.parent_process()
+    assert parent is not None, "only for the training process"
+
+    def watch() -> None:
+        parent.join()  # returns when the parent's end of a pipe closes: it has died
+        out.cancel_join_thread()  # nobody reads the queue any more: do not wait to flush it
+        cancel.set()
+        time.sleep(CHILD_EXIT_SECONDS)
+        os._exit(EXIT_FAILED)
+
+    threading.Thread(target=watch, name="bslab-parent-watch", daemon=True).start()
 
 
 def silence_stdio() -> None:

@@ -21,7 +21,7 @@ from tui_lab.analysis.paraboloid import run_paraboloid
 from tui_lab.cli.compare import print_analysis
 from tui_lab.cli.sketch import show_paraboloid
 from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
-from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK
+from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StorageFault
 from tui_lab.report.comparison import comparison_rows, comparison_view
 from tui_lab.run.events import (
     EpochEnded,
@@ -31,12 +31,15 @@ from tui_lab.run.events import (
     StepStats,
     SweepStarted,
 )
+from tui_lab.run.signals import Terminated
 from tui_lab.run.sweep import PreparedSweep, run_sweep
 from tui_lab.schema import ParaboloidPreset
 
 
 def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
-    """Run the sweep; returns the exit code (0, 1 if a run failed, 130 on Ctrl+C)."""
+    """Run the sweep; returns the exit code: 0, or 1 if a run failed or a file could not be
+    saved (which ends the sweep), 130 on Ctrl+C, 143 on SIGTERM, 129 on SIGHUP (the signals
+    raise Terminated only inside ``termination_raises``, as ``bslab`` sets up)."""
     console = console or Console()
     progress = Progress(
         TextColumn("{task.description}"),
@@ -48,7 +51,9 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
         console=console,
     )
     sessions = {}
-    interrupted = False
+    stopped_by: str | None = None  # the signal that ended the sweep early, if one did
+    fault: StorageFault | None = None  # or the file that could not be saved
+    exit_code = EXIT_OK
     with progress, contextlib.closing(run_sweep(prepared)) as events:
         sweep_task: TaskID | None = None
         run_task: TaskID | None = None
@@ -88,16 +93,29 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         progress.remove_task(run_task)
                         run_task = None
         except KeyboardInterrupt:
-            interrupted = True
+            stopped_by, exit_code = "Ctrl+C", EXIT_INTERRUPTED
+        except Terminated as stop:
+            stopped_by, exit_code = stop.name, stop.exit_code
+        except StorageFault as error:
+            fault, exit_code = error, EXIT_FAILED
     # closing() has now ended the generator, which saved the current run as interrupted.
-    if interrupted:
-        console.print("[yellow]Interrupted: the run in progress was saved as interrupted.[/]")
+    if stopped_by is not None:
+        console.print(
+            f"[yellow]Stopped by {stopped_by}: the run in progress was saved as interrupted.[/]"
+        )
     finished = [sessions[i] for i in sorted(sessions)]
     if finished:
         console.print(comparison_view(comparison_rows(finished), title=prepared.preset.name))
         print_analysis(console, finished, charts=False)
-    if interrupted:
-        return EXIT_INTERRUPTED
+    if fault is not None:  # last, so that it is what the screen ends with
+        console.print(
+            f"[bold red]bslab: error: {fault.describe()}[/]\n"
+            "The sweep stopped: every later run would fail to save the same way. The run was "
+            "marked failed if its session could still be written; runs saved before are kept.",
+            highlight=False,
+        )
+    if exit_code != EXIT_OK:
+        return exit_code
     return EXIT_FAILED if any(s.status == "failed" for s in finished) else EXIT_OK
 
 

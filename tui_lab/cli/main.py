@@ -1,6 +1,7 @@
 """The ``bslab`` command: the app, headless sweeps, and the small tools around sessions.
 
-Exit codes: 0 success, 1 anything unexpected, 2 bad input (named file and field), 130 Ctrl+C.
+Exit codes: 0 success, 1 a failed run or a file that cannot be written, 2 bad input (named file
+and field), 130 Ctrl+C, 143 SIGTERM, 129 SIGHUP (see tui_lab.run.signals).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ from pathlib import Path
 
 from tui_lab import __version__
 from tui_lab.cli import COMMANDS
-from tui_lab.errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, BadInput
+from tui_lab.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, StorageFault
+from tui_lab.run.signals import Terminated, termination_raises
 from tui_lab.schema import ParaboloidPreset
 from tui_lab.settings import SESSIONS_DIR
 
@@ -85,12 +87,18 @@ def dispatch(argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
-        return dispatch(argv)
+        with termination_raises():
+            return dispatch(argv)
     except BadInput as error:
         print(f"bslab: error: {error.describe()}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    except StorageFault as error:
+        print(f"bslab: error: {error.describe()}", file=sys.stderr)
+        return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED
+    except Terminated as stop:
+        return stop.exit_code
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import gzip
 import subprocess
+import zlib
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -23,6 +24,7 @@ from tui_lab.schema import DatasetName
 from tui_lab.settings import data_cache_dir, downloads_allowed
 
 DIGITS_VALIDATION_FRACTION = 0.2
+NUM_CLASSES = 10  # in every data set offered
 
 # torchvision's folder name for each IDX data set, and its normalisation constants.
 IDX_DATASETS = {
@@ -123,14 +125,17 @@ def load_digits(seed: int) -> Data:
     order = torch.randperm(len(labels), generator=torch.Generator().manual_seed(seed))
     n_val = round(len(labels) * DIGITS_VALIDATION_FRACTION)
     val, train = order[:n_val], order[n_val:]
-    return Data("digits", images[train], labels[train], images[val], labels[val], 10)
+    return Data("digits", images[train], labels[train], images[val], labels[val], NUM_CLASSES)
 
 
 def read_idx(path: Path) -> np.ndarray:
     """An IDX file (the MNIST format), gzipped or not."""
     opener = gzip.open if path.suffix == ".gz" else open
-    with opener(path, "rb") as f:
-        raw = f.read()
+    try:
+        with opener(path, "rb") as f:
+            raw = f.read()
+    except (OSError, EOFError, zlib.error) as error:  # gzip.BadGzipFile is an OSError
+        raise BadInput(f"cannot read: {error}", source=path) from None
     if len(raw) < 4 or raw[0] != 0 or raw[1] != 0 or raw[2] != 0x08:
         raise BadInput("not an IDX file of unsigned bytes", source=path)
     ndim = raw[3]
@@ -139,6 +144,26 @@ def read_idx(path: Path) -> np.ndarray:
     if body.size != int(np.prod(shape)):
         raise BadInput(f"IDX file is truncated (expected shape {shape})", source=path)
     return body.reshape(shape)
+
+
+def check_idx_arrays(arrays: dict[str, np.ndarray], files: dict[str, Path]) -> None:
+    """28×28 images, one label per image, labels 0-9: else the first wrong file is BadInput."""
+    for split in ("train", "val"):
+        images, labels = arrays[f"{split}_x"], arrays[f"{split}_y"]
+        if images.ndim != 3 or images.shape[1:] != (28, 28) or len(images) == 0:
+            raise BadInput(
+                f"expected N×28×28 images, found shape {images.shape}", source=files[f"{split}_x"]
+            )
+        if labels.shape != (len(images),):
+            raise BadInput(
+                f"expected {len(images)} labels (one per image), found shape {labels.shape}",
+                source=files[f"{split}_y"],
+            )
+        if labels.max() >= NUM_CLASSES:
+            raise BadInput(
+                f"label {labels.max()} out of range (0 to {NUM_CLASSES - 1})",
+                source=files[f"{split}_y"],
+            )
 
 
 def debian_fashion_mnist_dir() -> Path | None:
@@ -205,7 +230,15 @@ def load_idx_dataset(name: str, data_dir: Path | None, source: str | None) -> Da
             field="dataset",
         )
     mean, std = IDX_DATASETS[name][1]
-    arrays = {key: read_idx(path) for key, path in files.items()}
+    try:
+        arrays = {key: read_idx(path) for key, path in files.items()}
+        check_idx_arrays(arrays, files)
+    except BadInput as error:  # name the preset's field too: that is what the user changes
+        raise BadInput(
+            f"{error.source}: {error.message}",
+            source=source,
+            field="data_dir" if data_dir is not None else "dataset",
+        ) from None
 
     def images(a: np.ndarray) -> torch.Tensor:
         return ((torch.from_numpy(a.copy()).float() / 255.0 - mean) / std).unsqueeze(1)
@@ -219,7 +252,7 @@ def load_idx_dataset(name: str, data_dir: Path | None, source: str | None) -> Da
         labels(arrays["train_y"]),
         images(arrays["val_x"]),
         labels(arrays["val_y"]),
-        10,
+        NUM_CLASSES,
     )
 
 
@@ -249,5 +282,5 @@ def load_cifar10(data_dir: Path | None, source: str | None) -> Data:
         torch.tensor(train.targets),
         images(val.data),
         torch.tensor(val.targets),
-        10,
+        NUM_CLASSES,
     )

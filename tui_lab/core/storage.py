@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import re
+import secrets
+import socket
 import tempfile
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from tui_lab.errors import BadInput, from_validation_error
+from tui_lab.errors import BadInput, StorageFault, from_validation_error
 from tui_lab.schema import (
     PRESET_ADAPTER,
     SCHEMA_VERSION,
@@ -23,22 +29,84 @@ from tui_lab.schema import (
 )
 
 SESSION_GLOB = "*.json"
+TMP_SUFFIX = ".tmp"
+TMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
+STALE_TMP_SECONDS = 60.0
+# A running run saves at least every HEARTBEAT_SECONDS; five missed heartbeats mean it is dead.
+HEARTBEAT_SECONDS = 60.0
+STALE_SECONDS = 5 * HEARTBEAT_SECONDS
+MAX_PRESET_BYTES = 2**20  # a hand-written preset is a few hundred bytes
+MAX_SESSION_BYTES = 64 * 2**20  # sessions are bounded well below this (bounded curves)
+ABANDONED_TMP_SECONDS = 24 * 3600.0
 T = TypeVar("T")
 
 
+def temporary_path(path: Path) -> Path:
+    """Where ``path`` is written before its rename: hidden, beside it, named after the writer.
+
+    The writer's pid in the name tells a stale file (its writer is gone) from one being written.
+    """
+    return path.with_name(f".{path.name}.{os.getpid()}-{secrets.token_hex(4)}{TMP_SUFFIX}")
+
+
 def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write via a temporary file in the same folder and a rename: readers never see half a file."""
+    """Write via a temporary file in the same folder and a rename: readers never see half a file.
+
+    Any failure to write is a StorageFault naming the file, and the temporary file is removed.
+    The file is created with mode 0666 less the umask, as other tools do (``mkstemp`` would
+    make it 0600, unreadable to a colleague on a shared machine).
+    """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = temporary_path(path)
+    try:
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:  # the folder is gone, read-only, or the name is impossible
+        raise StorageFault(path, error) from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+    except BaseException as error:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(error, OSError):  # disk full, quota exceeded, folder removed...
+            raise StorageFault(path, error) from None
         raise
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
+def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Path]:
+    """Delete temporary files left by killed writers; returns those removed.
+
+    A file goes when its writer's pid is gone here and it is over a minute old (a folder shared
+    between machines may hold another host's write in progress), or when it is over a day old.
+    """
+    now = time.time() if now is None else now
+    removed = []
+    for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
+        match = TMP_NAME.fullmatch(tmp.name)
+        try:
+            age = now - tmp.stat().st_mtime
+        except OSError:
+            continue
+        if match is None or age < STALE_TMP_SECONDS:
+            continue
+        if age > ABANDONED_TMP_SECONDS or not process_alive(int(match["pid"])):
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
 
 
 def write_text_atomic(path: Path, text: str) -> None:
@@ -49,22 +117,33 @@ def save_model(model: BaseModel, path: Path) -> None:
     write_text_atomic(path, model.model_dump_json(indent=1, exclude_none=False) + "\n")
 
 
-def read_json(path: Path) -> Any:
+def read_json(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> tuple[str, Any]:
+    """The file's text and its parsed JSON; any way it can be unreadable is BadInput naming it."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as f:
+            raw = f.read(max_bytes + 1)
     except FileNotFoundError:
         raise BadInput("file not found", source=path) from None
     except IsADirectoryError:
         raise BadInput("is a folder, not a file", source=path) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise BadInput(f"cannot read: {error}", source=path) from None
+    except OSError as error:
+        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+    if len(raw) > max_bytes:
+        raise BadInput(f"larger than {max_bytes // 2**20} MiB: not a file bslab wrote", source=path)
     try:
-        return json.loads(text)
+        text = raw.decode("utf-8")
+        return text, json.loads(text)
+    except UnicodeDecodeError as error:
+        raise BadInput(
+            f"not UTF-8 text ({error.reason} at byte {error.start})", source=path
+        ) from None
     except json.JSONDecodeError as error:
         raise BadInput(
             f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})", source=path
         ) from None
+    except RecursionError:
+        raise BadInput("invalid JSON: nested too deeply", source=path) from None
 
 
 def check_schema_version(data: Any, path: Path) -> None:
@@ -80,22 +159,48 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
-def _load(adapter: TypeAdapter[T], path: Path) -> T:
-    data = read_json(path)
+def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
+    """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced."""
+    text, data = read_json(path, max_bytes)
     check_schema_version(data, path)
     try:
-        return adapter.validate_python(data)
+        return adapter.validate_json(text, strict=True)
     except ValidationError as error:
         raise from_validation_error(error, path) from None
 
 
 def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
     """A training or paraboloid preset (``kind`` tells; a preset without it is a training one)."""
-    return _load(PRESET_ADAPTER, path)
+    return _load(PRESET_ADAPTER, path, MAX_PRESET_BYTES)
 
 
 def load_any_session(path: Path) -> Session | ParaboloidSession:
-    return _load(SESSION_ADAPTER, path)
+    """A session of either kind; a run left ``running`` by a dead process is ``stopped``."""
+    session = _load(SESSION_ADAPTER, path, MAX_SESSION_BYTES)
+    if isinstance(session, Session):
+        settle_status(session)
+    return session
+
+
+def run_is_dead(session: Session, now: datetime | None = None) -> bool:
+    """Whether a session saved as running can no longer be: its process is gone from this host,
+    or it has not saved for longer than STALE_SECONDS (a killed run, or one on another host)."""
+    now = now or datetime.now(timezone.utc)
+    beat = session.heartbeat or session.created  # written before heartbeats: when it began
+    if beat.tzinfo is None:  # a hand-edited time without a zone: bslab writes UTC
+        beat = beat.replace(tzinfo=timezone.utc)
+    if (now - beat).total_seconds() > STALE_SECONDS:
+        return True
+    same_host = session.environment.host == socket.gethostname()
+    return same_host and session.pid is not None and not process_alive(session.pid)
+
+
+def settle_status(session: Session, now: datetime | None = None) -> Session:
+    """Mark a dead 'running' run as 'stopped' (in memory: readers never rewrite the file)."""
+    if session.status == "running" and run_is_dead(session, now):
+        session.status = "stopped"
+        session.message = "its process ended without saving (killed?)"
+    return session
 
 
 def load_session(path: Path) -> Session:
@@ -145,6 +250,7 @@ def ensure_writable_dir(path: Path, *, field: str = "--out") -> Path:
         raise BadInput(
             f"cannot write there: {error.strerror or error}", source=path, field=field
         ) from None
+    remove_stale_temporaries(path)
     return path
 
 

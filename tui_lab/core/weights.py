@@ -50,6 +50,27 @@ def load_weights(path: Path) -> dict[str, torch.Tensor]:
         raise BadInput(f"not a readable safetensors file ({e})", source=path) from e
 
 
+def check_weights_match(model: nn.Module, weights: dict[str, Tensor], path: Path) -> None:
+    """Weights read from a file must be the model's own: the same tensors, shapes and dtypes
+    (a crafted or foreign file is BadInput naming it, not an error deep inside torch)."""
+    expected = model.state_dict()
+    if set(weights) != set(expected):
+        missing = sorted(set(expected) - set(weights))[:3]
+        extra = sorted(set(weights) - set(expected))[:3]
+        raise BadInput(
+            f"not the weights of a {type(model).__name__} (missing {missing}, extra {extra})",
+            source=path,
+        )
+    for name, tensor in weights.items():
+        want = expected[name]
+        if tensor.shape != want.shape or tensor.dtype != want.dtype:
+            raise BadInput(
+                f"tensor {name!r} is {tensor.dtype} {tuple(tensor.shape)}; the model's is "
+                f"{want.dtype} {tuple(want.shape)}",
+                source=path,
+            )
+
+
 def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
     """All parameters as one detached vector, in `model.parameters()` order, on their device."""
     return torch.nn.utils.parameters_to_vector(model.parameters()).detach()

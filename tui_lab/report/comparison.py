@@ -130,10 +130,14 @@ def lr_rule_text(rows: list[ComparisonRow]) -> str:
 
 
 def best_rows(rows: list[ComparisonRow]) -> tuple[ComparisonRow | None, ComparisonRow | None]:
-    """The run fastest to the target (optimal in wall time) and the most accurate one."""
-    reached = [r for r in rows if r.seconds_to_target is not None]
+    """The run fastest to the target (optimal in wall time) and the most accurate one.
+
+    Only among runs that ended: a running or stopped run's numbers are partial.
+    """
+    ended = [r for r in rows if r.session.finished]
+    reached = [r for r in ended if r.seconds_to_target is not None]
     fastest = min(reached, key=lambda r: r.seconds_to_target or 0.0, default=None)
-    finished = [r for r in rows if r.final_accuracy is not None]
+    finished = [r for r in ended if r.final_accuracy is not None]
     accurate = max(finished, key=lambda r: r.final_accuracy or 0.0, default=None)
     return fastest, accurate
 

@@ -96,9 +96,12 @@ def _group_label(session: Session) -> str:
 
 
 def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
-    """Group runs that differ only in batch size; each with its fit and optima."""
+    """Group runs that differ only in batch size; each with its fit and optima.
+
+    Runs still running, or stopped (killed), are left out: partial numbers make no verdict.
+    """
     grouped: dict[str, list[Session]] = {}
-    for session in sessions:
+    for session in (s for s in sessions if s.finished):
         grouped.setdefault(_group_key(session), []).append(session)
     groups = []
     for members in grouped.values():

@@ -8,6 +8,7 @@ STATUS_STYLES = {
     "running": "bold",
     "completed": "bold green",
     "interrupted": "bold yellow",
+    "stopped": "yellow",  # saved as running, but its process is gone (killed) or silent
     "diverged": "bold red",
     "out_of_memory": "bold magenta",
     "failed": "bold red",

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
-from tui_lab.core.storage import save_model
+from tui_lab.core.storage import HEARTBEAT_SECONDS, save_model
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
 from tui_lab.schema import LossCurve, Session, Status, Summary
 
@@ -94,6 +96,7 @@ class SessionRecorder:
         self.session: Session | None = None
         self.path: Path | None = None
         self.curve: CurveBuffer | None = None
+        self.last_save = 0.0
 
     def handle(self, event: Event) -> SessionSaved | None:
         """Update the session; returns a SessionSaved event whenever the file was written."""
@@ -106,12 +109,15 @@ class SessionRecorder:
                 n_train=event.n_train,
                 n_val=event.n_val,
                 steps_per_epoch=event.steps_per_epoch,
+                pid=os.getpid(),
             )
             self.path = self.out_dir / session_filename(self.session)
             self.curve = CurveBuffer(self.session.curve, event.config.curve_points)
             return self.save(event.run_index, final=False)
         if isinstance(event, StepStats) and self.curve is not None:
             self.curve.append(event)
+            if time.monotonic() - self.last_save >= HEARTBEAT_SECONDS:  # a sign of life
+                return self.save(event.run_index, final=False)
         elif isinstance(event, EpochEnded) and self.session is not None:
             self.session.epochs.append(event.record)
             if event.noise_scale is not None:
@@ -119,10 +125,11 @@ class SessionRecorder:
             self.session.summary = summarize(self.session)
             return self.save(event.run_index, final=False)
         elif isinstance(event, RunEnded) and self.session is not None:
+            # Not saved yet: the file says how the run ended only once its weights are beside it
+            # (finish), so a fault while saving them cannot leave a "completed" run without them.
             self.session.peak_memory = event.peak_memory
             self.session.trajectory = event.trajectory
             self._end(event.status, event.message)
-            return self.save(event.run_index, final=False)
         return None
 
     def finish(
@@ -150,6 +157,9 @@ class SessionRecorder:
         self.session.summary = summarize(self.session)
 
     def save(self, run_index: int, *, final: bool) -> SessionSaved:
+        """Write the session (StorageFault if it cannot be), with the time as its heartbeat."""
         assert self.session is not None and self.path is not None
+        self.session.heartbeat = datetime.now(timezone.utc)
         save_model(self.session, self.path)
+        self.last_save = time.monotonic()
         return SessionSaved(run_index, self.path, self.session.model_copy(deep=True), final)

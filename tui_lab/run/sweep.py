@@ -6,6 +6,7 @@ before the first run starts, so a bad preset fails in a second, not after an hou
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -14,11 +15,11 @@ from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import resolve_device
 from tui_lab.core.storage import ensure_writable_dir
 from tui_lab.core.weights import save_weights, weights_path_for
-from tui_lab.errors import BadInput
-from tui_lab.run.events import Event, RunEnded, RunStarted, SweepEnded, SweepStarted
+from tui_lab.errors import BadInput, StorageFault
+from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.recorder import SessionRecorder
-from tui_lab.schema import RunConfig, TrainPreset
+from tui_lab.schema import RunConfig, Status, TrainPreset
 
 
 def plan_runs(
@@ -26,7 +27,7 @@ def plan_runs(
 ) -> list[RunConfig]:
     """One resolved RunConfig per (optimizer, batch size), in preset order."""
     runs = []
-    for optimizer in preset.optimizer_grid():
+    for o_index, optimizer in enumerate(preset.optimizer_grid()):
         resolved = optimizer.resolved()
         for b_index, requested in enumerate(preset.batch_sizes):
             batch = n_train if requested == "full" else requested
@@ -37,6 +38,16 @@ def plan_runs(
                     field=f"batch_sizes[{b_index}]",
                 )
             assert resolved.lr is not None
+            lr = preset.lr_scaling.scale(resolved.lr, batch)
+            if not 0 < lr < math.inf:
+                raise BadInput(
+                    f"scaled {preset.lr_scaling.rule} to batch size {batch}, the learning rate "
+                    f"becomes {lr:g}",
+                    source=source,
+                    field="optimizer.lr"
+                    if preset.optimizers is None
+                    else f"optimizers[{o_index}].lr",
+                )
             runs.append(
                 RunConfig(
                     preset_name=preset.name,
@@ -48,7 +59,7 @@ def plan_runs(
                     batch_size=batch,
                     batch_size_requested=requested,
                     micro_batch_size=preset.micro_batch_size,
-                    lr=preset.lr_scaling.scale(resolved.lr, batch),
+                    lr=lr,
                     lr_scaling=preset.lr_scaling,
                     epochs=preset.epochs,
                     target_accuracy=preset.target_accuracy,
@@ -108,8 +119,12 @@ def run_sweep(
     yields the engine's events plus SessionSaved after each save.
 
     Sessions and weights are written here, from the events, whichever executor trained the run.
-    If the consumer stops early (Ctrl+C, closing the generator), every run that had started and
-    not ended is saved as interrupted before the generator ends.
+    If the consumer stops early (Ctrl+C, a signal, closing the generator), every run that had
+    started and not ended is saved as interrupted before the generator ends. A run that fails
+    in training is saved as failed and the sweep goes on. A session or weights file that cannot
+    be written (disk full, folder removed or read-only) would fail every later run the same
+    way: that run is marked failed where that can still be written, and the StorageFault ends
+    the sweep.
     """
     control = control or SweepControl()
     executor = executor or InlineExecutor()
@@ -126,27 +141,34 @@ def run_sweep(
             if recorder is None:
                 yield event
                 continue
-            if isinstance(event, RunEnded):
-                yield from _ended(event, recorder, paths)
-                del recorders[event.run_index]
-                continue
-            saved = recorder.handle(event)
+            try:
+                if isinstance(event, RunEnded):
+                    del recorders[event.run_index]
+                    yield from _ended(event, recorder, paths)
+                    continue
+                saved = recorder.handle(event)
+            except StorageFault as fault:
+                recorders.pop(event.run_index, None)
+                reason = f"not saved: {fault.reason}"
+                failed = _finish_quietly(recorder, event.run_index, "failed", reason)
+                if failed is not None:
+                    yield failed
+                raise
             yield event
             if saved is not None:
                 yield saved
     finally:
         events.close()
         for index, recorder in recorders.items():  # started but never ended: cut short
-            recorder.finish(index, status="interrupted", message="interrupted before the run ended")
+            _finish_quietly(recorder, index, "interrupted", "interrupted before the run ended")
     yield SweepEnded(control.cancel.is_set(), paths)
 
 
 def _ended(event: RunEnded, recorder: SessionRecorder, paths: list[Path]) -> Iterator[Event]:
-    """Record the run's end, save its weights beside the session, then its final save."""
-    saved = recorder.handle(event)
+    """Record the run's end, save its weights beside the session, then its final save (the
+    file says how the run ended only once its weights are there)."""
+    recorder.handle(event)
     yield replace(event, weights=None)  # consumers need no copy of the weights
-    if saved is not None:
-        yield saved
     if recorder.path is None:
         return
     paths.append(recorder.path)
@@ -158,3 +180,14 @@ def _ended(event: RunEnded, recorder: SessionRecorder, paths: list[Path]) -> Ite
     final = recorder.finish(event.run_index, weights_file=weights_file)
     if final is not None:
         yield final
+
+
+def _finish_quietly(
+    recorder: SessionRecorder, index: int, status: Status, message: str
+) -> SessionSaved | None:
+    """End the run with this status if its file can still be written (if not, it is read back
+    as stopped once this process is gone)."""
+    try:
+        return recorder.finish(index, status=status, message=message)
+    except StorageFault:
+        return None

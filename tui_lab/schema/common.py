@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from typing import Annotated, Any, Literal
 
@@ -13,6 +14,44 @@ SCHEMA_VERSION = 1
 BatchSize = PositiveInt | Literal["full"]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
+# Limits that keep a hand-written value inside what torch, numpy and the file system accept, so
+# that a bad value is an error naming its field now rather than a crash an hour into a sweep.
+MAX_LR = 1e9  # far above any lr that trains (it diverges at once), and finite once scaled
+Seed = Annotated[int, Field(ge=0, lt=2**63, description="Random seed (0 to 2^63-1).")]
+MAX_NAME_BYTES = 120  # file names are at most 255 bytes; the rest of a session's name is ~80
+MAX_LIST = 64  # batch sizes or optimizers in one sweep: far more than a sweep can train
+
+
+def _file_name_part(value: str) -> str:
+    """A name that becomes part of file names: no hidden files, within the file-system limit."""
+    if value.startswith((".", " ")) or value.endswith(" "):
+        raise ValueError("must not start with '.' or a space, nor end with a space")
+    if len(value.encode("utf-8")) > MAX_NAME_BYTES:
+        raise ValueError(
+            f"is {len(value.encode('utf-8'))} bytes in UTF-8; at most {MAX_NAME_BYTES} "
+            "(it becomes part of file names, which are limited to 255 bytes)"
+        )
+    return value
+
+
+Name = Annotated[
+    str,
+    Field(min_length=1, max_length=80, pattern=r"^[\w.\- ]+$"),
+    AfterValidator(_file_name_part),
+]
+
+
+def unique_batch_sizes(values: list[Any]) -> list[Any]:
+    """Batch sizes listed twice would train the same run twice without a word."""
+    seen: set[Any] = set()
+    for index, value in enumerate(values):
+        if value in seen:
+            raise ValueError(f"batch size {value!r} is listed twice (again at index {index})")
+        seen.add(value)
+    return values
+
+
+BatchSizes = Annotated[list[BatchSize], AfterValidator(unique_batch_sizes)]
 
 
 def round_significant(value: float, digits: int = 5) -> float:
@@ -24,6 +63,11 @@ def round_significant(value: float, digits: int = 5) -> float:
 
 Rounded = Annotated[float, Field(allow_inf_nan=False), AfterValidator(round_significant)]
 Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(round_significant)]
+
+
+def increasing(values: list[float]) -> bool:
+    """Strictly increasing: a grid axis that sketches can divide by its steps."""
+    return all(a < b for a, b in itertools.pairwise(values))
 
 
 class StrictModel(BaseModel):

@@ -13,7 +13,17 @@ from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from tui_lab.schema.common import SCHEMA_VERSION, BatchSize, Rounded, StrictModel
+from tui_lab.schema.common import (
+    MAX_LIST,
+    SCHEMA_VERSION,
+    BatchSize,
+    BatchSizes,
+    Name,
+    Rounded,
+    Seed,
+    StrictModel,
+    increasing,
+)
 from tui_lab.schema.train import OptimizerConfig
 
 MAX_GRID_SIDE = 60
@@ -35,6 +45,8 @@ PARABOLOID_LR: dict[str, float] = {
 }
 
 Finite = Annotated[float, Field(allow_inf_nan=False)]
+# Far beyond any surface drawn (the minimum sits within a few units of 0), and far from overflow.
+Coordinate = Annotated[float, Field(ge=-1e6, le=1e6)]
 
 
 def _default_optimizers() -> list[OptimizerConfig]:
@@ -46,7 +58,7 @@ class ParaboloidPreset(StrictModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["paraboloid"]
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[\w.\- ]+$")] = "paraboloid"
+    name: Name = "paraboloid"
     description: str = ""
     condition_number: Annotated[float, Field(ge=1, le=10_000, allow_inf_nan=False)] = Field(
         20.0, description="Largest over smallest curvature: how elongated the ellipses are."
@@ -55,11 +67,11 @@ class ParaboloidPreset(StrictModel):
         0.5, description="Standard deviation of the noise added to the targets."
     )
     n_samples: Annotated[int, Field(ge=2, le=10_000)] = 32
-    seed: int = 0
+    seed: Seed = 0
     rotation_degrees: Finite = Field(
         20.0, description="Angle of the ellipses' long axis from the w1 axis."
     )
-    start: tuple[Finite, Finite] | None = Field(
+    start: tuple[Coordinate, Coordinate] | None = Field(
         None,
         description="Where every path starts; by default far out along the ellipses' long axis.",
     )
@@ -67,9 +79,10 @@ class ParaboloidPreset(StrictModel):
     optimizers: list[OptimizerConfig] = Field(
         default_factory=_default_optimizers,
         min_length=1,
+        max_length=MAX_LIST,
         description="An optimizer without 'lr' takes the lab's default for this surface.",
     )
-    batch_sizes: list[BatchSize] = Field(
+    batch_sizes: BatchSizes = Field(
         default_factory=lambda: [1, 4, 16, "full"], min_length=1, max_length=8
     )
     grid_points: Annotated[int, Field(ge=8, le=MAX_GRID_SIDE)] = Field(
@@ -126,6 +139,8 @@ class ParaboloidGrid(StrictModel):
         rows = {len(row) for row in self.loss}
         if len(self.loss) != len(self.w2) or rows != {len(self.w1)}:
             raise ValueError("loss must have len(w2) rows of len(w1) values")
+        if not (increasing(self.w1) and increasing(self.w2)):
+            raise ValueError("w1 and w2 must be strictly increasing")
         return self
 
 

@@ -7,14 +7,19 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
 from tui_lab.schema.common import (
+    MAX_LIST,
+    MAX_LR,
     SCHEMA_VERSION,
     BatchSize,
+    BatchSizes,
     Fraction,
+    Name,
     PositiveFloat,
+    Seed,
     StrictModel,
 )
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
@@ -24,7 +29,27 @@ ModelName = Literal["lenet5", "mlp", "cnn"]
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "rprop", "rmsprop", "adagrad", "adadelta", "adam", "adamw"
 ]
-Status = Literal["running", "completed", "interrupted", "diverged", "out_of_memory", "failed"]
+# "stopped" is never written: it is what a reader calls a run saved as "running" whose process
+# is gone (killed) or silent for too long (see storage.settle_status).
+Status = Literal[
+    "running", "completed", "interrupted", "diverged", "out_of_memory", "failed", "stopped"
+]
+UNFINISHED: frozenset[str] = frozenset({"running", "stopped"})
+MAX_EPOCHS = 10_000
+MAX_THREADS = 1024
+MAX_CURVE_POINTS = 5000
+NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+Accuracy = Annotated[float, Field(ge=0, le=1)]
+
+
+def _plain_file_name(value: str) -> str:
+    """Only a file beside the session may be followed: no folders, no way up, nothing hidden."""
+    if "/" in value or "\\" in value or value.startswith(".") or not value.endswith(".safetensors"):
+        raise ValueError("must be a plain file name ending in .safetensors, beside the session")
+    return value
+
+
+WeightsFile = Annotated[str, Field(max_length=255), AfterValidator(_plain_file_name)]
 
 # Per optimizer: its default learning rate and the hyper-parameters it accepts, with defaults.
 # Passing a hyper-parameter an optimizer does not have is an error rather than silently ignored.
@@ -45,9 +70,11 @@ class OptimizerConfig(StrictModel):
     """One optimizer and its hyper-parameters; fields left out take the optimizer's defaults."""
 
     name: OptimizerName
-    lr: PositiveFloat | None = Field(None, description="Base learning rate (before scaling).")
+    lr: Annotated[float, Field(gt=0, le=MAX_LR, allow_inf_nan=False)] | None = Field(
+        None, description="Base learning rate (before scaling)."
+    )
     momentum: Fraction | None = None
-    weight_decay: Annotated[float, Field(ge=0)] | None = None
+    weight_decay: Annotated[float, Field(ge=0, le=MAX_LR, allow_inf_nan=False)] | None = None
     eps: PositiveFloat | None = None
     alpha: Fraction | None = Field(None, description="RMSprop smoothing constant.")
     rho: Fraction | None = Field(None, description="Adadelta decay.")
@@ -116,7 +143,7 @@ class TrainPreset(StrictModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["train"] = "train"
-    name: Annotated[str, Field(min_length=1, max_length=80, pattern=r"^[\w.\- ]+$")] = "sweep"
+    name: Name = "sweep"
     description: str = ""
     dataset: DatasetName = "digits"
     data_dir: Path | None = Field(None, description="Folder with local dataset files.")
@@ -130,20 +157,20 @@ class TrainPreset(StrictModel):
         "gradients: an effective batch larger than memory allows.",
     )
     optimizer: OptimizerConfig | None = None
-    optimizers: list[OptimizerConfig] | None = Field(None, min_length=1)
-    batch_sizes: list[BatchSize] = Field(default_factory=lambda: [32], min_length=1)
-    epochs: PositiveInt = 10
+    optimizers: list[OptimizerConfig] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    batch_sizes: BatchSizes = Field(default_factory=lambda: [32], min_length=1, max_length=MAX_LIST)
+    epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
-    seed: int = 0
-    device: str = "auto"
-    threads: PositiveInt | None = Field(
+    seed: Seed = 0
+    device: Annotated[str, Field(min_length=1, max_length=40)] = "auto"
+    threads: Annotated[PositiveInt, Field(le=MAX_THREADS)] | None = Field(
         None,
         description="CPU threads torch may use on the cpu device (default: one for batches "
         "under 16, where splitting tiny operations only adds synchronisation; torch's choice, "
         "one per core, above). 1 is fastest when other programs share the cores.",
     )
     lr_scaling: LrScaling = Field(default_factory=LrScaling)
-    curve_points: Annotated[int, Field(ge=10, le=5000)] = Field(
+    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
     )
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
@@ -164,7 +191,7 @@ class TrainPreset(StrictModel):
 class RunConfig(StrictModel):
     """One run, fully resolved: defaults filled, 'full' and the lr scaling rule applied."""
 
-    preset_name: str
+    preset_name: Name
     dataset: DatasetName
     data_dir: Path | None = None
     train_subset: PositiveInt | None = None
@@ -175,12 +202,12 @@ class RunConfig(StrictModel):
     micro_batch_size: PositiveInt | None = None
     lr: PositiveFloat = Field(description="Effective learning rate after the scaling rule.")
     lr_scaling: LrScaling
-    epochs: PositiveInt
-    target_accuracy: float
-    seed: int
+    epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)]
+    target_accuracy: Annotated[float, Field(gt=0, le=1)]
+    seed: Seed
     device: str
-    threads: PositiveInt | None = None
-    curve_points: int = 400
+    threads: Annotated[PositiveInt, Field(le=MAX_THREADS)] | None = None
+    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 
@@ -206,11 +233,13 @@ class EpochRecord(StrictModel):
     epoch: PositiveInt
     train_loss: float = Field(description="Mean of the step losses over the epoch.")
     val_loss: float
-    val_accuracy: float
-    train_seconds: float = Field(description="Training seconds of this epoch.")
-    eval_seconds: float
-    samples_seen: int = Field(description="Training samples seen since the start of the run.")
-    steps: int = Field(description="Optimizer steps since the start of the run.")
+    val_accuracy: Accuracy
+    train_seconds: NonNegative = Field(description="Training seconds of this epoch.")
+    eval_seconds: NonNegative
+    samples_seen: NonNegativeInt = Field(
+        description="Training samples seen since the start of the run."
+    )
+    steps: NonNegativeInt = Field(description="Optimizer steps since the start of the run.")
     lr: float = Field(description="Learning rate at the end of the epoch.")
 
 
@@ -220,27 +249,34 @@ class LossCurve(StrictModel):
     Parallel lists so that any of the fair x-axes (epoch, samples, seconds) can be plotted.
     """
 
-    step: list[int] = Field(default_factory=list)
-    epoch: list[float] = Field(default_factory=list)
-    samples: list[int] = Field(default_factory=list)
-    seconds: list[float] = Field(default_factory=list)
-    loss: list[float] = Field(default_factory=list)
+    step: list[NonNegativeInt] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+    epoch: list[float] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+    samples: list[NonNegativeInt] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+    seconds: list[NonNegative] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+    loss: list[float] = Field(default_factory=list, max_length=MAX_CURVE_POINTS)
+
+    @model_validator(mode="after")
+    def _parallel(self) -> LossCurve:
+        lists = (self.step, self.epoch, self.samples, self.seconds, self.loss)
+        if len({len(values) for values in lists}) > 1:
+            raise ValueError("step, epoch, samples, seconds and loss must have the same length")
+        return self
 
 
 class Summary(StrictModel):
-    epochs_run: int
-    seconds_per_epoch: float | None = Field(description="Mean training seconds per epoch.")
-    samples_per_second: float | None
-    train_seconds: float = Field(description="Training time, evaluation excluded.")
-    epochs_to_target: int | None
-    steps_to_target: int | None
-    samples_to_target: int | None
-    seconds_to_target: float | None = Field(
+    epochs_run: NonNegativeInt
+    seconds_per_epoch: NonNegative | None = Field(description="Mean training seconds per epoch.")
+    samples_per_second: NonNegative | None
+    train_seconds: NonNegative = Field(description="Training time, evaluation excluded.")
+    epochs_to_target: PositiveInt | None
+    steps_to_target: NonNegativeInt | None
+    samples_to_target: NonNegativeInt | None
+    seconds_to_target: NonNegative | None = Field(
         description="Training seconds until the epoch that first reached the target."
     )
-    best_accuracy: float | None
-    best_epoch: int | None
-    final_accuracy: float | None
+    best_accuracy: Accuracy | None
+    best_epoch: PositiveInt | None
+    final_accuracy: Accuracy | None
     final_val_loss: float | None
 
 
@@ -249,23 +285,34 @@ class Session(StrictModel):
 
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["train"] = "train"
-    id: str
+    id: Annotated[str, Field(min_length=1, max_length=64)]
     created: datetime
     config: RunConfig
     environment: Environment
-    n_train: int
-    n_val: int
-    steps_per_epoch: int
+    pid: PositiveInt | None = Field(None, description="The writing process, on environment.host.")
+    heartbeat: datetime | None = Field(
+        None, description="When the writing process last saved this run (at least every minute)."
+    )
+    n_train: PositiveInt
+    n_val: NonNegativeInt
+    steps_per_epoch: PositiveInt
     status: Status = "running"
     message: str = ""
-    epochs: list[EpochRecord] = Field(default_factory=list)
+    epochs: list[EpochRecord] = Field(default_factory=list, max_length=MAX_EPOCHS)
     curve: LossCurve = Field(default_factory=LossCurve)
     summary: Summary | None = None
     noise_scale: list[NoiseScalePoint] = Field(
-        default_factory=list, description="Smoothed gradient noise scale, once per epoch."
+        default_factory=list,
+        max_length=MAX_EPOCHS,
+        description="Smoothed gradient noise scale, once per epoch.",
     )
     peak_memory: MemoryPeak | None = None
     trajectory: TrajectorySketch | None = None
-    weights_file: str | None = Field(
+    weights_file: WeightsFile | None = Field(
         None, description="Final weights (safetensors) beside this file, for interpolation."
     )
+
+    @property
+    def finished(self) -> bool:
+        """Ended and saved as such: only finished runs get a verdict (a ★, an optimum)."""
+        return self.status not in UNFINISHED

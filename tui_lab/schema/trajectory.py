@@ -10,7 +10,7 @@ from typing import Annotated
 
 from pydantic import Field, PositiveInt, model_validator
 
-from tui_lab.schema.common import Ratio, Rounded, StrictModel
+from tui_lab.schema.common import Ratio, Rounded, StrictModel, increasing
 
 MAX_GRID_SIDE = 25
 MAX_PATH_POINTS = 257
@@ -60,6 +60,8 @@ class TrajectorySketch(StrictModel):
         rows = {len(row) for row in self.grid_loss}
         if len(self.grid_loss) != len(self.grid_y) or rows != {len(self.grid_x)}:
             raise ValueError("grid_loss must have len(grid_y) rows of len(grid_x) values")
+        if not (increasing(self.grid_x) and increasing(self.grid_y)):
+            raise ValueError("grid_x and grid_y must be strictly increasing")
         return self
 
 

@@ -1,0 +1,125 @@
+"""Real signals sent to a real ``bslab --headless``: Ctrl+C, ``kill``, an SSH hang-up.
+
+Each saves the run in progress as interrupted and exits with 128 + the signal's number.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import pty
+import signal
+import struct
+import subprocess
+import sys
+import termios
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from tui_lab.core.storage import load_session
+from tui_lab.schema import Session, TrainPreset
+
+ENV = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+
+
+def long_preset(tiny_preset: TrainPreset, tmp_path: Path) -> Path:
+    long = tiny_preset.updated(epochs=500, batch_sizes=[1], train_subset=400)
+    path = tmp_path / "p.json"
+    path.write_text(long.model_dump_json())
+    return path
+
+
+def wait_for_an_epoch(out: Path) -> Session:
+    """The first session in ``out`` once it holds a finished epoch."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.json"))
+        if files and (session := load_session(files[0])).epochs:
+            return session
+        time.sleep(0.2)
+    pytest.fail("no epoch saved in 90 s")
+
+
+@pytest.mark.parametrize(
+    ("signum", "code", "name"),
+    [
+        (signal.SIGINT, 130, "Ctrl+C"),
+        (signal.SIGTERM, 143, "SIGTERM"),
+        (signal.SIGHUP, 129, "SIGHUP"),
+    ],
+)
+def test_a_signal_saves_the_run_as_interrupted_and_exits_128_plus_its_number(
+    tmp_path, tiny_preset, signum, code, name
+):
+    out = tmp_path / "s"
+    cmd = [sys.executable, "-m", "tui_lab", "--headless", str(long_preset(tiny_preset, tmp_path))]
+    proc = subprocess.Popen(
+        [*cmd, "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    )
+    try:
+        wait_for_an_epoch(out)
+    finally:
+        proc.send_signal(signum)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == code, output
+    assert f"Stopped by {name}" in output and "Traceback" not in output
+    session = load_session(next(out.glob("*.json")))
+    assert session.status == "interrupted"
+    assert len(session.epochs) >= 1
+    assert not list(out.glob(".*.tmp"))
+
+
+def process_gone(pid: int) -> bool:
+    """No such process, or a zombie (nothing left running; in a container nobody may reap it)."""
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+    return state in ("Z", "X")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset, signum):
+    """SIGTERM: the app saves the run as interrupted and exits 143. SIGKILL gives the app no
+    say: its training process notices on its own, saves the run and ends."""
+    out = tmp_path / "s"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
+    cmd = [sys.executable, "-m", "tui_lab", str(long_preset(tiny_preset, tmp_path)), "--run"]
+    app = subprocess.Popen(
+        [*cmd, "--out", str(out)],
+        env={**ENV, "TERM": "xterm-256color"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+    )
+    os.close(slave)
+    screen = threading.Thread(target=drain, args=(master,), daemon=True)  # the app must not block
+    screen.start()
+    try:
+        session = wait_for_an_epoch(out)
+        child = session.pid
+        assert child is not None and child != app.pid  # trained in the app's child process
+        app.send_signal(signum)
+        code = app.wait(timeout=60)
+        deadline = time.monotonic() + 60
+        while not process_gone(child) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process_gone(child)
+    finally:
+        if app.poll() is None:
+            app.kill()
+    assert code == (143 if signum == signal.SIGTERM else -signal.SIGKILL)
+    session = load_session(next(out.glob("*.json")))
+    assert session.status == "interrupted"
+
+
+def drain(fd: int) -> None:
+    with contextlib.suppress(OSError):
+        while os.read(fd, 65536):
+            pass
