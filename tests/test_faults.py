@@ -8,6 +8,7 @@ no traceback and no temporary file left behind. Runs saved before are kept.
 from __future__ import annotations
 
 import errno
+import itertools
 import os
 import shutil
 import socket
@@ -26,7 +27,9 @@ from tui_lab.core.storage import (
     settle_status,
     write_text_atomic,
 )
-from tui_lab.run.events import EpochEnded, Event
+from tui_lab.run import recorder
+from tui_lab.run.events import EpochEnded, Event, SessionSaved, StepStats
+from tui_lab.run.sweep import prepare_sweep, run_sweep
 
 
 class FaultyDisk:
@@ -180,3 +183,16 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path):
         os.utime(path, (an_hour_ago, an_hour_ago))
     assert remove_stale_temporaries(tmp_path) == [dead]
     assert mine.exists() and fresh.exists() and other.exists()
+
+
+def test_a_running_run_saves_a_heartbeat_between_epochs(tmp_path, tiny_preset, monkeypatch):
+    """Long epochs must not look dead: the file is saved at least every HEARTBEAT_SECONDS."""
+    monkeypatch.setattr(recorder, "HEARTBEAT_SECONDS", 0.0)
+    events = list(run_sweep(prepare_sweep(tiny_preset.updated(epochs=1), out_dir=tmp_path)))
+    after_steps = [
+        b
+        for a, b in itertools.pairwise(events)
+        if isinstance(a, StepStats) and isinstance(b, SessionSaved)
+    ]
+    assert after_steps and all(s.session.heartbeat is not None for s in after_steps)
+    assert all(s.session.pid == os.getpid() for s in after_steps)
