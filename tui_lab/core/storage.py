@@ -167,8 +167,8 @@ def check_schema_version(data: Any, path: Path) -> None:
 def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced.
 
-    pydantic parses the text itself (a third of the time of ``json.loads`` plus validation, which
-    counts with thousands of sessions); only a file that fails is parsed again, to explain why.
+    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``); only a file
+    that fails is parsed again by Python's parser, to say where its JSON is broken.
     """
     text = read_text(path, max_bytes)
     try:
