@@ -33,13 +33,17 @@ def fresh_model(data, device):
     return model, torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
 
 
-def run_config(device: str, batch: int, epochs: int, instruments: bool = False) -> RunConfig:
+def run_config(
+    device: str, batch: int, epochs: int, instruments: bool = False, trajectory: bool | None = None
+) -> RunConfig:
+    """The benchmark's run; ``instruments`` turns on the noise scale and (unless ``trajectory``
+    says otherwise) the trajectory, each with its default settings."""
     return RunConfig(
         preset_name="bench", dataset="digits", model="lenet5", optimizer=OPTIMIZER,
         batch_size=batch, batch_size_requested=batch, lr=0.01, lr_scaling=LrScaling(),
         epochs=epochs, target_accuracy=1.0, seed=0, device=device,
         noise_scale=NoiseScaleSettings(enabled=instruments),
-        trajectory=TrajectorySettings(enabled=instruments),
+        trajectory=TrajectorySettings(enabled=instruments if trajectory is None else trajectory),
     )  # fmt: skip
 
 
@@ -98,7 +102,7 @@ def main() -> None:
     n = data.n_train
     print(f"device {device}, torch {torch.__version__}, torch's default {DEFAULT_THREADS} threads")
     print(f"LeNet-5 + SGD on {n} digits, median of {args.epochs} epochs (samples/s)\n")
-    print("engine: bare (instruments off); +instr: noise scale every 20th step and trajectory on")
+    print("engine: bare (instruments off); +instr: noise scale (default cadence) and trajectory")
     print(
         f"{'batch':>6} {'engine':>10} {'minimal':>10} {'dataloader':>11} {'engine/min':>11} "
         f"{'+instr':>10} {'+instr/min':>11}"

@@ -27,6 +27,7 @@ from tui_lab.schema import (
     Status,
     TrainPreset,
 )
+from tui_lab.schema.analysis import NoiseScalePoint
 
 START = datetime(2025, 1, 1, tzinfo=timezone.utc)
 
@@ -210,3 +211,24 @@ def session_from_accuracies(
         )
     session.summary = summarize(session)
     return session
+
+
+def noise_point(
+    epoch: float, b_simple: float, *, samples: int = 0, spread: float = 1.25, **changes
+) -> NoiseScalePoint:
+    """A noise-scale measurement of B_simple, with a 95% interval a factor ``spread`` each way."""
+    fields = {
+        "epoch": epoch,
+        "step": 0,
+        "samples": samples,
+        "seconds": 0.0,
+        "b_simple": b_simple,
+        "b_low": b_simple / spread,
+        "b_high": b_simple * spread,
+        "grad_sq": 1.0,
+        "grad_sq_se": 0.1,
+        "trace_sigma": b_simple,
+        "trace_sigma_se": 0.1 * b_simple,
+        "probe_size": 1024,
+    }
+    return NoiseScalePoint(**{**fields, **changes})

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import make_session, wait_until
+from factories import make_session, noise_point, wait_until
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
@@ -19,10 +19,10 @@ from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
-from tui_lab.report.comparison import format_bytes
+from tui_lab.report.comparison import format_bytes, noise_interval_text
 from tui_lab.run.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, Session, TrainPreset
-from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
+from tui_lab.schema.analysis import MemoryPeak, NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings
 
 
@@ -83,7 +83,7 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
 
 @sync
 async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path):
-    preset = preset.model_copy(update={"noise_scale": NoiseScaleSettings(every=2)})
+    preset = preset.model_copy(update={"noise_scale": NoiseScaleSettings(time_share=1.0)})
     app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -96,11 +96,11 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
         assert noise.display and not screen.query_one("#accuracy-chart").display
         await pilot.pause(REDRAW_INTERVAL + 0.1)
         assert [s.label for s in noise.series()] == ["sgd b=32", "sgd b=full"]
-        estimate = screen.sweep.runs[-1].noise_scale
-        assert estimate is not None
-        assert f"critical batch size ≈ {estimate:,.0f}" in str(
-            screen.query_one("#critical-batch").render()
-        )
+        point = screen.sweep.runs[-1].noise_scale
+        assert point is not None and point.b_low > 0
+        line = str(screen.query_one("#critical-batch").render())
+        assert f"critical batch size ≈ {noise_interval_text(point)}" in line
+        assert f"sgd b=full at epoch {point.epoch:.1f}" in line  # where it was measured
         peaks = [run.peak_memory for run in screen.sweep.runs]
         assert all(peaks) and format_bytes(peaks[0].peak_bytes) in table_text(app)
 
@@ -172,9 +172,7 @@ async def test_run_flag_trains_in_a_child_process(preset, tmp_path):
 def instrumented(session: Session, b_simple: float, peak_mib: int) -> Session:
     """The run as measured: a noise-scale estimate per epoch (growing as the loss falls)."""
     points = [
-        NoiseScalePoint(
-            epoch=e.epoch, step=e.steps, b_simple=b_simple * e.epoch, grad_sq=1.0, trace_sigma=1.0
-        )
+        noise_point(epoch=e.epoch, b_simple=b_simple * e.epoch, samples=e.samples_seen)
         for e in session.epochs
     ]
     peak = MemoryPeak(peak_bytes=peak_mib * 2**20, source="process_peak_rss")

@@ -163,7 +163,7 @@ def test_instruments_follow_the_preset(tmp_path, tiny_preset):
     events = events_of(tiny_preset, tmp_path / "on")
     saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
     assert all(s.trajectory is not None for s in saved)
-    assert all(len(s.noise_scale) == 2 for s in saved)  # one estimate per epoch
+    assert all(s.noise_scale for s in saved)
     assert all(s.weights_file and (tmp_path / "on" / s.weights_file).exists() for s in saved)
     off = tiny_preset.updated(trajectory={"enabled": False}, noise_scale={"enabled": False})
     events = events_of(off, tmp_path / "off")
@@ -178,3 +178,28 @@ def test_small_batches_train_on_one_cpu_thread(tiny_preset):
     assert engine.cpu_threads(small) == 1
     assert engine.cpu_threads(large) == engine.DEFAULT_THREADS
     assert engine.cpu_threads(small.updated(threads=2)) == 2
+
+
+def test_noise_scale_is_measured_by_samples_seen_whatever_the_batch_and_reported_once(
+    tmp_path, tiny_preset
+):
+    preset = tiny_preset.updated(
+        batch_sizes=[8, "full"], epochs=3, noise_scale={"per_epoch": 1, "time_share": 1.0}
+    )
+    events = events_of(preset, tmp_path)
+    saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
+    for session in saved:
+        regular = [p for p in session.noise_scale if not p.at_target]
+        assert [p.samples for p in regular] == [160, 320]  # once an epoch, at both batch sizes
+        # The probe is the whole (tiny) training set here: exact, a zero-width interval.
+        assert all(p.probe_size == 160 and p.b_low == pytest.approx(p.b_simple) for p in regular)
+        reported = [
+            p
+            for e in events
+            if isinstance(e, (StepStats, EpochEnded)) and e.run_index == saved.index(session)
+            for p in e.noise_scale
+        ]
+        assert reported == session.noise_scale  # each measurement reported once, none repeated
+        at_target = [p for p in session.noise_scale if p.at_target]
+        reached = session.summary.epochs_to_target
+        assert [p.epoch for p in at_target] == ([] if reached is None else [reached])

@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import plotext
-from factories import session_from_accuracies
+from factories import noise_point, session_from_accuracies
 from rich.console import Console
 
-from tui_lab.report.comparison import comparison_rows, comparison_view
+from tui_lab.report.comparison import (
+    comparison_rows,
+    comparison_view,
+    noise_interval_text,
+    noise_verdict,
+)
 from tui_lab.report.scaling import (
     analysis_lines,
     draw_steps_to_target,
     render_report,
     scaling_groups,
 )
-from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
+from tui_lab.schema.analysis import MemoryPeak
 
 
 def sweep():
@@ -82,17 +87,42 @@ def test_drawing_works_on_any_plotext_figure():
     assert [e.label for e in text.legend][-1] == "never reached target"
 
 
-def test_second_table_shows_steps_memory_and_noise_scale_within_80_columns():
+def test_second_table_shows_steps_memory_and_noise_scale_at_the_target_within_80_columns():
     sessions = sweep()
     sessions[1].peak_memory = MemoryPeak(peak_bytes=300 * 2**20, source="cuda_peak_allocated")
-    sessions[1].noise_scale = [
-        NoiseScalePoint(epoch=1, step=10, b_simple=40.0, grad_sq=1.0, trace_sigma=40.0),
-        NoiseScalePoint(epoch=2, step=20, b_simple=61.5, grad_sq=1.0, trace_sigma=61.5),
+    sessions[1].noise_scale = [  # batch 8 reached 90% at epoch 1
+        noise_point(0.5, 30.0),
+        noise_point(1, 40.0, at_target=True),
+        noise_point(2, 61.5),
     ]
     console = Console(width=80, record=True)
     console.print(comparison_view(comparison_rows(sessions)))
     text = console.export_text()
     assert max(len(line.rstrip()) for line in text.splitlines()) <= 80
-    assert "300M" in text and "61.5" in text  # the last estimate, not the first
+    assert "300M" in text and "40 (32–50)" in text  # at the target, not the last estimate
     assert "samples→t" in text and "2,000" in text
     assert "cuda" in text  # what peak memory measures is said
+
+
+def test_analysis_compares_the_fitted_critical_batch_with_the_noise_scale_at_the_target():
+    sessions = sweep()
+    for session, b_noise in zip(sessions[1:4], [40.0, 50.0, 70.0], strict=True):
+        epoch = session.summary.epochs_to_target
+        session.noise_scale = [noise_point(epoch, b_noise, at_target=True)]
+    group = scaling_groups(sessions)[0]
+    assert group.fit is not None and group.fit.b_crit is not None
+    ratio = max(group.fit.b_crit, 50) / min(group.fit.b_crit, 50)
+    text = "\n".join(analysis_lines(group))
+    assert "where the runs reached the target: 50 (runs: 40 to 70)" in text
+    verdict = "agree within 2×" if ratio <= 2 else "differ by more than 2×"
+    assert f"fitted B_crit {group.fit.b_crit:,.0f} and B_noise 50 {verdict} ({ratio:.1f}×)" in text
+
+
+def test_unstable_or_too_large_noise_scales_are_said_so():
+    assert noise_verdict(noise_point(1, 120, spread=1.3), n_train=1000) == ""
+    assert noise_verdict(noise_point(1, 120, b_high=None), n_train=1000) == "not yet stable"
+    assert noise_verdict(noise_point(1, 120, spread=3), n_train=1000) == "not yet stable"
+    too_big = noise_point(1, 2400, spread=1.2)
+    assert noise_verdict(too_big, n_train=1000) == "exceeds the training set (1,000)"
+    assert noise_interval_text(noise_point(1, 120, b_low=90, b_high=160)) == "120 (90–160)"
+    assert noise_interval_text(noise_point(1, 120, b_low=40, b_high=None)) == "120 (40–∞)"

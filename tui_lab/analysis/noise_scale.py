@@ -1,165 +1,222 @@
-"""The gradient noise scale B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018), measured cheaply.
+"""The gradient noise scale B_simple = tr(Sigma)/|G|^2 (McCandlish et al. 2018), with its interval.
 
 The critical batch size is about where the noise of a batch gradient, tr(Sigma)/B, equals the
-signal |G|^2. Both are estimated from squared gradient norms at two batch sizes, since
-E|G_B|^2 = |G|^2 + tr(Sigma)/B: two equations, two unknowns (their appendix A.1).
+signal |G|^2. Both belong to the weights (and the data), not to the batch size being trained, so
+they are measured on a *probe*: a random sample of the training set, drawn afresh for each
+measurement, split into equal groups whose summed-loss gradients are taken one group at a time.
 
-The two batch sizes come for free from the batch being trained on: on a measurement step the
-batch is backpropagated as two halves, each loss weighted by its share, so that ``.grad`` ends as
-the whole batch's gradient (the optimizer step is unchanged) while the gradient after the first
-half, and the difference after the second, are the two half-batch gradients. The extra cost is a
-copy of the gradient and a few norms, plus whatever two half-size passes lose to one full pass.
+From the group gradient sums S_c (sizes n_c, probe size P = sum n_c, training set of N):
 
-Single estimates are very noisy, and the ratio of two noisy numbers is biased, so |G|^2 and
-tr(Sigma) are each smoothed first (an exponential moving average) and divided afterwards.
+- pairs of samples in different groups give E[g_i . g_j] = |G|^2 - tr(Sigma)/N (sampling without
+  replacement), from |sum S_c|^2 - sum |S_c|^2;
+- each group's own |S_c|^2 adds n_c tr(Sigma) (N - n_c)/N on top of n_c^2 times that;
 
-Batch size 1 cannot be split, and the estimate is then unavailable rather than taken from two
-consecutive steps: between steps the weights move, so the difference of consecutive gradients
-mixes the change of the true gradient with sampling noise, and it would need a gradient copy on
-every step. The noise scale belongs to the model and data at the current weights, not to the
-batch size trained with, so a sweep's runs at batch >= 2 show it for the batch-1 run too.
-Models with batch norm see half-batch statistics on measurement steps: a small perturbation.
+two equations, two unknowns (the many-batch form of their appendix A.1's two-batch estimator).
+Here tr(Sigma) is the per-sample gradient variance of the training set (divisor N - 1) and |G|^2 the
+full-batch gradient's squared norm, so a probe of the whole training set in groups of one is exact.
+
+Standard errors come from a delete-one-group jackknife; the interval of the ratio from Fieller's
+theorem, which is honest when |G|^2 is barely above its noise: the upper end is then unbounded.
+|G|^2 is the hard part: its noise is about sqrt(2 tr(Sigma^2))/P, so the probe must be a few
+times B_simple for a tight interval; one wider than a factor STABLE_RATIO is "not yet stable".
 """
 
 from __future__ import annotations
 
+import math
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import torch
 from torch import Tensor, nn
+from torch.func import functional_call, grad, vmap
 
 from tui_lab.core.evaluation import LossFn
-from tui_lab.schema.analysis import NoiseScalePoint
+
+GROUPS = 32  # jackknife groups: enough for a steady variance, few enough to keep each group big
+T_QUANTILE = 2.04  # Student's t at 97.5% with GROUPS - 1 degrees of freedom: 95% intervals
+PER_SAMPLE_CHUNK = 128  # samples whose gradients are held at once (128 x parameters floats)
+STABLE_RATIO = 2.0  # an interval whose ends are further apart than this factor is not yet stable
 
 
 @dataclass(frozen=True)
-class TwoBatchSample:
-    """Squared gradient norms at two batch sizes from one step; tensors, to avoid host syncs."""
+class NoiseEstimate:
+    """|G|^2 and tr(Sigma) at one set of weights, with their jackknife standard errors."""
 
-    b_small: float  # harmonic mean of the halves' sizes (exact for odd batches, see below)
-    b_big: int
-    small_sq_norm: Tensor  # mean of the two halves' |g|^2
-    big_sq_norm: Tensor  # |g|^2 of the whole batch
-    loss: Tensor  # mean loss over the whole batch, detached
+    grad_sq: float
+    grad_sq_se: float
+    trace_sigma: float
+    trace_sigma_se: float
+    covariance: float  # jackknife covariance of the two, for the ratio's interval
+    probe_size: int
+    n_train: int
+
+    @property
+    def b_simple(self) -> float | None:
+        """tr(Sigma)/|G|^2; None while the |G|^2 estimate is not positive (noise swamps it)."""
+        return self.trace_sigma / self.grad_sq if self.grad_sq > 0 else None
+
+    def interval(self) -> tuple[float, float]:
+        """95% interval of B_simple (Fieller); the upper end is inf while |G|^2 could be 0."""
+        g, t, z2 = self.grad_sq, self.trace_sigma, T_QUANTILE**2
+        # B is inside where (t - B g)^2 <= z^2 var(t - B g): a quadratic a B^2 - 2 b B + c <= 0.
+        a = g * g - z2 * self.grad_sq_se**2
+        b = t * g - z2 * self.covariance
+        c = t * t - z2 * self.trace_sigma_se**2
+        disc = b * b - a * c
+        if a > 0 and g > 0:  # |G|^2 clearly above 0: a bounded interval around the estimate
+            root = math.sqrt(max(disc, 0.0))
+            return max((b - root) / a, 0.0), (b + root) / a
+        # Otherwise the interval reaches to infinity (for a < 0 the set lies outside the roots,
+        # (b - root)/a being the upper one; with disc < 0 every B fits the data).
+        low = (b - math.sqrt(disc)) / a if a < 0 and disc >= 0 else 0.0
+        return max(low, 0.0), math.inf
 
 
-def noise_scale_available(batch_size: int) -> bool:
-    """Whether a batch of this size can be measured: it must split into two non-empty halves."""
-    return batch_size >= 2
+def stable(low: float, high: float) -> bool:
+    """Whether an interval is tight enough to show the estimate as a number one can use."""
+    return low > 0 and high <= STABLE_RATIO * low
 
 
-def _sq_norm(tensors: list[Tensor]) -> Tensor:
-    return torch.stack([torch.linalg.vector_norm(t) for t in tensors]).square().sum()
+@dataclass(frozen=True)
+class ProbeSums:
+    """What one probe leaves: per group, its gradient sum S_c, the sum of its units' squared
+    gradient norms W_c, and sum over its units of size^2 (a unit is one sample, or the whole
+    group when per-sample gradients cannot be taken)."""
+
+    sums: Tensor  # [m, D] on the model's device
+    unit_sq_norms: Tensor  # [m]
+    unit_size_sq: Tensor  # [m]
+    sizes: Tensor  # [m]
+
+    @classmethod
+    def of_samples(
+        cls, chunks: Iterable[Tensor], probe_size: int, groups: int = GROUPS
+    ) -> ProbeSums:
+        """Per-sample gradient rows ([k, D] chunks, ``probe_size`` rows in all) into groups."""
+        m = min(groups, probe_size)
+        sums = norms = None
+        first = 0
+        for rows in chunks:
+            group_of = torch.arange(first, first + len(rows), device=rows.device) * m // probe_size
+            if sums is None or norms is None:
+                sums = rows.new_zeros(m, rows.shape[1])
+                norms = rows.new_zeros(m)
+            sums.index_add_(0, group_of, rows)
+            norms.index_add_(0, group_of, rows.square().sum(1))
+            first += len(rows)
+        assert sums is not None and norms is not None and first == probe_size
+        sizes = torch.arange(probe_size).mul(m).div(probe_size, rounding_mode="floor")
+        sizes = torch.bincount(sizes, minlength=m).double()
+        return cls(sums, norms.double().cpu(), sizes, sizes)
 
 
-def measure_two_batch(
+def per_sample_gradients_work(model: nn.Module) -> bool:
+    """Per-sample gradients need every layer to treat samples independently (no batch norm)."""
+    return not any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+
+
+def sample_gradients(
+    model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, chunk: int = PER_SAMPLE_CHUNK
+) -> Iterator[Tensor]:
+    """Each sample's own loss gradient, flattened, ``chunk`` samples ([chunk, D]) at a time."""
+    params = {k: v.detach() for k, v in model.named_parameters() if v.requires_grad}
+    buffers = dict(model.named_buffers())
+
+    def sample_loss(p: dict[str, Tensor], xi: Tensor, yi: Tensor) -> Tensor:
+        return loss_fn(functional_call(model, (p, buffers), (xi[None],)), yi[None])
+
+    per_sample = vmap(grad(sample_loss), in_dims=(None, 0, 0))
+    for xs, ys in zip(x.split(chunk), y.split(chunk), strict=True):
+        yield torch.cat([g.reshape(len(ys), -1) for g in per_sample(params, xs, ys).values()], 1)
+
+
+def probe_gradients(
     model: nn.Module,
     loss_fn: LossFn,
     x: Tensor,
     y: Tensor,
     *,
-    micro_batch_size: int | None = None,
-) -> TwoBatchSample:
-    """Backward the batch as two halves; leaves ``.grad`` = the gradient of the batch's mean loss.
+    groups: int = GROUPS,
+    chunk: int = PER_SAMPLE_CHUNK,
+    per_sample: bool | None = None,
+) -> ProbeSums:
+    """Gradients of the probe (x, y), per sample where the model allows, summed by group.
 
-    Replaces ``zero_grad(); loss_fn(model(x), y).backward()`` on a measurement step. ``loss_fn``
-    must return the mean loss over its inputs. With ``micro_batch_size`` each half is itself
-    accumulated in micro-batches, for batches that only fit in memory that way.
+    ``loss_fn`` returns the mean loss over its inputs. Parameters' ``.grad`` and buffers are
+    left as they were, so a probe can be taken between any two optimizer steps. ``chunk`` bounds
+    how many samples' gradients are held at once. ``per_sample`` (default: where it works)
+    False takes one gradient per group instead: tr(Sigma) is then less precise.
     """
-    batch = len(y)
-    if not noise_scale_available(batch):
-        raise ValueError(f"a batch of {batch} cannot be split in two to measure the noise scale")
+    if per_sample_gradients_work(model) if per_sample is None else per_sample:
+        return ProbeSums.of_samples(sample_gradients(model, loss_fn, x, y, chunk), len(y), groups)
+    m = min(groups, len(y))
+    sizes = torch.tensor([len(part) for part in torch.arange(len(y)).tensor_split(m)]).double()
+    sums = _per_group(model, loss_fn, x, y, sizes, chunk)
+    return ProbeSums(sums, sums.square().sum(1).double().cpu(), sizes.square(), sizes)
+
+
+def _per_group(model, loss_fn, x, y, sizes, chunk) -> Tensor:
+    """Group sums by ordinary backward passes (batch norm: statistics per group, as a batch)."""
     params = [p for p in model.parameters() if p.requires_grad]
-    for p in params:
-        p.grad = None
-    sizes = [batch // 2, batch - batch // 2]
-    loss = torch.zeros((), device=x.device)
-    first_half: list[Tensor | None] = []
-    for i, (xs, ys) in enumerate(zip(x.split(sizes), y.split(sizes), strict=True)):
-        chunk = micro_batch_size or len(ys)
+    saved = [b.clone() for b in model.buffers()]  # running statistics must not see the probe
+    sums = []
+    for xs, ys in zip(x.split(sizes.long().tolist()), y.split(sizes.long().tolist()), strict=True):
+        total = None
         for xm, ym in zip(xs.split(chunk), ys.split(chunk), strict=True):
-            part_loss = loss_fn(model(xm), ym) * (len(ym) / batch)
-            part_loss.backward()
-            loss += part_loss.detach()
-        if i == 0:
-            first_half = [None if p.grad is None else p.grad.detach().clone() for p in params]
-    n1, n2 = sizes
-    # .grad after half one is (n1/B) g1; after both it is G_B = (n1 g1 + n2 g2)/B.
-    full = [p.grad.detach() for p in params if p.grad is not None]
-    g1_sq = _sq_norm([g for g in first_half if g is not None]) * (batch / n1) ** 2
-    second_half = [  # (n2/B) g2, reusing the copy's memory rather than allocating another
-        p.grad.detach() if g is None else g.neg_().add_(p.grad)
-        for g, p in zip(first_half, params, strict=True)
-        if p.grad is not None
-    ]
-    g2_sq = _sq_norm(second_half) * (batch / n2) ** 2
-    # E[(|g1|^2 + |g2|^2)/2] = |G|^2 + tr(Sigma) (1/n1 + 1/n2)/2: the harmonic mean of n1, n2.
-    return TwoBatchSample(
-        b_small=2 / (1 / n1 + 1 / n2),
-        b_big=batch,
-        small_sq_norm=(g1_sq + g2_sq) / 2,
-        big_sq_norm=_sq_norm(full),
-        loss=loss,
+            grads = torch.autograd.grad(loss_fn(model(xm), ym) * len(ym), params)
+            flat = torch.cat([g.reshape(-1) for g in grads])
+            total = flat if total is None else total + flat
+        sums.append(total)
+    with torch.no_grad():
+        for b, old in zip(model.buffers(), saved, strict=True):
+            b.copy_(old)
+    return torch.stack(sums)
+
+
+def estimate(probe: ProbeSums, n_train: int) -> NoiseEstimate:
+    """|G|^2 and tr(Sigma) from a probe drawn without replacement from ``n_train`` samples."""
+    sums = probe.sums.double()  # |S|^2 - sum |g_i|^2 cancels: keep the digits
+    gram = (sums @ sums.T).cpu()  # the host sync: an m x m matrix
+    parts = torch.stack([probe.sizes, probe.unit_sq_norms, probe.unit_size_sq]).double().cpu()
+    total, totals = gram.sum(), parts.sum(1, keepdim=True)
+    grad_sq, trace = (float(v) for v in _moments(total, totals, n_train))
+    m = gram.shape[0]
+    probe_size = int(totals[0])
+    if m < 3:  # too few groups to say how uncertain it is
+        nan = math.nan
+        return NoiseEstimate(grad_sq, nan, trace, nan, nan, probe_size, n_train)
+    # Delete-one-group jackknife: |S - S_c|^2 = |S|^2 - 2 S.S_c + |S_c|^2, from the Gram matrix.
+    leave_out = torch.stack(
+        _moments(total - 2 * gram.sum(1) + gram.diagonal(), totals - parts, n_train), 1
+    )
+    deviations = leave_out - leave_out.mean(0)
+    # Jackknife covariance, times the finite-population correction: a probe of the whole
+    # training set in groups of one is exact.
+    cov = (m - 1) / m * (deviations.T @ deviations) * (1 - probe_size / n_train)
+    return NoiseEstimate(
+        grad_sq=grad_sq,
+        grad_sq_se=math.sqrt(max(cov[0, 0].item(), 0.0)),
+        trace_sigma=trace,
+        trace_sigma_se=math.sqrt(max(cov[1, 1].item(), 0.0)),
+        covariance=cov[0, 1].item(),
+        probe_size=probe_size,
+        n_train=n_train,
     )
 
 
-class NoiseScaleEstimator:
-    """Smooths the two-batch estimates of |G|^2 and tr(Sigma) separately; their ratio is B_simple.
-
-    The moving averages are bias-corrected (as in Adam), so the first estimates are not pulled
-    towards zero. ``update`` does no host sync; reading ``estimate`` or ``point`` does one.
-    """
-
-    def __init__(self, ema: float = 0.9):
-        if not 0 <= ema < 1:
-            raise ValueError(f"ema must be in [0, 1), got {ema}")
-        self.ema = ema
-        self.samples = 0
-        self._weight = 0.0
-        self._grad_sq: Tensor | None = None
-        self._trace_sigma: Tensor | None = None
-
-    def update(self, sample: TwoBatchSample) -> None:
-        small, big = sample.b_small, sample.b_big
-        grad_sq = (big * sample.big_sq_norm - small * sample.small_sq_norm) / (big - small)
-        trace_sigma = (sample.small_sq_norm - sample.big_sq_norm) / (1 / small - 1 / big)
-        keep = self.ema
-        if self._grad_sq is None or self._trace_sigma is None:
-            self._grad_sq, self._trace_sigma = (1 - keep) * grad_sq, (1 - keep) * trace_sigma
-        else:
-            self._grad_sq = keep * self._grad_sq + (1 - keep) * grad_sq
-            self._trace_sigma = keep * self._trace_sigma + (1 - keep) * trace_sigma
-        self._weight = keep * self._weight + (1 - keep)
-        self.samples += 1
-
-    def smoothed(self) -> tuple[float, float] | None:
-        """(|G|^2, tr(Sigma)) as smoothed so far; None before the first update."""
-        if self._grad_sq is None or self._trace_sigma is None:
-            return None
-        grad_sq, trace_sigma = torch.stack([self._grad_sq, self._trace_sigma]).tolist()
-        return grad_sq / self._weight, trace_sigma / self._weight
-
-    @property
-    def estimate(self) -> float | None:
-        """B_simple, or None before any update or while the smoothed |G|^2 is not positive."""
-        smoothed = self.smoothed()
-        return None if smoothed is None else _ratio(*smoothed)
-
-    def point(self, epoch: int, step: int) -> NoiseScalePoint | None:
-        """The current estimate as recorded in a session; None before the first update."""
-        smoothed = self.smoothed()
-        if smoothed is None:
-            return None
-        grad_sq, trace_sigma = smoothed
-        return NoiseScalePoint(
-            epoch=epoch,
-            step=step,
-            b_simple=_ratio(grad_sq, trace_sigma),
-            grad_sq=grad_sq,
-            trace_sigma=trace_sigma,
-        )
+def _moments(square: Tensor, parts: Tensor, n_train: int) -> tuple[Tensor, Tensor]:
+    """(|G|^2, tr(Sigma)) from |sum of the gradients|^2 and the (P, sum W, sum unit size^2)
+    rows of ``parts``; element-wise, for the whole probe or each leave-one-out at once."""
+    probe, within, size_sq = parts
+    # Ordered pairs of distinct samples in different units: E[g_i . g_j] = |G|^2 - tr(Sigma)/N.
+    pair_dot = (square - within) / (probe**2 - size_sq)
+    # Each unit's |U|^2 holds its samples' |g_i|^2 (mean |G|^2 + tr(Sigma)(N-1)/N) and its
+    # within-unit pairs; their difference from pair_dot is tr(Sigma).
+    trace = (within - (size_sq - probe) * pair_dot) / probe - pair_dot
+    return pair_dot + trace / n_train, trace
 
 
-def _ratio(grad_sq: float, trace_sigma: float) -> float | None:
-    # Noise swamping the signal can make the |G|^2 estimate <= 0: no meaningful ratio then.
-    return trace_sigma / grad_sq if grad_sq > 0 else None
+def measure(model: nn.Module, loss_fn: LossFn, x: Tensor, y: Tensor, n_train: int) -> NoiseEstimate:
+    """The noise scale at the model's weights, from a probe (x, y) of a training set of n_train."""
+    return estimate(probe_gradients(model, loss_fn, x, y), n_train)

@@ -7,7 +7,6 @@ apply events as they arrive and redraw only on its own (throttled) schedule.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from itertools import accumulate
 
 from tui_lab.run.events import (
     EpochEnded,
@@ -21,34 +20,7 @@ from tui_lab.run.events import (
 )
 from tui_lab.run.recorder import CurveBuffer
 from tui_lab.schema import RunConfig, Session
-from tui_lab.schema.analysis import MemoryPeak
-
-MAX_NOISE_POINTS = 1000  # live estimates kept per run; thinned by half when full
-
-
-@dataclass(frozen=True)
-class NoisePoint:
-    """One gradient-noise-scale estimate, placed on every x-axis the charts offer."""
-
-    epoch: float
-    samples: int
-    seconds: float
-    b_simple: float
-
-
-def session_noise_points(session: Session) -> list[NoisePoint]:
-    """A saved run's per-epoch estimates, at the end of their epochs (where it was measured)."""
-    ends = {
-        record.epoch: (record.samples_seen, seconds)
-        for record, seconds in zip(
-            session.epochs, accumulate(e.train_seconds for e in session.epochs), strict=True
-        )
-    }
-    return [
-        NoisePoint(point.epoch, *ends[point.epoch], point.b_simple)
-        for point in session.noise_scale
-        if point.b_simple and point.epoch in ends
-    ]
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
 
 
 @dataclass
@@ -66,30 +38,21 @@ class RunState:
     samples_per_second: float | None = None
     loss: float | None = None
     accuracy: float | None = None
-    noise: list[NoisePoint] = field(default_factory=list)  # live estimates, every report
+    noise: list[NoiseScalePoint] = field(default_factory=list)  # measured so far, live
+    n_train: int = 0
     peak_memory: MemoryPeak | None = None
 
-    @property
-    def noise_scale(self) -> float | None:
-        """The latest critical-batch-size estimate: live while training, else the saved one."""
-        if self.noise:
-            return self.noise[-1].b_simple
-        points = session_noise_points(self.session) if self.session else []
-        return points[-1].b_simple if points else None
-
-    def noise_points(self) -> list[NoisePoint]:
-        """The live estimates (dense), or the saved per-epoch ones for a run seen only saved."""
+    def noise_points(self) -> list[NoiseScalePoint]:
+        """The measurements as they arrive, or the saved ones for a run seen only saved."""
         if self.noise or self.session is None:
             return self.noise
-        return session_noise_points(self.session)
+        return self.session.noise_scale
 
-    def add_noise(self, stats: StepStats) -> None:
-        if not stats.noise_scale:
-            return
-        epoch = stats.epoch - 1 + stats.epoch_fraction
-        self.noise.append(NoisePoint(epoch, stats.samples, stats.seconds, stats.noise_scale))
-        if len(self.noise) > MAX_NOISE_POINTS:
-            self.noise = self.noise[::2] if len(self.noise) % 2 else self.noise[1::2]
+    @property
+    def noise_scale(self) -> NoiseScalePoint | None:
+        """The latest measurement (with where it was taken: it is not current between them)."""
+        points = self.noise_points()
+        return points[-1] if points else None
 
     @property
     def fraction(self) -> float:
@@ -118,18 +81,20 @@ class LiveSweep:
             run = self.runs[event.run_index]
             run.status = "running"
             run.samples_total = event.config.epochs * event.n_train
+            run.n_train = event.n_train
         elif isinstance(event, StepStats):
             run = self.runs[event.run_index]
             run.samples, run.loss = event.samples, event.loss
             run.samples_per_second = event.samples_per_second
             run.epoch = event.epoch
-            run.add_noise(event)
+            run.noise.extend(event.noise_scale)
             if run.curve is not None:
                 run.curve.append(event)
         elif isinstance(event, EpochEnded):
             run = self.runs[event.run_index]
             run.accuracy = event.record.val_accuracy
             run.samples = event.record.samples_seen
+            run.noise.extend(event.noise_scale)
         elif isinstance(event, RunEnded):
             run = self.runs[event.run_index]
             run.status, run.message = event.status, event.message
@@ -144,6 +109,7 @@ class LiveSweep:
         run = self.runs[event.run_index]
         session = event.session
         run.session = session
+        run.n_train = session.n_train
         run.curve = CurveBuffer(session.curve, session.config.curve_points)
         if session.epochs:
             last = session.epochs[-1]

@@ -15,9 +15,10 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
+from tui_lab.analysis.noise_scale import stable
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
 from tui_lab.schema import Session
-from tui_lab.schema.analysis import MemoryPeak
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
 
 # One space of padding plus the box's space divider between columns: the table fits 80 columns.
 TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
@@ -39,7 +40,7 @@ class ComparisonRow:
     steps_to_target: int | None = None
     samples_to_target: int | None = None
     peak_memory: MemoryPeak | None = None
-    noise_scale: float | None = None
+    noise_scale: NoiseScalePoint | None = None  # where the run reached its target
 
     @property
     def batch_label(self) -> str:
@@ -66,15 +67,34 @@ def comparison_rows(sessions: list[Session], sort: SortKey = "batch") -> list[Co
                 steps_to_target=summary.steps_to_target if summary else None,
                 samples_to_target=summary.samples_to_target if summary else None,
                 peak_memory=session.peak_memory,
-                noise_scale=last_noise_scale(session),
+                noise_scale=noise_at_target(session),
             )
         )
     return sorted(rows, key=SORT_KEYS[sort])
 
 
-def last_noise_scale(session: Session) -> float | None:
-    """The run's latest B_simple: the smoothed estimate is steadiest at the end of training."""
-    return next((p.b_simple for p in reversed(session.noise_scale) if p.b_simple), None)
+def noise_at_target(session: Session) -> NoiseScalePoint | None:
+    """The noise scale measured where the run first reached its target accuracy, if it did:
+    McCandlish et al.'s critical batch size belongs to a loss level, not to a run's end."""
+    return next((p for p in session.noise_scale if p.at_target), None)
+
+
+def noise_interval_text(point: NoiseScalePoint) -> str:
+    """'120 (90–160)': the estimate and its 95% interval ('∞' where it is unbounded)."""
+    high = "∞" if point.b_high is None else f"{point.b_high:,.0f}"
+    estimate = "—" if point.b_simple is None else f"{point.b_simple:,.0f}"
+    return f"{estimate} ({point.b_low:,.0f}–{high})"
+
+
+def noise_verdict(point: NoiseScalePoint, n_train: int) -> str:
+    """What the interval allows one to say: '' when it is a usable number."""
+    if point.b_low > n_train:
+        return f"exceeds the training set ({n_train:,})"
+    if point.b_high is None or not stable(point.b_low, point.b_high):
+        return "not yet stable"
+    if point.b_simple is not None and point.b_simple > n_train:
+        return f"exceeds the training set ({n_train:,})"
+    return ""
 
 
 def _missing_last(value: float | None, sign: float = 1.0) -> tuple[bool, float]:
@@ -208,7 +228,7 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
     several_optimizers = len({r.session.config.optimizer.name for r in rows}) > 1
     table = Table(title="Steps, memory and noise scale", **TABLE_STYLE)
     columns = ["optim"] if several_optimizers else []
-    columns += ["batch", "steps→t", "samples→t", "peak mem", "B_noise"]
+    columns += ["batch", "steps→t", "samples→t", "peak mem", "B_noise at t"]
     for name in columns:
         table.add_column(name, justify="left" if name == "optim" else "right")
     for row in rows:
@@ -218,7 +238,7 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
             _fmt(row.steps_to_target, ",d", NOT_REACHED),
             _fmt(row.samples_to_target, ",d", NOT_REACHED),
             format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
-            _significant(row.noise_scale),
+            "—" if row.noise_scale is None else noise_interval_text(row.noise_scale),
         ]
         table.add_row(*cells)
     return table
@@ -226,8 +246,10 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
 
 def resources_notes(rows: list[ComparisonRow]) -> list[str]:
     """What the second table's columns measure (memory depends on the device)."""
-    notes = ["B_noise: gradient noise scale tr(Σ)/|G|² at the end of a run, which predicts the"]
-    notes.append("  critical batch size (McCandlish et al. 2018)")
+    notes = [
+        "B_noise at t: gradient noise scale tr(Σ)/|G|² (95% interval) where the run reached",
+        "  the target, which predicts the critical batch size (McCandlish et al. 2018)",
+    ]
     sources = sorted({r.peak_memory.source for r in rows if r.peak_memory})
     return notes + [MEMORY_NOTES[source] for source in sources]
 

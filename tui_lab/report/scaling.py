@@ -30,7 +30,7 @@ from tui_lab.analysis.scaling import (
     rows_from_sessions,
     time_optimal_batch,
 )
-from tui_lab.report.comparison import last_noise_scale
+from tui_lab.report.comparison import noise_at_target
 from tui_lab.report.plotting import PALETTE, RGB, log_ticks, render_plotext, short_number
 from tui_lab.schema import Session
 from tui_lab.schema.analysis import BatchOptima, ScalingFit
@@ -49,7 +49,7 @@ class ScalingGroup:
     rows: list[ScalingRow]
     fit: ScalingFit | None
     optima: BatchOptima
-    noise_scales: list[float]  # each run's last B_simple, where measured
+    noise_scales: list[float]  # each run's B_simple where it reached the target, if measured
 
     @property
     def batch_sizes_reached(self) -> int:
@@ -113,7 +113,11 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
                 rows=rows,
                 fit=fit_scaling(rows),
                 optima=time_optimal_batch(rows),
-                noise_scales=[b for s in members if (b := last_noise_scale(s)) is not None],
+                noise_scales=[
+                    p.b_simple
+                    for s in members
+                    if (p := noise_at_target(s)) is not None and p.b_simple is not None
+                ],
             )
         )
     return groups
@@ -141,13 +145,26 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
         lines.append(f"  never reached {target}: batch {', '.join(map(str, never))}")
     lines += _fit_lines(group.fit)
     if group.noise_scales:
-        low, high = min(group.noise_scales), max(group.noise_scales)
-        spread = f"{low:.3g}" if len(group.noise_scales) == 1 else f"{low:.3g} to {high:.3g}"
-        lines += [
-            f"  gradient noise scale B_noise at the end of the runs: {spread}, "
-            f"median {statistics.median(group.noise_scales):.3g}",
-            "    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)",
-        ]
+        lines += _noise_lines(group)
+    return lines
+
+
+def _noise_lines(group: ScalingGroup) -> list[str]:
+    """B_noise where the runs reached the target, against the fitted B_crit (McCandlish et al.
+    predict B_crit ≈ B_noise at the same loss level, within a small factor)."""
+    values = group.noise_scales
+    median = statistics.median(values)
+    spread = "" if len(values) == 1 else f" (runs: {min(values):,.0f} to {max(values):,.0f})"
+    lines = [f"  gradient noise scale where the runs reached the target: {median:,.0f}{spread}"]
+    b_crit = group.fit.b_crit if group.fit is not None else None
+    if b_crit:
+        ratio = max(b_crit, median) / min(b_crit, median)
+        verdict = "agree within 2×" if ratio <= 2 else "differ by more than 2×"
+        lines.append(
+            f"    fitted B_crit {b_crit:,.0f} and B_noise {median:,.0f} {verdict} ({ratio:.1f}×)"
+        )
+    else:
+        lines.append("    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)")
     return lines
 
 

@@ -23,11 +23,7 @@ from torch import nn
 
 from tui_lab import __version__
 from tui_lab.analysis.memory import PeakMemory
-from tui_lab.analysis.noise_scale import (
-    NoiseScaleEstimator,
-    measure_two_batch,
-    noise_scale_available,
-)
+from tui_lab.analysis.noise_scale import measure
 from tui_lab.analysis.trajectory import TrajectoryRecorder, trajectory_sketch
 from tui_lab.core import evaluation
 from tui_lab.core.data import Data
@@ -36,6 +32,7 @@ from tui_lab.core.models import seeded_model
 from tui_lab.core.optimizers import build_optimizer, warmup_factor
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, StepStats
 from tui_lab.schema import Environment, EpochRecord, RunConfig
+from tui_lab.schema.analysis import NoiseScalePoint
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
 
 # torch's own thread count, before any run changes it (runs set their own, see cpu_threads).
@@ -141,7 +138,7 @@ def train_run(
         data = data.to(device)
         model = seeded_model(config.model, data, config.seed, device)
         optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
-        instruments = Instruments.for_run(config, config.epochs * steps)
+        instruments = Instruments.for_run(config, config.epochs * steps, n_train)
         status, message = yield from _epochs(
             config, data, model, optimizer, instruments, run_index, stop
         )
@@ -163,21 +160,80 @@ def train_run(
 
 
 @dataclass
+class NoiseProbe:
+    """When and on what the gradient noise scale is measured: a fresh random probe of the
+    training set at the current weights, every so many samples seen, within a time budget."""
+
+    probe_size: int
+    every_samples: float
+    time_share: float
+    generator: torch.Generator
+    next_due: float  # samples seen
+    seconds: float = 0.0  # spent measuring so far
+    last_cost: float = 0.0
+
+    def affordable(self, train_seconds: float) -> bool:
+        """Whether one more measurement (costing what the last one did) fits the time share;
+        a share of 1 measures whenever due."""
+        return (
+            self.time_share >= 1 or self.seconds + self.last_cost <= self.time_share * train_seconds
+        )
+
+    def measure(
+        self, model: nn.Module, data: Data, where: tuple[float, int, int, float], at_target=False
+    ) -> NoiseScalePoint:
+        """Measure at the model's weights; ``where`` is (epoch, step, samples, seconds)."""
+        device = data.train_x.device
+        synchronize(device)  # the probe's time, not queued training work
+        start = time.perf_counter()
+        keep = torch.randperm(data.n_train, generator=self.generator)[: self.probe_size]
+        keep = keep.to(device)
+        x, y = data.train_x[keep], data.train_y[keep]
+        estimate = measure(model, F.cross_entropy, x, y, data.n_train)
+        self.last_cost = time.perf_counter() - start
+        self.seconds += self.last_cost
+        epoch, step, samples, seconds = where
+        self.next_due = samples + self.every_samples
+        low, high = estimate.interval()
+        return NoiseScalePoint(
+            epoch=epoch,
+            step=step,
+            samples=samples,
+            seconds=seconds,
+            b_simple=estimate.b_simple,
+            b_low=low,
+            b_high=high if math.isfinite(high) else None,
+            grad_sq=estimate.grad_sq,
+            grad_sq_se=estimate.grad_sq_se,
+            trace_sigma=estimate.trace_sigma,
+            trace_sigma_se=estimate.trace_sigma_se,
+            probe_size=estimate.probe_size,
+            at_target=at_target,
+        )
+
+
+@dataclass
 class Instruments:
     """The optional measurements of a run: gradient noise scale and the weight trajectory."""
 
-    noise: NoiseScaleEstimator | None
-    noise_every: int
+    noise: NoiseProbe | None
     trajectory: TrajectoryRecorder | None
     trajectory_settings: TrajectorySettings
 
     @classmethod
-    def for_run(cls, config: RunConfig, total_steps: int) -> Instruments:
-        noise_on = config.noise_scale.enabled and noise_scale_available(config.batch_size)
+    def for_run(cls, config: RunConfig, total_steps: int, n_train: int) -> Instruments:
+        settings = config.noise_scale
         traj = config.trajectory
         return cls(
-            noise=NoiseScaleEstimator(config.noise_scale.ema) if noise_on else None,
-            noise_every=config.noise_scale.every,
+            noise=NoiseProbe(
+                probe_size=min(settings.probe_size, n_train),
+                every_samples=n_train / settings.per_epoch,
+                next_due=n_train / settings.per_epoch,
+                time_share=settings.time_share,
+                generator=torch.Generator().manual_seed(config.seed),
+            )
+            if settings.enabled
+            else None,
             trajectory=TrajectoryRecorder(
                 traj.max_snapshots,
                 # Spread the snapshots over the planned run from the start: each one is a copy
@@ -188,10 +244,6 @@ class Instruments:
             else None,
             trajectory_settings=traj,
         )
-
-    def measures_noise(self, step: int) -> bool:
-        """Every k-th step (a measuring step costs about two half-batch passes instead of one)."""
-        return self.noise is not None and step % self.noise_every == 0
 
     def sketch(self, model: nn.Module, data: Data, step: int) -> TrajectorySketch | None:
         """The path on its top-2 PCA plane over a loss grid (None if it cannot be drawn)."""
@@ -231,6 +283,8 @@ def _epochs(
     lr = config.lr
     step = 0
     train_seconds = 0.0
+    measured: list[NoiseScalePoint] = []  # noise-scale measurements not yet reported
+    reached = False  # the target accuracy, at some epoch's end
     model.train()
     for epoch in range(1, config.epochs + 1):
         order = torch.randperm(n_train, generator=shuffler).to(device)
@@ -240,6 +294,16 @@ def _epochs(
         interval_start = time.perf_counter()
         epoch_start = interval_start
         for i in range(steps):
+            samples = (epoch - 1) * n_train + i * batch
+            if noise is not None and samples >= noise.next_due:
+                now = time.perf_counter()
+                seconds = train_seconds + now - epoch_start
+                if noise.affordable(seconds):
+                    where = (epoch - 1 + i / steps, step, samples, seconds)
+                    measured.append(noise.measure(model, data, where))
+                    # Measuring is not training: keep it out of the epoch's and interval's time.
+                    epoch_start += noise.last_cost
+                    interval_start += noise.last_cost
             if trajectory is not None and trajectory.wants(step):
                 trajectory.record(model, step)
             if warming_up:
@@ -249,14 +313,7 @@ def _epochs(
             idx = order[i * batch : (i + 1) * batch]
             x, y = data.train_x[idx], data.train_y[idx]
             optimizer.zero_grad(set_to_none=True)
-            if noise is not None and instruments.measures_noise(step) and len(y) >= 2:
-                sample = measure_two_batch(
-                    model, F.cross_entropy, x, y, micro_batch_size=config.micro_batch_size
-                )
-                noise.update(sample)
-                loss = sample.loss
-            else:
-                loss = accumulate_gradient(model, x, y, config.micro_batch_size)
+            loss = accumulate_gradient(model, x, y, config.micro_batch_size)
             optimizer.step()
             interval_loss += loss
             interval_steps += 1
@@ -276,8 +333,9 @@ def _epochs(
                     mean_loss,
                     lr,
                     interval_steps * batch / max(now - interval_start, 1e-9),
-                    noise.estimate if noise is not None else None,
+                    tuple(measured),
                 )
+                measured.clear()
                 if not math.isfinite(mean_loss):
                     return "diverged", f"training loss became {mean_loss} at step {step}"
                 epoch_loss += interval_loss
@@ -303,8 +361,13 @@ def _epochs(
             steps=step,
             lr=lr,
         )
-        point = noise.point(epoch, step) if noise is not None else None
-        yield EpochEnded(run_index, record, point)
+        at_target = []
+        if noise is not None and val_accuracy >= config.target_accuracy and not reached:
+            # McCandlish's B_crit belongs to a loss level: measure where the target was reached.
+            where = (float(epoch), step, epoch * n_train, train_seconds)
+            at_target.append(noise.measure(model, data, where, at_target=True))
+        reached = reached or val_accuracy >= config.target_accuracy
+        yield EpochEnded(run_index, record, tuple(at_target))
         if not math.isfinite(val_loss):
             return "diverged", f"validation loss became {val_loss} after epoch {epoch}"
     return "completed", ""

@@ -45,14 +45,14 @@ class StepStats:
     loss: float
     lr: float
     samples_per_second: float
-    noise_scale: float | None = None  # the current critical-batch-size estimate, if measured
+    noise_scale: tuple[NoiseScalePoint, ...] = ()  # measurements since the last report
 
 
 @dataclass(frozen=True)
 class EpochEnded:
     run_index: int
     record: EpochRecord
-    noise_scale: NoiseScalePoint | None = None
+    noise_scale: tuple[NoiseScalePoint, ...] = ()  # measured after the epoch (at the target)
 
 
 @dataclass(frozen=True)

@@ -114,14 +114,14 @@ class SessionRecorder:
             self.path = self.out_dir / session_filename(self.session)
             self.curve = CurveBuffer(self.session.curve, event.config.curve_points)
             return self.save(event.run_index, final=False)
-        if isinstance(event, StepStats) and self.curve is not None:
+        if isinstance(event, StepStats) and self.curve is not None and self.session is not None:
             self.curve.append(event)
+            self.session.noise_scale.extend(event.noise_scale)
             if time.monotonic() - self.last_save >= HEARTBEAT_SECONDS:  # a sign of life
                 return self.save(event.run_index, final=False)
         elif isinstance(event, EpochEnded) and self.session is not None:
             self.session.epochs.append(event.record)
-            if event.noise_scale is not None:
-                self.session.noise_scale.append(event.noise_scale)
+            self.session.noise_scale.extend(event.noise_scale)
             self.session.summary = summarize(self.session)
             return self.save(event.run_index, final=False)
         elif isinstance(event, RunEnded) and self.session is not None:

@@ -12,29 +12,55 @@ from pydantic import Field, NonNegativeInt, PositiveInt
 
 from tui_lab.schema.common import PositiveFloat, StrictModel
 
+MAX_PER_EPOCH = 4  # noise-scale measurements: each is a point of the session, which stays small
+
 
 class NoiseScaleSettings(StrictModel):
-    """Whether and how often a run measures the gradient noise scale (McCandlish et al. 2018)."""
+    """Whether and how often a run measures the gradient noise scale (McCandlish et al. 2018).
+
+    Each measurement takes per-sample gradients of a fresh random probe of the training set at
+    the current weights, so runs at every batch size are measured alike; one more is taken where
+    the run first reaches its target accuracy.
+    """
 
     enabled: bool = True
-    every: PositiveInt = Field(
-        20, description="Measure on every k-th optimizer step (the rest cost nothing)."
+    probe_size: Annotated[int, Field(ge=64)] = Field(
+        1024,
+        description="Training samples per measurement (at most the training set). The interval "
+        "is tight once this is a few times the noise scale itself.",
     )
-    ema: Annotated[float, Field(ge=0, lt=1)] = Field(
-        0.9, description="Smoothing of |G|^2 and tr(Sigma), per measurement, each separately."
+    per_epoch: Annotated[float, Field(gt=0, le=MAX_PER_EPOCH)] = Field(
+        2, description="Most measurements per epoch, by samples seen (whatever the batch size)."
+    )
+    time_share: Annotated[float, Field(gt=0, le=1)] = Field(
+        0.05,
+        description="Most share of the training time spent measuring: a measurement that is "
+        "due waits until it fits (short or fast runs are measured less often); 1: no limit.",
     )
 
 
 class NoiseScalePoint(StrictModel):
-    """The smoothed noise-scale estimate at one moment of a run (recorded once per epoch)."""
+    """One measurement of the noise scale, at the weights of one moment of a run."""
 
-    epoch: PositiveInt
+    epoch: Annotated[float, Field(ge=0)] = Field(description="Epochs done when measured.")
     step: NonNegativeInt
+    samples: NonNegativeInt = Field(description="Training samples seen when measured.")
+    seconds: Annotated[float, Field(ge=0)] = Field(description="Training seconds so far.")
     b_simple: float | None = Field(
         description="tr(Sigma)/|G|^2, the critical batch size estimate; None while |G|^2 <= 0."
     )
-    grad_sq: float = Field(description="Smoothed estimate of |G|^2, the true gradient's norm^2.")
-    trace_sigma: float = Field(description="Smoothed estimate of tr(Sigma), per-sample noise.")
+    b_low: Annotated[float, Field(ge=0)] = Field(description="Lower end of the 95% interval.")
+    b_high: float | None = Field(
+        description="Upper end of the 95% interval; None when unbounded (|G|^2 may be 0)."
+    )
+    grad_sq: float = Field(description="|G|^2, the full training set's gradient's norm^2.")
+    grad_sq_se: float = Field(description="Standard error of grad_sq.")
+    trace_sigma: float = Field(description="tr(Sigma), the per-sample gradient variance.")
+    trace_sigma_se: float = Field(description="Standard error of trace_sigma.")
+    probe_size: PositiveInt
+    at_target: bool = Field(
+        False, description="Measured where the run first reached its target accuracy."
+    )
 
 
 class MemoryPeak(StrictModel):

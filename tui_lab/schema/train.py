@@ -9,7 +9,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
-from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, NoiseScaleSettings
+from tui_lab.schema.analysis import (
+    MAX_PER_EPOCH,
+    MemoryPeak,
+    NoiseScalePoint,
+    NoiseScaleSettings,
+)
 from tui_lab.schema.common import (
     MAX_LIST,
     MAX_LR,
@@ -36,6 +41,7 @@ Status = Literal[
 ]
 UNFINISHED: frozenset[str] = frozenset({"running", "stopped"})
 MAX_EPOCHS = 10_000
+MAX_NOISE_POINTS = MAX_PER_EPOCH * MAX_EPOCHS + 1  # and one where the target was reached
 MAX_THREADS = 1024
 MAX_CURVE_POINTS = 5000
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
@@ -303,8 +309,8 @@ class Session(StrictModel):
     summary: Summary | None = None
     noise_scale: list[NoiseScalePoint] = Field(
         default_factory=list,
-        max_length=MAX_EPOCHS,
-        description="Smoothed gradient noise scale, once per epoch.",
+        max_length=MAX_NOISE_POINTS,
+        description="Every measurement of the gradient noise scale (a few per epoch at most).",
     )
     peak_memory: MemoryPeak | None = None
     trajectory: TrajectorySketch | None = None

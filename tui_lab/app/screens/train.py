@@ -34,6 +34,7 @@ from tui_lab.app.worker import (
     SweepRunner,
     WorkerMode,
 )
+from tui_lab.report.comparison import noise_interval_text, noise_verdict
 from tui_lab.report.vocabulary import status_markup
 
 REFRESH_SECONDS = 0.25
@@ -161,13 +162,15 @@ class TrainScreen(Screen):
         line.display = bool(self.sweep.runs)
         if run is None:
             return
-        estimate = run.noise_scale
-        if estimate is None:
+        point = run.noise_scale
+        if point is None:
             line.update("critical batch size ≈ [dim]not measured yet[/]")
             return
+        verdict = noise_verdict(point, run.n_train)
         line.update(
-            f"critical batch size ≈ [b]{estimate:,.0f}[/]  "
-            f"[dim]gradient noise scale B_simple of {run.config.label()}[/]"
+            f"critical batch size ≈ [b]{noise_interval_text(point)}[/]"
+            + (f" [b $warning]{verdict}[/]" if verdict else "")
+            + f"  [dim]{run.config.label()} at epoch {point.epoch:.1f}[/]"
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
