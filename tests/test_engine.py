@@ -160,7 +160,8 @@ def test_stop_signal_accepts_plain_threading_events():
 
 
 def test_instruments_follow_the_preset(tmp_path, tiny_preset):
-    events = events_of(tiny_preset, tmp_path / "on")
+    on = tiny_preset.updated(noise_scale={"time_share": 1.0})  # tiny runs: no time to spare
+    events = events_of(on, tmp_path / "on")
     saved = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
     assert all(s.trajectory is not None for s in saved)
     assert all(s.noise_scale for s in saved)
@@ -205,3 +206,20 @@ def test_noise_scale_is_measured_by_samples_seen_whatever_the_batch_and_reported
             for p in e.noise_scale
         ]
         assert reported == session.noise_scale  # each measurement reported once, none repeated
+
+
+def test_noise_scale_keeps_to_its_share_of_the_training_time_from_the_first_measurement():
+    probe = engine.NoiseProbe(
+        probe_size=1000,
+        every_samples=100,
+        time_share=0.05,
+        generator=torch.Generator(),
+        next_due=100,
+    )
+    assert not probe.affordable(train_seconds=100.0)  # no idea yet what a measurement costs
+    probe.guess_cost(eval_seconds=0.1, eval_samples=1000)  # 10 x 1000 x 0.1 ms = 1 s
+    assert probe.last_cost == pytest.approx(1.0)
+    assert not probe.affordable(train_seconds=19.0) and probe.affordable(train_seconds=20.0)
+    probe.seconds, probe.last_cost = 1.0, 0.5  # measured once: its real cost counts from now on
+    probe.guess_cost(eval_seconds=1.0, eval_samples=1000)
+    assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0)

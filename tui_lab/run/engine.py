@@ -42,6 +42,9 @@ DEFAULT_THREADS = torch.get_num_threads()
 SMALL_BATCH = 16
 REPORT_SECONDS = 0.25  # a few progress reports a second: smooth live charts, rare host syncs
 EVAL_CHUNK = 2048
+# A probe's per-sample gradients against an evaluation's forward pass, per sample (LeNet-5 on
+# one cpu thread: 6-9 times; a guess that errs high delays the first measurement, not the rest).
+PER_SAMPLE_COST_VS_EVAL = 10.0
 
 
 class StopSignal(Protocol):
@@ -170,7 +173,14 @@ class NoiseProbe:
     generator: torch.Generator
     next_due: float  # samples seen
     seconds: float = 0.0  # spent measuring so far
-    last_cost: float = 0.0
+    last_cost: float = math.inf  # unknown until guessed from an evaluation, or measured
+
+    def guess_cost(self, eval_seconds: float, eval_samples: int) -> None:
+        """Before the first measurement, guess its cost from an evaluation pass: per-sample
+        gradients cost about PER_SAMPLE_COST_VS_EVAL times a forward pass, whatever the batch
+        size trained with, so the first measurement keeps to the time share too."""
+        if math.isinf(self.last_cost) and eval_samples:
+            self.last_cost = PER_SAMPLE_COST_VS_EVAL * self.probe_size * eval_seconds / eval_samples
 
     def affordable(self, train_seconds: float) -> bool:
         """Whether one more measurement (costing what the last one did) fits the time share;
@@ -350,6 +360,8 @@ def _epochs(
         train_seconds += epoch_seconds
         eval_start = time.perf_counter()
         val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y)
+        if noise is not None:
+            noise.guess_cost(time.perf_counter() - eval_start, len(data.val_y))
         record = EpochRecord(
             epoch=epoch,
             train_loss=epoch_loss.item() / steps,
