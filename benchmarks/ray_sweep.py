@@ -7,7 +7,8 @@ bslab (and so torch) on a worker, and ``ray.shutdown``. Sweep: the preset's runs
 with ``--cpus`` CPUs already started, interleaved ``--repeats`` times; prints min and median.
 With ``--gpu`` (needs CUDA) the runs train on the GPU, each Ray task asking for a quarter of it.
 
-Usage: python benchmarks/ray_sweep.py [PRESET] [--epochs 2] [--repeats 2] [--cpus 2] [--gpu]
+Usage: python benchmarks/ray_sweep.py [PRESET] [--epochs 2] [--train-subset N] [--repeats 2]
+       [--cpus 2] [--gpu] [--no-startup]
 """
 
 from __future__ import annotations
@@ -78,16 +79,21 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--cpus", type=int, default=2)
+    parser.add_argument("--train-subset", type=int)
     parser.add_argument("--gpu", action="store_true")
+    parser.add_argument("--no-startup", action="store_true", help="measure only the sweep")
     args = parser.parse_args()
-    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
+    print(f"load average at start: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores", flush=True)
 
-    starts = [startup(args.cpus) for _ in range(args.repeats)]
-    for step in starts[0]:
-        print(f"ray start-up, {step:22}: {figures([s[step] for s in starts])}")
+    if not args.no_startup:
+        starts = [startup(args.cpus) for _ in range(args.repeats)]
+        for step in starts[0]:
+            print(f"ray start-up, {step:22}: {figures([s[step] for s in starts])}", flush=True)
 
     device = "cuda" if args.gpu else "cpu"
-    preset = load_preset(Path(args.preset)).updated(epochs=args.epochs, device=device, threads=1)
+    preset = load_preset(Path(args.preset)).updated(
+        epochs=args.epochs, device=device, threads=1, train_subset=args.train_subset
+    )
     ray.init(num_cpus=args.cpus, include_dashboard=False, log_to_driver=False)
     sweep_seconds(preset, on_ray=True)  # workers warm: bslab and torch imported
     here, on_ray = [], []
