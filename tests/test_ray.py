@@ -8,14 +8,16 @@ import socket
 import sys
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from factories import run_cli, small_sweep, write
+from factories import run_cli, run_config, small_sweep, write
 
 from tui_lab.core.storage import load_session
 from tui_lab.core.weights import load_weights
+from tui_lab.errors import BadInput
 from tui_lab.run.events import EpochEnded, SessionSaved
-from tui_lab.run.ray_executor import TEST_FAULTS_ENV, RayExecutor
+from tui_lab.run.ray_executor import TEST_FAULTS_ENV, RayExecutor, cluster_device, task_resources
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import RayExecutorSettings, Session
 
@@ -56,6 +58,35 @@ def test_without_ray_installed_the_flag_says_how_to_install_it(tmp_path, capsys,
     code, out = run_cli(capsys, "--headless", str(path), "--out", str(tmp_path / "s"))
     assert code == 2
     assert "p.json" in out and "pip install 'tui_lab[ray]'" in out and "Traceback" not in out
+
+
+@pytest.mark.parametrize(
+    ("spec", "gpus", "expected"),
+    [("auto", 0, "cpu"), ("auto", 4, "cuda:0"), ("cuda:3", 4, "cuda:0"), ("cpu", 4, "cpu")],
+)
+def test_the_device_is_chosen_by_what_the_cluster_has(spec, gpus, expected):
+    cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": 8, "GPU": gpus})
+    assert cluster_device(cluster, spec, source="p.json", field="device") == expected
+
+
+def test_a_gpu_the_cluster_lacks_is_bad_input_naming_the_field():
+    cluster = SimpleNamespace(cluster_resources=lambda: {"CPU": 8})
+    with pytest.raises(BadInput, match="not available on the Ray cluster") as error:
+        cluster_device(cluster, "cuda", source="p.json", field="device")
+    assert error.value.field == "device" and "available: cpu, auto" in error.value.message
+
+
+def test_each_run_asks_for_the_cpus_it_uses_and_a_gpu_share_by_model_size():
+    default = RayExecutorSettings(kind="ray")
+    small_batch, large_batch = run_config(8), run_config(64)
+    assert task_resources(small_batch, default) == {"num_cpus": 1, "num_gpus": 0}
+    assert task_resources(large_batch, default) == {"num_cpus": 2, "num_gpus": 0}
+    on_gpu = small_batch.updated(device="cuda:0")
+    assert task_resources(on_gpu, default) == {"num_cpus": 1, "num_gpus": 0.25}
+    assert task_resources(on_gpu.updated(model="cnn"), default)["num_gpus"] == 1.0
+    chosen = RayExecutorSettings(kind="ray", cpus_per_run=3, gpus_per_run=0.5)
+    assert task_resources(on_gpu, chosen) == {"num_cpus": 3, "num_gpus": 0.5}
+    assert task_resources(large_batch, chosen)["num_cpus"] == 3
 
 
 @pytest.fixture(scope="module")
