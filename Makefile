@@ -1,4 +1,5 @@
 # Set-up is folded into the two commands README names: `make run` and `make test`.
+# The ray extra is installed too, so that `make test` covers sweeps on a (local) Ray cluster.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -12,7 +13,7 @@ $(BIN)/bslab: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q $(TORCH_PINS)
-	$(BIN)/pip install -q -e '.[dev]' $(TORCH_PINS)
+	$(BIN)/pip install -q -e '.[dev,ray]' $(TORCH_PINS)
 	touch $@
 
 run: $(BIN)/bslab

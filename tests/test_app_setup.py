@@ -61,6 +61,31 @@ def test_form_round_trips_a_preset_with_several_optimizers():
     assert [o.lr for o in edited.optimizer_grid()] == [0.01, None]
 
 
+def test_the_ray_field_chooses_where_the_sweep_trains():
+    on_cluster = PRESET.updated(
+        executor={"kind": "ray", "address": "head:6379", "gpus_per_run": 0.5}
+    )
+    fields = fields_from_preset(on_cluster)
+    assert fields["ray"] == "head:6379"
+    assert preset_from_fields(fields, on_cluster) == on_cluster
+    fields["ray"] = "local"
+    local_ray = preset_from_fields(fields, on_cluster).executor
+    assert (local_ray.kind, local_ray.address, local_ray.gpus_per_run) == ("ray", None, 0.5)
+    fields["ray"] = ""
+    assert preset_from_fields(fields, on_cluster).executor.kind == "local"
+    assert fields_from_preset(PRESET)["ray"] == ""
+
+
+@sync
+async def test_on_ray_a_device_missing_here_is_not_an_error(tmp_path):
+    app = make_app(tmp_path, PRESET.updated(device="cuda", executor={"kind": "ray"}))
+    async with app.run_test() as pilot:
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        assert error_of(screen, "device") == "" and screen.preset is not None
+
+
 @sync
 async def test_invalid_values_are_shown_inline_and_block_the_start(tmp_path):
     app = make_app(tmp_path)

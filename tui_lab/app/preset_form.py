@@ -21,6 +21,9 @@ PLAIN_FIELDS = ("name", "device", "dataset", "train_subset", "model")
 SWEEP_FIELDS = ("batch_sizes", "epochs", "target_accuracy")
 LR_SCALING_FIELDS = ("rule", "base_batch_size", "warmup_epochs")
 GENERAL = "form"  # errors that belong to no single field
+RAY_FIELD = "ray"  # blank: train here; "local": on a local Ray; else the cluster's address
+RAY_LOCAL = "local"
+RAY_PLACEHOLDER = "blank: this machine · local: a local Ray · HOST:PORT: a Ray cluster"
 POWERS_OF_TWO = tuple(2**k for k in range(11))
 
 
@@ -46,6 +49,8 @@ def fields_from_preset(preset: TrainPreset) -> dict[str, str]:
         fields[f"opt-{name}"] = format_value(getattr(optimizer, name))
     for name in LR_SCALING_FIELDS:
         fields[f"lr-{name}"] = format_value(getattr(preset.lr_scaling, name))
+    executor = preset.executor
+    fields[RAY_FIELD] = "" if executor.kind == "local" else executor.address or RAY_LOCAL
     return fields
 
 
@@ -59,6 +64,8 @@ def default_text(field: str, optimizer: str) -> str:
     """What a blank field stands for, shown as its placeholder."""
     if field.startswith("opt-"):
         return format_value(OPTIMIZER_DEFAULTS.get(optimizer, {}).get(field[4:]))
+    if field == RAY_FIELD:
+        return RAY_PLACEHOLDER
     if field.startswith("lr-"):
         info = LrScaling.model_fields[field[3:]]
         return format_value(info.get_default(call_default_factory=True))
@@ -72,7 +79,9 @@ def preset_from_fields(fields: dict[str, str], base: TrainPreset) -> TrainPreset
     Raises pydantic's ValidationError. A base preset with several optimizers keeps the others:
     the form edits the first.
     """
-    data = base.model_dump(exclude={"optimizer", "optimizers", "lr_scaling"}, exclude_none=True)
+    data = base.model_dump(
+        exclude={"optimizer", "optimizers", "lr_scaling", "executor"}, exclude_none=True
+    )
     for key in PLAIN_FIELDS + SWEEP_FIELDS:
         text = fields.get(key, "").strip()
         if text:
@@ -94,7 +103,17 @@ def preset_from_fields(fields: dict[str, str], base: TrainPreset) -> TrainPreset
         for name in LR_SCALING_FIELDS
         if fields.get(f"lr-{name}", "").strip()
     }
+    data["executor"] = executor_from_field(fields.get(RAY_FIELD, ""), base)
     return TrainPreset.model_validate(data)
+
+
+def executor_from_field(text: str, base: TrainPreset) -> dict[str, Any]:
+    """The Ray field as executor settings; a Ray base keeps its per-run resources."""
+    text = text.strip()
+    if not text:
+        return {"kind": "local"}
+    settings = base.executor.model_dump() if base.executor.kind == "ray" else {"kind": "ray"}
+    return {**settings, "address": None if text == RAY_LOCAL else text}
 
 
 def field_of(loc: tuple[int | str, ...]) -> str:
@@ -105,6 +124,8 @@ def field_of(loc: tuple[int | str, ...]) -> str:
         if head == "optimizers" and loc[1:2] != (0,):
             return "optimizer"
         return f"opt-{inner[0]}" if inner and inner[0] in HYPERPARAMETERS else "optimizer"
+    if head == "executor":
+        return RAY_FIELD
     if head == "lr_scaling":
         return f"lr-{loc[1]}" if len(loc) > 1 else "lr-rule"
     if head in PLAIN_FIELDS + SWEEP_FIELDS:

@@ -16,7 +16,7 @@ from tui_lab import __version__
 from tui_lab.cli import COMMANDS
 from tui_lab.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, StorageFault
 from tui_lab.run.signals import Terminated, termination_raises
-from tui_lab.schema import ParaboloidPreset
+from tui_lab.schema import ParaboloidPreset, RayExecutorSettings
 from tui_lab.settings import SESSIONS_DIR
 
 
@@ -36,6 +36,14 @@ def main_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", help="override the preset's device: auto, cpu, cuda[:N], mps")
     parser.add_argument("--data-dir", type=Path, help="folder with local dataset files")
+    parser.add_argument(
+        "--ray",
+        nargs="?",
+        const="",
+        metavar="ADDRESS",
+        help="train the runs on a Ray cluster at ADDRESS (HOST:PORT, or auto); "
+        "without ADDRESS on a local Ray (needs pip install 'tui_lab[ray]')",
+    )
     parser.add_argument("--version", action="version", version=f"bslab {__version__}")
     return parser
 
@@ -62,6 +70,7 @@ def cmd_main(args: argparse.Namespace) -> int:
             out_dir=args.out,
             device=args.device,
             data_dir=args.data_dir,
+            executor=ray_settings(args.ray),
             source=str(args.preset),
         )
         return run_headless(prepared)
@@ -75,6 +84,13 @@ def cmd_main(args: argparse.Namespace) -> int:
         device=args.device,
         data_dir=args.data_dir,
     )
+
+
+def ray_settings(address: str | None) -> RayExecutorSettings | None:
+    """``--ray [ADDRESS]`` as executor settings (None: the flag was not given)."""
+    if address is None:
+        return None
+    return RayExecutorSettings(kind="ray", address=address or None)
 
 
 def dispatch(argv: Sequence[str]) -> int:

@@ -111,7 +111,8 @@ class SessionRecorder:
                 steps_per_epoch=event.steps_per_epoch,
                 pid=os.getpid(),
             )
-            self.path = self.out_dir / session_filename(self.session)
+            # A run started again (retried after its worker died) keeps its file.
+            self.path = self.path or self.out_dir / session_filename(self.session)
             self.curve = CurveBuffer(self.session.curve, event.config.curve_points)
             return self.save(event.run_index, final=False)
         if isinstance(event, StepStats) and self.curve is not None and self.session is not None:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tui_lab.core.data import Data, load_data
@@ -19,7 +19,7 @@ from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.recorder import SessionRecorder
-from tui_lab.schema import RunConfig, Status, TrainPreset
+from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
 
 
 def plan_runs(
@@ -80,6 +80,7 @@ class PreparedSweep:
     data: Data
     runs: list[RunConfig]
     out_dir: Path
+    executor: Executor = field(default_factory=InlineExecutor)
 
 
 def prepare_sweep(
@@ -88,16 +89,18 @@ def prepare_sweep(
     out_dir: Path,
     device: str | None = None,
     data_dir: Path | None = None,
+    executor: ExecutorSettings | None = None,
     source: str | None = None,
 ) -> PreparedSweep:
-    """Validate everything and load the data; raises BadInput naming the file and field."""
+    """Validate everything, load the data and join the cluster if the sweep trains on one;
+    raises BadInput naming the file (or flag) and field.
+
+    ``device``, ``data_dir`` and ``executor`` override the preset's (from command-line flags).
+    """
     if data_dir is not None:
         preset = preset.updated(data_dir=data_dir)
-    resolved_device = resolve_device(
-        device or preset.device,
-        source=None if device else source,
-        field="--device" if device else "device",
-    )
+    if executor is not None:
+        preset = preset.updated(executor=executor)
     out_dir = ensure_writable_dir(out_dir)
     data = load_data(
         preset.dataset,
@@ -106,8 +109,24 @@ def prepare_sweep(
         train_subset=preset.train_subset,
         source=source,
     )
+    device_spec = device or preset.device
+    device_source, device_field = (None, "--device") if device else (source, "device")
+    runner: Executor
+    if preset.executor.kind == "ray":
+        from tui_lab.run.ray_executor import RayExecutor, cluster_device, connect
+
+        ray = connect(
+            preset.executor,
+            source=None if executor else source,
+            field="--ray" if executor else "executor.address",
+        )
+        resolved_device = cluster_device(ray, device_spec, source=device_source, field=device_field)
+        runner = RayExecutor(preset.executor)
+    else:
+        resolved_device = resolve_device(device_spec, source=device_source, field=device_field)
+        runner = InlineExecutor()
     runs = plan_runs(preset, data.n_train, resolved_device, source)
-    return PreparedSweep(preset, data, runs, out_dir)
+    return PreparedSweep(preset, data, runs, out_dir, runner)
 
 
 def run_sweep(
@@ -115,7 +134,7 @@ def run_sweep(
     control: SweepControl | None = None,
     executor: Executor | None = None,
 ) -> Iterator[Event]:
-    """Train every run through ``executor`` (default: one after another in this process);
+    """Train every run through ``executor`` (default: the one the sweep was prepared with);
     yields the engine's events plus SessionSaved after each save.
 
     Sessions and weights are written here, from the events, whichever executor trained the run.
@@ -127,7 +146,7 @@ def run_sweep(
     the sweep.
     """
     control = control or SweepControl()
-    executor = executor or InlineExecutor()
+    executor = executor or prepared.executor
     yield SweepStarted(prepared.preset.name, prepared.runs)
     tasks = [RunTask.single(index, config) for index, config in enumerate(prepared.runs)]
     recorders: dict[int, SessionRecorder] = {}
@@ -135,8 +154,8 @@ def run_sweep(
     events = executor.execute(tasks, prepared.data, control)
     try:
         for event in events:
-            if isinstance(event, RunStarted):
-                recorders[event.run_index] = SessionRecorder(prepared.out_dir)
+            if isinstance(event, RunStarted):  # again, if an executor retries the run
+                recorders.setdefault(event.run_index, SessionRecorder(prepared.out_dir))
             recorder = recorders.get(getattr(event, "run_index", -1))
             if recorder is None:
                 yield event

@@ -144,6 +144,38 @@ class LrScaling(StrictModel):
         return lr
 
 
+class LocalExecutorSettings(StrictModel):
+    """Train the runs on this machine."""
+
+    kind: Literal["local"] = "local"
+
+
+class RayExecutorSettings(StrictModel):
+    """Train the runs on a Ray cluster: each run is a Ray task, its events stream back here."""
+
+    kind: Literal["ray"]
+    address: str | None = Field(
+        None,
+        description="The cluster's HOST:PORT (as `ray start --head` prints), 'auto' for the "
+        "cluster this machine belongs to, or none to start a local Ray.",
+    )
+    cpus_per_run: PositiveInt | None = Field(
+        None,
+        description="CPUs each run asks for, and torch threads it uses (default: 1 for GPU runs "
+        "and batches under 16, else 2).",
+    )
+    gpus_per_run: Annotated[float, Field(gt=0, le=1)] | None = Field(
+        None,
+        description="Share of a GPU each GPU run asks for (default: a quarter for the small "
+        "models mlp and lenet5, a whole GPU for cnn).",
+    )
+
+
+ExecutorSettings = Annotated[
+    LocalExecutorSettings | RayExecutorSettings, Field(discriminator="kind")
+]
+
+
 class TrainPreset(StrictModel):
     """A sweep: every (optimizer, batch size) pair is one run, trained from the same seed."""
 
@@ -181,6 +213,9 @@ class TrainPreset(StrictModel):
     )
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
+    executor: ExecutorSettings = Field(
+        default_factory=LocalExecutorSettings, description="Where the runs train: here, or on Ray."
+    )
 
     @model_validator(mode="after")
     def _one_way_to_give_optimizers(self) -> TrainPreset:
@@ -233,6 +268,9 @@ class Environment(StrictModel):
     device_name: str
     threads: int
     bslab: str
+    node: str | None = Field(
+        None, description="The Ray node (IP address) that trained the run, on a cluster."
+    )
 
 
 class EpochRecord(StrictModel):

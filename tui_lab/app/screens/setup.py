@@ -46,6 +46,7 @@ LABELS = {
     "dataset": "Dataset",
     "train_subset": "Train subset",
     "model": "Model",
+    "ray": "Ray cluster",
     "optimizer": "Optimizer",
     "opt-lr": "Learning rate",
     "opt-momentum": "Momentum",
@@ -64,7 +65,7 @@ LABELS = {
     "lr-warmup_epochs": "Warm-up epochs",
 }
 SECTIONS = {
-    "Run": ("name", "device", "dataset", "train_subset", "model"),
+    "Run": ("name", "device", "dataset", "train_subset", "model", "ray"),
     "Optimizer": ("optimizer", *(f"opt-{name}" for name in HYPERPARAMETERS)),
     "Sweep": ("batch_sizes", "epochs", "target_accuracy"),
     "Learning-rate scaling": ("lr-rule", "lr-base_batch_size", "lr-warmup_epochs"),
@@ -191,7 +192,8 @@ class SetupScreen(Screen):
             self.preset = None
             errors = errors_by_field(error, fields)
         try:
-            resolve_device(fields["device"] or "auto")
+            if not fields["ray"].strip():  # on Ray, the cluster's devices count, not these
+                resolve_device(fields["device"] or "auto")
         except BadInput as error:
             self.preset = None
             errors["device"] = error.message

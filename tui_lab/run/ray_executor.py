@@ -1,0 +1,297 @@
+"""Sweeps on a Ray cluster: every task is a Ray task whose events stream back as it trains.
+
+Ray is optional (``pip install 'tui_lab[ray]'``) and imported only when a sweep asks for it.
+Each task is a Ray *generator* task: every engine event it yields reaches this process at once,
+so the live view is the one of a local sweep, and this process (the driver) writes every session
+and weights file. The data set goes into Ray's object store once; each node fetches it from there.
+
+Faults: a task whose worker or node dies is started again once, its unfinished runs from scratch
+in the same session files; a second death, or an error outside the engine, ends those runs as
+``failed`` with the reason while the sweep goes on. Closing the event stream (Ctrl+C) cancels
+every task still queued or running.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from tui_lab.core.data import Data
+from tui_lab.errors import BadInput
+from tui_lab.run.engine import SMALL_BATCH, environment, steps_per_epoch, train_run
+from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
+from tui_lab.run.executor import RunTask, SweepControl
+from tui_lab.schema import RayExecutorSettings, RunConfig
+
+RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
+RETRIES = 1  # a task whose worker died is started again this many times
+SMALL_MODELS = ("mlp", "lenet5")  # a quarter of a GPU is plenty for these
+SMALL_MODEL_GPU_SHARE = 0.25
+LARGE_BATCH_CPUS = 2  # CPUs (and torch threads) of a CPU run at batch SMALL_BATCH and above
+DEFAULT_PORTS = {"": 6379, "ray://": 10001}  # `ray start --head` and the Ray client
+CONNECT_SECONDS = 5.0
+POLL_SECONDS = 0.25  # how often a stop or cancel request from a UI is noticed
+TEST_FAULTS_ENV = "BSLAB_RAY_TEST_FAULTS"  # tests only: a folder of worker-exit instructions
+
+
+def import_ray(source: str | None = None, field: str = "executor") -> ModuleType:
+    """Ray itself, or BadInput saying how to install it."""
+    try:
+        import ray
+    except ImportError as error:
+        raise BadInput(RAY_MISSING, source=source, field=field) from error
+    return ray
+
+
+def connect(
+    settings: RayExecutorSettings, *, source: str | None = None, field: str = "executor.address"
+) -> ModuleType:
+    """Join the cluster (or start a local Ray without an address); BadInput if it cannot be.
+
+    The address is tried with a plain TCP connection first: Ray itself retries an unreachable
+    cluster for minutes before giving up.
+    """
+    ray = import_ray(source, field)
+    if ray.is_initialized():
+        return ray
+    address = settings.address
+    if address and address != "auto":
+        check_reachable(address, source=source, field=field)
+    try:
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,  # worker output would tear the progress bars
+            logging_level=logging.WARNING,
+        )
+    except (ConnectionError, RuntimeError, ValueError) as error:
+        where = f"the Ray cluster at {address}" if address else "a local Ray"
+        raise BadInput(
+            f"cannot start or join {where}: {error}", source=source, field=field
+        ) from error
+    return ray
+
+
+def check_reachable(address: str, *, source: str | None, field: str) -> None:
+    """BadInput unless something listens at ``[ray://]HOST[:PORT]``."""
+    scheme = "ray://" if address.startswith("ray://") else ""
+    host, _, port = address.removeprefix(scheme).rpartition(":")
+    if not host or not port.isdigit():
+        host, port = address.removeprefix(scheme), str(DEFAULT_PORTS[scheme])
+    try:
+        with socket.create_connection((host, int(port)), timeout=CONNECT_SECONDS):
+            pass
+    except OSError as error:
+        raise BadInput(
+            f"the Ray cluster at {host}:{port} cannot be reached ({error}); start it with "
+            "`ray start --head` and give the address it prints",
+            source=source,
+            field=field,
+        ) from error
+
+
+def cluster_device(ray: ModuleType, spec: str, *, source: str | None, field: str) -> str:
+    """The device runs use on the cluster: a GPU if asked (or ``auto``) and the cluster has one.
+
+    Ray shows each task only the GPU it was given, so every GPU run trains on ``cuda:0``.
+    """
+    gpus = ray.cluster_resources().get("GPU", 0)
+    spec = spec.strip().lower()
+    if spec == "cpu" or (spec == "auto" and not gpus):
+        return "cpu"
+    if spec == "auto" or (spec.startswith("cuda") and gpus):
+        return "cuda:0"
+    available = "cpu, cuda, auto" if gpus else "cpu, auto"
+    raise BadInput(
+        f"device {spec!r} is not available on the Ray cluster (available: {available})",
+        source=source,
+        field=field,
+    )
+
+
+def task_resources(config: RunConfig, settings: RayExecutorSettings) -> dict[str, float]:
+    """What a run asks Ray for: CPUs (as many as its torch threads) and a GPU or a share."""
+    if config.device.startswith("cuda"):
+        share = settings.gpus_per_run or (
+            SMALL_MODEL_GPU_SHARE if config.model in SMALL_MODELS else 1.0
+        )
+        return {"num_cpus": settings.cpus_per_run or 1, "num_gpus": share}
+    return {"num_cpus": cpu_threads_on_cluster(config, settings), "num_gpus": 0}
+
+
+def cpu_threads_on_cluster(config: RunConfig, settings: RayExecutorSettings) -> int:
+    """The preset's threads, else the CPUs asked per run, else 1 below SMALL_BATCH and 2 above."""
+    if config.threads:
+        return config.threads
+    if settings.cpus_per_run:
+        return settings.cpus_per_run
+    return 1 if config.batch_size < SMALL_BATCH else LARGE_BATCH_CPUS
+
+
+def train_task(task: RunTask, data: Data) -> Iterator[Event]:
+    """On a Ray worker: train the task's runs, naming this node in each run's environment."""
+    import ray
+
+    node = ray.util.get_node_ip_address()
+    for run_index, config in task.runs:
+        for event in train_run(config, data, run_index=run_index):
+            if isinstance(event, RunStarted):
+                event = replace(event, environment=event.environment.updated(node=node))
+            yield event
+            injected_fault(event)
+
+
+def injected_fault(event: Event) -> None:
+    """Tests only: end this worker process abruptly after a run's first epoch, as a crash would.
+
+    ``$BSLAB_RAY_TEST_FAULTS/exit-run<N>`` holding ``once`` (the file is removed, so the retry
+    lives) or ``always``.
+    """
+    folder = os.environ.get(TEST_FAULTS_ENV)
+    if not folder or not isinstance(event, EpochEnded) or event.record.epoch != 1:
+        return
+    flag = Path(folder) / f"exit-run{event.run_index}"
+    try:
+        mode = flag.read_text().strip()
+    except FileNotFoundError:
+        return
+    if mode == "once":
+        flag.unlink(missing_ok=True)
+    os._exit(1)
+
+
+@dataclass
+class Attempt:
+    """One submission of a task, and what its runs have done so far."""
+
+    task: RunTask
+    retries_left: int
+    retried_after: str = ""
+    started: set[int] = field(default_factory=set)
+    ended: set[int] = field(default_factory=set)
+
+    def unfinished(self) -> tuple[tuple[int, RunConfig], ...]:
+        return tuple((i, c) for i, c in self.task.runs if i not in self.ended)
+
+
+class RayExecutor:
+    """Trains every task as a Ray task on the cluster ``connect`` joined."""
+
+    def __init__(self, settings: RayExecutorSettings):
+        self.settings = settings
+
+    def execute(
+        self, tasks: Sequence[RunTask], data: Data, control: SweepControl
+    ) -> Iterator[Event]:
+        ray = import_ray()
+        remote = ray.remote(max_retries=0)(train_task)  # retried here, where the runs are known
+        data_ref = ray.put(data)
+        running: dict[Any, Attempt] = {}
+
+        def submit(attempt: Attempt) -> None:
+            task = RunTask(tuple((i, self.on_cluster(c)) for i, c in attempt.task.runs))
+            resources = task_resources(task.runs[0][1], self.settings)
+            generator = remote.options(**resources).remote(task, data_ref)
+            running[generator] = replace(attempt, task=task)
+
+        for task in tasks:
+            submit(Attempt(task, RETRIES))
+        try:
+            while running:
+                if control.cancel.is_set() or control.stop_run.is_set():
+                    stop_all = control.cancel.is_set()
+                    control.stop_run.clear()
+                    yield from self.stop(ray, running, everything=stop_all)
+                    if stop_all:
+                        return
+                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                for generator in ready:
+                    yield from self.next_events(ray, generator, running, submit, data)
+        finally:
+            for generator in running:
+                ray.cancel(generator)
+
+    def on_cluster(self, config: RunConfig) -> RunConfig:
+        """The run as trained on the cluster: CPU runs use exactly the CPUs they asked for."""
+        if config.device != "cpu":
+            return config
+        return config.updated(threads=cpu_threads_on_cluster(config, self.settings))
+
+    def next_events(
+        self,
+        ray: ModuleType,
+        generator: Any,
+        running: dict[Any, Attempt],
+        submit: Callable[[Attempt], None],
+        data: Data,
+    ) -> Iterator[Event]:
+        """The generator's next event; on a fault, a retry or the failure of its unfinished runs."""
+        attempt = running[generator]
+        try:
+            event = ray.get(next(generator))
+        except StopIteration:
+            del running[generator]
+            return
+        except ray.exceptions.RayTaskError as error:  # raised outside the engine: a retry fails too
+            del running[generator]
+            yield from failed(attempt, data, describe(error))
+            return
+        except ray.exceptions.RayError as error:  # the worker or its node died
+            del running[generator]
+            reason = describe(error)
+            if attempt.retries_left > 0 and attempt.unfinished():
+                task = RunTask(attempt.unfinished())
+                submit(Attempt(task, attempt.retries_left - 1, reason, set(attempt.started)))
+            else:
+                yield from failed(attempt, data, reason)
+            return
+        if isinstance(event, RunStarted):
+            attempt.started.add(event.run_index)
+        elif isinstance(event, RunEnded):
+            attempt.ended.add(event.run_index)
+            if attempt.retried_after:
+                note = f"retried once after: {attempt.retried_after}"
+                event = replace(event, message="; ".join(filter(None, [event.message, note])))
+        yield event
+
+    def stop(
+        self, ray: ModuleType, running: dict[Any, Attempt], *, everything: bool
+    ) -> Iterator[Event]:
+        """Cancel the running tasks (and the queued ones too if ``everything``); their started
+        runs end as interrupted."""
+        for generator, attempt in list(running.items()):
+            if not (everything or attempt.started - attempt.ended):
+                continue  # still queued: a stop request is for the runs already training
+            ray.cancel(generator)
+            del running[generator]
+            for run_index in sorted(attempt.started - attempt.ended):
+                yield RunEnded(run_index, "interrupted", "stopped on the Ray cluster")
+
+
+def failed(attempt: Attempt, data: Data, reason: str) -> Iterator[Event]:
+    """End every unfinished run of the attempt as failed, starting those that never started (so
+    that they get a session saying why)."""
+    for run_index, config in attempt.unfinished():
+        if run_index not in attempt.started:
+            yield RunStarted(
+                run_index,
+                config,
+                environment(config.device),
+                data.n_train,
+                len(data.val_y),
+                steps_per_epoch(data.n_train, config.batch_size),
+            )
+        yield RunEnded(run_index, "failed", f"on the Ray cluster: {reason}")
+
+
+def describe(error: Exception) -> str:
+    """The error's kind and first line (Ray appends log locations and tracebacks)."""
+    cause = getattr(error, "cause", None) or error
+    first = str(cause).strip().splitlines()[0] if str(cause).strip() else ""
+    return f"{type(cause).__name__}: {first}"
