@@ -215,3 +215,38 @@ def test_train_layout_80x24(snap_compare):
 def test_train_layout_200x50(snap_compare):
     app = finished_sweep_app()
     assert snap_compare(app, terminal_size=(200, 50), run_before=app.feed)
+
+
+async def visit_every_screen(pilot: Pilot) -> None:
+    """Setup, Compare, the paraboloid lab, Help, then back to Train: each screen's styles load."""
+    for key in ("f2", "f4", "f5", "f1", "escape", "f3"):
+        await pilot.press(key)
+        await pilot.pause(0.2)
+    pilot.app.clear_notifications()
+    await pilot.pause(0.1)
+
+
+@sync
+async def test_other_screens_styles_leave_train_alone(tmp_path, monkeypatch):
+    """Compare stacks its charts at 80 columns; Train keeps loss and accuracy side by side."""
+    monkeypatch.chdir(tmp_path)
+    app = finished_sweep_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.feed(pilot)
+        await visit_every_screen(pilot)
+        assert isinstance(app.screen, TrainScreen)
+        loss = app.screen.query_one("#loss-chart").region
+        accuracy = app.screen.query_one("#accuracy-chart").region
+        assert loss.y == accuracy.y and loss.right <= accuracy.x
+        assert loss.height >= 8
+
+
+def test_train_layout_after_visiting_every_screen_80x24(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = finished_sweep_app()
+
+    async def visit(pilot: Pilot) -> None:
+        await app.feed(pilot)
+        await visit_every_screen(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=visit)

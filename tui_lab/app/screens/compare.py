@@ -14,6 +14,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
@@ -55,7 +56,7 @@ def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
 class CompareScreen(Screen):
     """Session picker on the left; loss and accuracy charts and the sortable table on the right."""
 
-    CSS_PATH = "compare.tcss"
+    CSS = screen_css("compare.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: charts side by side
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),

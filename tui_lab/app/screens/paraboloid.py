@@ -24,6 +24,7 @@ from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_lab.analysis.paraboloid import run_paraboloid
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.sketch_plot import SketchPlot
 from tui_lab.core.storage import save_paraboloid_session
 from tui_lab.errors import from_validation_error
@@ -95,7 +96,7 @@ def run_path_by_path(
 class ParaboloidScreen(Screen):
     """The contour sketch fills the screen; a two-line strip below holds every setting."""
 
-    CSS_PATH = "paraboloid.tcss"
+    CSS = screen_css("paraboloid.tcss")
     _lr = Binding.Group("lr")
     _kappa = Binding.Group("κ")
     _noise = Binding.Group("noise")

@@ -20,6 +20,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, check_same_problem, compute
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.sketch_plot import SketchPlot
 from tui_lab.core.storage import LoadedSession
 from tui_lab.errors import BadInput
@@ -42,7 +43,7 @@ def panel_title(session: Session) -> str:
 class SketchesScreen(Screen):
     """One trajectory panel per run; ``i`` swaps to (and back from) the interpolation view."""
 
-    CSS_PATH = "sketches.tcss"
+    CSS = screen_css("sketches.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: one row
     BINDINGS: ClassVar = [
         Binding(

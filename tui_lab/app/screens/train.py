@@ -21,6 +21,7 @@ from textual.widgets import Footer, Static
 from textual.worker import WorkerError
 
 from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_progress import SweepProgress
@@ -42,7 +43,7 @@ REFRESH_SECONDS = 0.25
 class TrainScreen(Screen):
     """Owns the sweep in progress (its runner), so it survives switching screens."""
 
-    CSS_PATH = "train.tcss"
+    CSS = screen_css("train.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
