@@ -18,8 +18,8 @@ from textual.color import Color
 from textual.reactive import reactive
 
 from tui_lab.app.widgets.framed_plot import FramedPlot
-from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks
-from tui_lab.schema import Session
+from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
+from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
 
 Metric = Literal["loss", "accuracy"]
 XAxis = Literal["epoch", "samples", "seconds"]
@@ -91,17 +91,34 @@ def rgb_style(color: RGB) -> str:
     return "rgb({},{},{})".format(*color)
 
 
+def preferred_color(config: RunConfig) -> int:
+    """The palette index a run asks for: from its optimizer and batch size alone."""
+    full = config.batch_size_requested == "full"
+    optimizer = OPTIMIZER_NAMES.index(config.optimizer.name)
+    return run_color_index(optimizer, config.batch_size, full)
+
+
 class RunColors:
-    """A colour per run, first seen first in the palette; share one between charts and legends
-    so that a run has the same colour everywhere, and keeps it when other runs come and go."""
+    """A colour per run, derived from the run itself (``preferred_color``), so that Train, Compare
+    and the sketches agree. Share one between the charts and legends of a screen: when two runs
+    shown together ask for the same colour, the later one takes the next free colour."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, RGB] = {}
+        self._by_id: dict[str, int] = {}
 
     def __call__(self, session: Session) -> RGB:
-        if session.id not in self._by_id:
-            self._by_id[session.id] = PALETTE[len(self._by_id) % len(PALETTE)]
-        return self._by_id[session.id]
+        index = self._by_id.get(session.id)
+        if index is None:
+            wanted, taken = preferred_color(session.config), set(self._by_id.values())
+            free = [(wanted + k) % len(PALETTE) for k in range(len(PALETTE))]
+            index = next((i for i in free if i not in taken), wanted)
+            self._by_id[session.id] = index
+        return PALETTE[index]
+
+    def retain(self, sessions: Sequence[Session]) -> None:
+        """Forget the runs no longer shown, so that their colours are free again."""
+        shown = {session.id for session in sessions}
+        self._by_id = {key: index for key, index in self._by_id.items() if key in shown}
 
 
 @dataclass(frozen=True)
