@@ -116,14 +116,14 @@ class ParaboloidScreen(Screen):
         Binding("b", "batch_size(True)", "Batch", tooltip="next batch size: 1, 4, 16, full"),
         Binding("B", "batch_size(False)", "Previous batch size", show=False),
         Binding(
-            "bracketright",
+            "right_square_bracket",
             "lr(True)",
             "LR ×1.5",
             key_display="]",
             tooltip="every optimizer's",
             group=_lr,
         ),
-        Binding("bracketleft", "lr(False)", "LR ÷1.5", key_display="[", group=_lr),
+        Binding("left_square_bracket", "lr(False)", "LR ÷1.5", key_display="[", group=_lr),
         Binding(
             "c", "condition(True)", "More elongated", tooltip="condition number κ", group=_kappa
         ),

@@ -33,6 +33,7 @@ X_AXIS_TITLES: dict[XAxis, str] = {
 STATUS_MARKS = {"diverged": "diverged", "out_of_memory": "OOM", "failed": "failed"}
 
 MAX_POINTS = 300  # per series: plotext's cost grows with points, the eye gains nothing past this
+MAX_CURVES = 24  # runs drawn at once: past this a chart is a tangle and costs seconds to draw
 POINT_BUDGET = 2000  # over all series of one chart: a sweep of 12 runs draws in ~40 ms
 REDRAW_INTERVAL = 0.5  # seconds: at most two redraws a second (each costs 5-40 ms of UI CPU)
 FAINT = 0.6  # how far a raw curve's colour is blended into the background
@@ -173,7 +174,7 @@ class CurvesChart(FramedPlot):
         """What the next draw plots, downsampled, faint raw curves first so lines stay on top."""
         raw: list[Series] = []
         lines: list[Series] = []
-        for session in self._sessions:
+        for session in self._sessions[:MAX_CURVES]:
             xs, ys = metric_points(session, self.metric, self.x_axis)
             color = self.run_colors(session)
             if self.metric == "loss":
@@ -235,10 +236,18 @@ class CurvesChart(FramedPlot):
         return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}"
 
     def _legend(self, plotted: list[Series]) -> str:
-        entries = [
-            f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in plotted if s.label is not None
-        ]
-        return "  ".join(entries) or "no runs selected"
+        """Each run's swatch and name, when they fit on the border; else how many runs there
+        are, and where their colours are named (the table below every chart)."""
+        labels = [s for s in plotted if s.label is not None]
+        if not labels:
+            return "no runs selected"
+        room = self.size.width - 4
+        text = "  ".join(f"━ {s.label}" for s in labels)
+        if len(text) <= room and len(self._sessions) == len(labels):
+            return "  ".join(f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in labels)
+        count = len(self._sessions)
+        shown = f"first {len(labels)} of {count:,} runs" if count > len(labels) else f"{count} runs"
+        return f"{shown}: colours as in the table"
 
 
 def _log10(values: Sequence[float]) -> list[float]:
