@@ -18,9 +18,9 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.confirm import QUIT, Confirm
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
-from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
@@ -113,7 +113,7 @@ class BslabApp(App[int]):
             if quit_app:
                 await self.stop_and_exit(EXIT_OK)
 
-        await self.push_screen(QuitConfirm(), answered)
+        await self.push_screen(Confirm(*QUIT), answered)
 
     def action_toggle_maximize(self) -> None:
         """``m`` on any screen: the focused chart or table fills the screen, or goes back."""

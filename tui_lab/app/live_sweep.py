@@ -53,7 +53,8 @@ def session_noise_points(session: Session) -> list[NoisePoint]:
 
 @dataclass
 class RunState:
-    """One run of the sweep: 'pending' until it starts, then the session's status."""
+    """One run of the sweep: 'pending' until it starts, then the session's status ('skipped' if
+    the sweep was cancelled before it started)."""
 
     config: RunConfig
     status: str = "pending"
@@ -138,6 +139,9 @@ class LiveSweep:
             self._mirror(event)
         elif isinstance(event, SweepEnded):
             self.ended, self.cancelled, self.current = True, event.cancelled, None
+            for run in self.runs:
+                if run.status == "pending":  # cancelled before it started: it never will
+                    run.status = "skipped"
 
     def _mirror(self, event: SessionSaved) -> None:
         """Take the saved session as the truth; StepStats extend its curve until the next save."""
