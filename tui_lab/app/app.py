@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
@@ -127,7 +128,10 @@ class BslabApp(App[int]):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The screens, the sweep's actions, and every action of the screen below the palette
+        (from its key bindings, so a new key is searchable at once)."""
         yield from super().get_system_commands(screen)
+        yield from screen_commands(screen)
         yield SystemCommand("Setup", "Set up a sweep (F2)", lambda: self.switch_mode("setup"))
         yield SystemCommand("Train", "Watch the sweep (F3)", lambda: self.switch_mode("train"))
         yield SystemCommand(
@@ -139,6 +143,8 @@ class BslabApp(App[int]):
             lambda: self.switch_mode("paraboloid"),
         )
         yield SystemCommand("Help", "Keys and ideas (F1)", self.action_help)
+        if screen is self.setup_screen:
+            return  # its own actions are listed above
         yield SystemCommand(
             "Start sweep", "Train the sweep set up on Setup", self.setup_screen.action_start
         )
@@ -149,15 +155,6 @@ class BslabApp(App[int]):
             "Largest batch that fits in memory, for Setup's data, model and device",
             self._on_setup("find_batch"),
         )
-        if self.train_screen.running:
-            yield SystemCommand(
-                "Skip run", "Stop this run (saved) and go on", self.train_screen.action_skip_run
-            )
-            yield SystemCommand(
-                "Cancel sweep",
-                "Stop this run (saved), start no more",
-                self.train_screen.action_cancel_sweep,
-            )
 
     def _on_setup(self, action: str):  # type: ignore[no-untyped-def]
         """A callback that shows Setup, then runs one of its actions there."""
@@ -167,6 +164,25 @@ class BslabApp(App[int]):
             self.call_after_refresh(getattr(self.setup_screen, f"action_{action}"))
 
         return callback
+
+
+def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
+    """One palette command per key binding of ``screen`` that is available now."""
+    seen: set[str] = set()
+    for binding in type(screen).BINDINGS:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        _, name, params = parse_action(binding.action)
+        if binding.description in seen or screen.check_action(name, params) is not True:
+            continue
+        seen.add(binding.description)
+        key = binding.key_display or binding.key.split(",")[0]
+        help_text = f"{binding.tooltip} ({key})" if binding.tooltip else f"key: {key}"
+        yield SystemCommand(
+            binding.description,
+            help_text,
+            lambda action=binding.action: screen.run_action(action),  # type: ignore[misc]
+        )
 
 
 def run_app(**options: Any) -> int:
