@@ -150,7 +150,7 @@ class SetupScreen(Screen):
 
     def on_mount(self) -> None:
         self.fill(self.base)
-        self.query_one("#dataset", Select).focus()
+        self.query_one("#name", Input).focus()  # the top of the form: reading order
 
     def fill(self, preset: TrainPreset) -> None:
         """Show a preset in the form (what the form does not show is kept for saving)."""
