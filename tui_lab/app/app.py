@@ -30,10 +30,6 @@ from tui_lab.run.signals import TERMINATING, detach_from_hung_up_terminal
 from tui_lab.schema import TrainPreset
 from tui_lab.settings import SESSIONS_DIR
 
-# One footer entry, "f2 f3 f4 f5 Screens", so that each screen's own keys fit 80 columns; F1
-# and the command palette name each screen.
-SCREENS = Binding.Group("Screens")
-
 
 class BslabApp(App[int]):
     CSS_PATH = "app.tcss"
@@ -42,10 +38,11 @@ class BslabApp(App[int]):
     BINDINGS: ClassVar = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1,question_mark", "help", "Help"),
-        Binding("f2", "switch_mode('setup')", "Setup", group=SCREENS),
-        Binding("f3", "switch_mode('train')", "Train", group=SCREENS),
-        Binding("f4", "switch_mode('compare')", "Compare", group=SCREENS),
-        Binding("f5", "switch_mode('paraboloid')", "Paraboloid", group=SCREENS),
+        # Off the footer, so that each screen's own keys fit 80 columns: F1 lists them first.
+        Binding("f2", "switch_mode('setup')", "Setup", show=False),
+        Binding("f3", "switch_mode('train')", "Train", show=False),
+        Binding("f4", "switch_mode('compare')", "Compare", show=False),
+        Binding("f5", "switch_mode('paraboloid')", "Paraboloid", show=False),
     ]
 
     def __init__(

@@ -54,7 +54,9 @@ class CompareScreen(Screen):
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("v", "toggle_chart", "Loss/acc", tooltip="loss or accuracy chart (both if wide)"),
-        Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
+        Binding(
+            "w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss", show=False
+        ),
         Binding(
             "k",
             "sketches",
@@ -68,10 +70,15 @@ class CompareScreen(Screen):
             tooltip="steps to target and the wall-time optimum against batch size, ticked runs",
         ),
         Binding(
-            "m", "app.toggle_maximize", "Zoom", tooltip="focused chart or table fills the screen"
+            "m",
+            "app.toggle_maximize",
+            "Zoom",
+            tooltip="focused chart or table fills the screen",
+            show=False,
         ),
         Binding("a", "toggle_all", "Tick all/none", show=False),
         Binding("o", "open_folder", "Open a folder of sessions", show=False),
+        Binding("escape", "close_folder_field", "Close the folder field", show=False),
         Binding("r", "reload", "Reload session files", show=False),
         Binding("p", "toggle_picker", "Show/hide the session picker", show=False),
     ]
@@ -107,7 +114,8 @@ class CompareScreen(Screen):
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-body"):
             with Vertical(id="picker"):
-                yield Input(placeholder="folder to open, then enter", id="folder")
+                # hidden and disabled until o: a text box there would swallow space and keys
+                yield Input(placeholder="folder to open, then enter", id="folder", disabled=True)
                 yield SelectionList[str](id="session-list")
             with Container(id="charts"):
                 yield CurvesChart("loss", self.run_colors, id="loss-chart")
@@ -218,8 +226,13 @@ class CompareScreen(Screen):
             self._redraw_pending = True
             self.call_after_refresh(self.show_selected)
 
+    def say(self, text: str) -> None:
+        """A word about the last key, in place: on the table's frame, until the next tick."""
+        self.query_one("#comparison").border_subtitle = f"[b $warning]{text}[/]"
+
     def show_selected(self) -> None:
         self._redraw_pending = False
+        self.query_one("#comparison").border_subtitle = ""
         sessions = self.selected_sessions
         self.run_colors.retain(sessions)
         for session in sessions:  # colours claimed in run order, whatever the tick order
@@ -235,9 +248,7 @@ class CompareScreen(Screen):
             return
         if folder not in self.paths:
             self.paths.append(folder)
-        event.input.value = ""
-        event.input.display = False
-        self.picker.focus()
+        self.action_close_folder_field()
         self.read([folder], tick="keep")
 
     def action_cycle_x_axis(self) -> None:
@@ -260,10 +271,18 @@ class CompareScreen(Screen):
     def action_open_folder(self) -> None:
         self.query_one("#picker").display = True
         folder = self.query_one("#folder", Input)
-        folder.display = True
+        folder.display, folder.disabled = True, False
         folder.focus()
 
+    def action_close_folder_field(self) -> None:
+        """Escape from the folder field (or enter): back to the list, keys are keys again."""
+        folder = self.query_one("#folder", Input)
+        folder.value, folder.display, folder.disabled = "", False, True
+        self.picker.focus()
+
     def on_screen_resume(self) -> None:
+        if self.focused is None or self.focused.disabled:
+            self.picker.focus()
         if self.ready:  # back from training: pick up the runs written meanwhile
             self.action_reload()
 
@@ -275,10 +294,8 @@ class CompareScreen(Screen):
         """Open the ticked runs' trajectory sketches; say in place what is missing."""
         chosen = self.selected_items
         if not 2 <= len(chosen) <= MAX_PANELS:
-            self.notify(
-                f"Sketches show 2 to {MAX_PANELS} runs side by side: {len(chosen)} ticked. "
-                "Tick with space (a: all/none), then press k.",
-                severity="warning",
+            self.say(
+                f"k sketches 2 to {MAX_PANELS} ticked runs ({len(chosen)} ticked): space ticks"
             )
             return
         drawable = [item for item in chosen if item.session.trajectory is not None]
@@ -298,13 +315,14 @@ class CompareScreen(Screen):
         """Open the scaling analysis of the ticked runs (grouped by all but the batch size)."""
         sessions = self.selected_sessions
         if not sessions:
-            self.notify("Tick the runs of a sweep (space, or a for all), then press g.")
+            self.say("g analyses the ticked runs: tick a sweep's runs (space, a for all)")
             return
         self.app.push_screen(AnalysisScreen(sessions))
 
     def action_toggle_picker(self) -> None:
         picker = self.query_one("#picker")
         picker.display = not picker.display
+        (self.picker if picker.display else self.query_one(ComparisonTable)).focus()
 
 
 def load_all(

@@ -132,7 +132,7 @@ class ParaboloidScreen(Screen):
         Binding("N", "noise(False)", "Less noise", group=_noise),
         Binding("e", "epochs(True)", "More epochs", group=_epochs),
         Binding("E", "epochs(False)", "Fewer epochs", group=_epochs),
-        Binding("s", "save", "Save", tooltip="the session, into the sessions folder"),
+        Binding("s", "save", "Save", tooltip="the session, into the sessions folder", show=False),
         Binding("r", "reset", "Reset to the lab's defaults", show=False),
         Binding("escape", "leave", "Back to the sketch / close", show=False),
     ]
@@ -236,6 +236,13 @@ class ParaboloidScreen(Screen):
             for name, config in self.choices.items()
             if name in self.enabled
         ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """6…9 are on only when a preset brought that many optimizers."""
+        if action == "toggle_optimizer":
+            index = parameters[0]
+            return isinstance(index, int) and index < len(self.choices)
+        return True
 
     def action_toggle_optimizer(self, index: int) -> None:
         names = list(self.choices)
