@@ -10,6 +10,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from rich import box
@@ -18,7 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
-from tui_lab.schema import OPTIMIZER_NAMES, Session
+from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
 from tui_lab.schema.analysis import MemoryPeak
 
 CONTENDED_MARK = "~"  # after a time taken while other work held the cores
@@ -278,3 +279,39 @@ def comparison_view(rows: list[ComparisonRow], title: str = "Batch-size comparis
     if extra is not None:
         parts += [extra, Text("\n".join(resources_notes(rows)), style="dim")]
     return Group(*parts)
+
+
+def summary_records(loaded: Sequence[tuple[Path, Session]]) -> list[dict[str, object]]:
+    """One flat record per run, in run order, with every summary field: what ``compare --format
+    csv|json|markdown`` writes for a spreadsheet, a script or a paper."""
+    by_id = {id(session): path for path, session in loaded}
+    records = []
+    for session in run_order([session for _, session in loaded]):
+        cfg, summary = session.config, session.summary
+        record: dict[str, object] = {
+            "file": str(by_id[id(session)]),
+            "preset": cfg.preset_name,
+            "dataset": cfg.dataset,
+            "model": cfg.model,
+            "optimizer": cfg.optimizer.name,
+            "batch": "full" if cfg.batch_size_requested == "full" else cfg.batch_size,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "device": cfg.device,
+            "status": status_key(session),
+        }
+        fields = Summary.model_fields
+        record.update({name: getattr(summary, name) if summary else None for name in fields})
+        records.append(record)
+    return records
+
+
+def markdown_table(records: list[dict[str, object]]) -> str:
+    """A GitHub-flavoured Markdown table of the records (empty cells for missing values)."""
+    if not records:
+        return ""
+    columns = list(records[0])
+    cell = lambda value: "" if value is None else str(value).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in records]
+    return "\n".join(lines) + "\n"
