@@ -13,7 +13,7 @@ from textual.widgets import DataTable, SelectionList
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
-from tui_lab.app.widgets.comparison import ComparisonTable
+from tui_lab.app.widgets.comparison import COLUMNS, ComparisonTable
 from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.widgets.scaling_chart import ScalingChart
 from tui_lab.core.storage import save_model
@@ -107,18 +107,20 @@ def test_table_sorts_by_key_and_by_clicking_a_header(sessions_dir: Path):
             await pilot.pause(0.2)
             table = app.screen.query_one(ComparisonTable)
             table.focus()
-            table.move_cursor(column=4)  # s/epoch
+            labels = [column.label for column in COLUMNS]
+            table.move_cursor(column=labels.index("s/ep"))
             await pilot.press("s")
             times = [s.summary.seconds_per_epoch for s in table.row_sessions]
             assert times == sorted(times)
             await pilot.press("s")  # again: the other way round
             assert [s.summary.seconds_per_epoch for s in table.row_sessions] == sorted(times)[::-1]
 
-            table.post_message(DataTable.HeaderSelected(table, None, 9, None))  # a click
+            final = labels.index("final")
+            table.post_message(DataTable.HeaderSelected(table, None, final, None))  # a click
             await pilot.pause()
             finals = [s.summary.final_accuracy for s in table.row_sessions]
             assert finals == sorted(finals)
-            assert "▲" in str(table.ordered_columns[9].label)
+            assert "▲" in str(table.ordered_columns[final].label)
 
     run(scenario)
 
@@ -153,7 +155,7 @@ def test_help_lists_the_keys_of_the_screen_below_and_closes_with_escape(sessions
             assert isinstance(app.screen, HelpScreen)
             shown = app.screen.query_one("#help-keys")
             keys = "".join(shown.render_line(y).text for y in range(shown.size.height))
-            assert "X-axis" in keys and "Select all/none" in keys
+            assert "X-axis" in keys and "Tick all/none" in keys
             await pilot.press("escape")
             assert isinstance(app.screen, CompareScreen)
 

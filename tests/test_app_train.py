@@ -13,7 +13,7 @@ from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
-from tui_lab.app.screens.quit_confirm import QuitConfirm
+from tui_lab.app.screens.confirm import Confirm
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
@@ -117,12 +117,20 @@ async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(preset, 
         await pilot.press("ctrl+r")
         sweep = lambda: app.train_screen.sweep  # noqa: E731 (it is replaced on start)
         await wait_until(pilot, lambda: sweep().current == 0 and sweep().runs[0].samples > 0)
+        await pilot.press("n")  # skip asks first; n again: no, keep training
+        assert isinstance(app.screen, Confirm)
         await pilot.press("n")
+        assert isinstance(app.screen, TrainScreen) and sweep().current == 0
+        await pilot.press("n", "y")
         await wait_until(pilot, lambda: sweep().current == 1 and sweep().runs[1].samples > 0)
         await pilot.press("c")
+        assert isinstance(app.screen, Confirm)
+        await pilot.press("y")
+        status = lambda: str(app.screen.query_one("#progress-status").render())  # noqa: E731
         await wait_until(pilot, lambda: not app.train_screen.running)
-        assert [run.status for run in sweep().runs] == ["interrupted", "interrupted", "pending"]
-        assert "cancelled" in str(app.screen.query_one("#progress-status").render())
+        assert [run.status for run in sweep().runs] == ["interrupted", "interrupted", "skipped"]
+        await pilot.pause(0.3)
+        assert "Sweep cancelled" in status() and "Preparing" not in status()
     assert saved_statuses(out) == ["interrupted", "interrupted"]
 
 
@@ -138,6 +146,7 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
     app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
+        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
         await pilot.pause(REDRAW_INTERVAL + 0.1)
         assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
@@ -151,7 +160,7 @@ async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_pat
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.current == 0)
         await pilot.press("ctrl+q")
-        assert isinstance(app.screen, QuitConfirm)
+        assert isinstance(app.screen, Confirm)
         await pilot.press("n")
         assert app.train_screen.running
         await pilot.press("ctrl+q", "y")
@@ -216,3 +225,38 @@ def test_train_layout_80x24(snap_compare):
 def test_train_layout_200x50(snap_compare):
     app = finished_sweep_app()
     assert snap_compare(app, terminal_size=(200, 50), run_before=app.feed)
+
+
+async def visit_every_screen(pilot: Pilot) -> None:
+    """Setup, Compare, the paraboloid lab, Help, then back to Train: each screen's styles load."""
+    for key in ("f2", "f4", "f5", "f1", "escape", "f3"):
+        await pilot.press(key)
+        await pilot.pause(0.2)
+    pilot.app.clear_notifications()
+    await pilot.pause(0.1)
+
+
+@sync
+async def test_other_screens_styles_leave_train_alone(tmp_path, monkeypatch):
+    """Compare stacks its charts at 80 columns; Train keeps loss and accuracy side by side."""
+    monkeypatch.chdir(tmp_path)
+    app = finished_sweep_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.feed(pilot)
+        await visit_every_screen(pilot)
+        assert isinstance(app.screen, TrainScreen)
+        loss = app.screen.query_one("#loss-chart").region
+        accuracy = app.screen.query_one("#accuracy-chart").region
+        assert loss.y == accuracy.y and loss.right <= accuracy.x
+        assert loss.height >= 8
+
+
+def test_train_layout_after_visiting_every_screen_80x24(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    app = finished_sweep_app()
+
+    async def visit(pilot: Pilot) -> None:
+        await app.feed(pilot)
+        await visit_every_screen(pilot)
+
+    assert snap_compare(app, terminal_size=(80, 24), run_before=visit)

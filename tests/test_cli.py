@@ -30,8 +30,9 @@ def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny
         ({"epochs": "ten"}, "epochs"),
         ({"batch_sizes": [0]}, "batch_sizes[0]"),
         ({"optimizer": {"name": "sgd", "lr": -0.1}}, "optimizer.lr"),
-        ({"optimizer": {"name": "lbfgs"}}, "optimizer.name"),
-        ({"dataset": "imagenet"}, "dataset"),
+        ({"optimizer": {"name": "sgdd"}}, "optimizer.name: Input should be 'sgd', "),
+        ({"optimizer": {"name": "sgdd"}}, "or 'adamw' (got 'sgdd')"),
+        ({"dataset": "imagenet"}, "(got 'imagenet')"),
         ({"model": "resnet"}, "model"),
         ({"epochs": 1, "colour": "red"}, "colour: unknown field"),
         ({"batch_sizes": [100000], "device": "cpu"}, "larger than the training set"),
@@ -87,3 +88,33 @@ def test_schema_export_is_json_schema(tmp_path, capsys):
     assert code == 0 and "batch_sizes" in json.dumps(schema)
     assert run_cli(capsys, "schema", "session", "--out", str(tmp_path / "s.json"))[0] == 0
     assert "epochs" in json.loads((tmp_path / "s.json").read_text())["properties"]
+
+
+@pytest.mark.parametrize("form", ["csv", "json", "markdown"])
+def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsys, form):
+    from test_curves_chart import make_session
+
+    from tui_lab.core.storage import save_model
+    from tui_lab.schema import Summary
+
+    for batch in (128, 8, 32):  # written out of order: rows come in batch order
+        save_model(make_session(batch), tmp_path / f"b{batch}.json")
+    code, out = run_cli(capsys, "compare", str(tmp_path), "--format", form)
+    assert code == 0
+    if form == "json":
+        rows = json.loads(out)
+    elif form == "csv":
+        import csv
+        import io
+
+        rows = list(csv.DictReader(io.StringIO(out)))
+    else:
+        lines = out.splitlines()
+        header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+        rows = [
+            dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+            for line in lines[2:]
+        ]
+    assert [str(row["batch"]) for row in rows] == ["8", "32", "128"]
+    assert set(Summary.model_fields) <= set(rows[0])
+    assert {str(row["status"]) for row in rows} == {"completed"}

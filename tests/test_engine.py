@@ -177,7 +177,7 @@ def test_small_batches_train_on_one_cpu_thread(tiny_preset):
 
     small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
     assert engine.cpu_threads(small) == 1
-    assert engine.cpu_threads(large) == engine.DEFAULT_THREADS
+    assert engine.cpu_threads(large) >= 1
     assert engine.cpu_threads(small.updated(threads=2)) == 2
 
 
@@ -223,3 +223,23 @@ def test_noise_scale_keeps_to_its_share_of_the_training_time_from_the_first_meas
     probe.seconds, probe.last_cost = 1.0, 0.5  # measured once: its real cost counts from now on
     probe.guess_cost(eval_seconds=1.0, eval_samples=1000)
     assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0)
+
+
+def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypatch):
+    """With another program on one of the cores, a 2-thread run collapses: take one thread."""
+    from tui_lab.run.sweep import plan_runs
+
+    (large,) = plan_runs(tiny_preset.updated(batch_sizes=[64]), 160, "cpu")
+    monkeypatch.setattr(engine, "DEFAULT_THREADS", 4)
+    for idle, threads in ((0.2, 1), (1.3, 1), (2.6, 3), (3.9, 4), (None, 4)):
+        monkeypatch.setattr(engine, "idle_cores", lambda idle=idle: idle)
+        assert engine.cpu_threads(large) == threads
+    assert engine.cpu_threads(large.updated(threads=2)) == 2  # the preset's word wins
+
+
+def test_epochs_record_cpu_time_and_the_load(tmp_path, tiny_preset):
+    saved = [e.session for e in events_of(tiny_preset, tmp_path) if isinstance(e, SessionSaved)]
+    last = saved[-1]
+    assert all(e.cpu_seconds is not None and e.cpu_seconds >= 0 for e in last.epochs)
+    assert last.environment.cores is not None and last.environment.cores >= 1
+    assert last.summary.cpu_utilisation is not None

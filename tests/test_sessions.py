@@ -6,14 +6,17 @@ import json
 
 import pytest
 from factories import session_from_accuracies
+from rich.console import Console
 
 from tui_lab.core.storage import load_session, load_sessions, save_model
 from tui_lab.errors import BadInput
 from tui_lab.report.comparison import comparison_rows, comparison_table
+from tui_lab.report.scaling import analysis_lines, scaling_groups
 from tui_lab.run.events import StepStats
-from tui_lab.run.recorder import CurveBuffer
+from tui_lab.run.recorder import CurveBuffer, summarize
 from tui_lab.schema import (
     LossCurve,
+    Session,
 )
 
 
@@ -94,3 +97,42 @@ def test_comparison_normalises_time_to_the_fastest_and_marks_the_optima():
     assert "never" in text
     by_time = comparison_rows(sessions, sort="target")
     assert [r.session.config.batch_size for r in by_time] == [512, 32, 1]
+
+
+def timed(session: Session, cpu_share: float, load: float) -> Session:
+    """The run as if its 2 threads on 2 cores got ``cpu_share`` of the CPU time they could use."""
+    env = session.environment.model_copy(update={"threads": 2, "cores": 2})
+    epochs = [
+        e.model_copy(update={"cpu_seconds": 2 * cpu_share * e.train_seconds, "load_average": load})
+        for e in session.epochs
+    ]
+    session = session.model_copy(update={"environment": env, "epochs": epochs})
+    session.summary = summarize(session)
+    return session
+
+
+def test_runs_timed_on_a_busy_machine_are_marked_so():
+    quiet = timed(session_from_accuracies(8, [0.5, 0.95], seconds=1.0), cpu_share=0.95, load=1.8)
+    waited = timed(session_from_accuracies(32, [0.5, 0.95], seconds=9.0), cpu_share=0.45, load=1.9)
+    loaded = timed(session_from_accuracies(64, [0.5, 0.95], seconds=1.0), cpu_share=0.95, load=4.5)
+    assert not quiet.summary.contended
+    assert waited.summary.contended and waited.summary.cpu_utilisation == pytest.approx(0.45)
+    assert loaded.summary.contended and loaded.summary.load_average == 4.5
+    console = Console(width=80, record=True)
+    console.print(comparison_table(comparison_rows([quiet, waited, loaded])))
+    text = console.export_text()
+    assert "1.00 " in text and "9.00~" in text and "1.00~" in text
+    assert "~ timed on a busy machine" in text
+    lines = analysis_lines(scaling_groups([quiet, waited, loaded])[0])
+    assert any("batch 32, 64 was timed on a busy machine" in line for line in lines)
+
+
+def test_a_run_that_ended_at_chance_did_not_learn():
+    stuck = session_from_accuracies(1, [0.09, 0.111], seconds=1.0)
+    learning = session_from_accuracies(32, [0.5, 0.95], seconds=1.0)
+    assert stuck.summary.learned is False and learning.summary.learned is True
+    console = Console(width=80, record=True)
+    console.print(comparison_table(comparison_rows([stuck, learning])))
+    assert "did not learn" in console.export_text()
+    lines = analysis_lines(scaling_groups([stuck, learning])[0])
+    assert any("batch 1 did not learn at lr 0.05" in line for line in lines)

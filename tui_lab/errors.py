@@ -6,7 +6,9 @@ exit with code 2 instead of a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -44,6 +46,15 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def readable_message(item: Mapping[str, Any]) -> str:
+    """pydantic's message for one error; where it lists the choices it also names what was
+    given: ``Input should be 'sgd', 'momentum', … or 'adamw' (got 'sgdd')``."""
+    message = str(item["msg"]).removeprefix("Value error, ")
+    if item["type"] in ("literal_error", "enum") and "input" in item:
+        message += f" (got {item['input']!r})"
+    return message
+
+
 def from_validation_error(error: ValidationError, source: str | Path) -> BadInput:
     """One BadInput listing every problem pydantic found, each with its field path."""
     lines = []
@@ -53,7 +64,7 @@ def from_validation_error(error: ValidationError, source: str | Path) -> BadInpu
             p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
         )
         loc = tuple(p for p in loc if p not in ("int", "literal['full']", "train", "paraboloid"))
-        message = item["msg"].removeprefix("Value error, ")
+        message = readable_message(item)
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "union_tag_invalid":

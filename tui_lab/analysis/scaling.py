@@ -29,6 +29,9 @@ class ScalingRow:
     seconds_per_epoch: float | None
     final_accuracy: float | None
     label: str = ""
+    lr: float | None = None
+    learned: bool = True  # False: it ended at chance accuracy (see recorder.learned)
+    contended: bool = False  # its timings were taken while other work held the cores
 
     @property
     def reached_target(self) -> bool:
@@ -49,6 +52,9 @@ def rows_from_sessions(sessions: Iterable[Session]) -> list[ScalingRow]:
                 seconds_per_epoch=summary and summary.seconds_per_epoch,
                 final_accuracy=summary and summary.final_accuracy,
                 label=session.config.label(),
+                lr=session.config.lr,
+                learned=not (summary and summary.learned is False),
+                contended=bool(summary and summary.contended),
             )
         )
     return rows

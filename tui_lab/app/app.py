@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from textual import on
+from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
 from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.confirm import QUIT, Confirm
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
-from tui_lab.app.screens.quit_confirm import QuitConfirm
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
@@ -37,10 +38,11 @@ class BslabApp(App[int]):
     BINDINGS: ClassVar = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1,question_mark", "help", "Help"),
-        Binding("f2", "switch_mode('setup')", "Setup"),
-        Binding("f3", "switch_mode('train')", "Train"),
-        Binding("f4", "switch_mode('compare')", "Compare"),
-        Binding("f5", "switch_mode('paraboloid')", "Paraboloid"),
+        # Off the footer, so that each screen's own keys fit 80 columns: F1 lists them first.
+        Binding("f2", "switch_mode('setup')", "Setup", show=False),
+        Binding("f3", "switch_mode('train')", "Train", show=False),
+        Binding("f4", "switch_mode('compare')", "Compare", show=False),
+        Binding("f5", "switch_mode('paraboloid')", "Paraboloid", show=False),
     ]
 
     def __init__(
@@ -109,7 +111,7 @@ class BslabApp(App[int]):
             if quit_app:
                 await self.stop_and_exit(EXIT_OK)
 
-        await self.push_screen(QuitConfirm(), answered)
+        await self.push_screen(Confirm(*QUIT), answered)
 
     def action_toggle_maximize(self) -> None:
         """``m`` on any screen: the focused chart or table fills the screen, or goes back."""
@@ -123,7 +125,10 @@ class BslabApp(App[int]):
             self.push_screen(HelpScreen())
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        """The screens, the sweep's actions, and every action of the screen below the palette
+        (from its key bindings, so a new key is searchable at once)."""
         yield from super().get_system_commands(screen)
+        yield from screen_commands(screen)
         yield SystemCommand("Setup", "Set up a sweep (F2)", lambda: self.switch_mode("setup"))
         yield SystemCommand("Train", "Watch the sweep (F3)", lambda: self.switch_mode("train"))
         yield SystemCommand(
@@ -135,6 +140,8 @@ class BslabApp(App[int]):
             lambda: self.switch_mode("paraboloid"),
         )
         yield SystemCommand("Help", "Keys and ideas (F1)", self.action_help)
+        if screen is self.setup_screen:
+            return  # its own actions are listed above
         yield SystemCommand(
             "Start sweep", "Train the sweep set up on Setup", self.setup_screen.action_start
         )
@@ -145,15 +152,6 @@ class BslabApp(App[int]):
             "Largest batch that fits in memory, for Setup's data, model and device",
             self._on_setup("find_batch"),
         )
-        if self.train_screen.running:
-            yield SystemCommand(
-                "Skip run", "Stop this run (saved) and go on", self.train_screen.action_skip_run
-            )
-            yield SystemCommand(
-                "Cancel sweep",
-                "Stop this run (saved), start no more",
-                self.train_screen.action_cancel_sweep,
-            )
 
     def _on_setup(self, action: str):  # type: ignore[no-untyped-def]
         """A callback that shows Setup, then runs one of its actions there."""
@@ -163,6 +161,25 @@ class BslabApp(App[int]):
             self.call_after_refresh(getattr(self.setup_screen, f"action_{action}"))
 
         return callback
+
+
+def screen_commands(screen: Screen) -> Iterable[SystemCommand]:
+    """One palette command per key binding of ``screen`` that is available now."""
+    seen: set[str] = set()
+    for binding in type(screen).BINDINGS:
+        if not isinstance(binding, Binding) or not binding.description:
+            continue
+        _, name, params = parse_action(binding.action)
+        if binding.description in seen or screen.check_action(name, params) is not True:
+            continue
+        seen.add(binding.description)
+        key = binding.key_display or binding.key.split(",")[0]
+        help_text = f"{binding.tooltip} ({key})" if binding.tooltip else f"key: {key}"
+        yield SystemCommand(
+            binding.description,
+            help_text,
+            lambda action=binding.action: screen.run_action(action),  # type: ignore[misc]
+        )
 
 
 def run_app(**options: Any) -> int:

@@ -25,7 +25,8 @@ from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
 
 @dataclass
 class RunState:
-    """One run of the sweep: 'pending' until it starts, then the session's status."""
+    """One run of the sweep: 'pending' until it starts, then the session's status ('skipped' if
+    the sweep was cancelled before it started)."""
 
     config: RunConfig
     status: str = "pending"
@@ -103,6 +104,9 @@ class LiveSweep:
             self._mirror(event)
         elif isinstance(event, SweepEnded):
             self.ended, self.cancelled, self.current = True, event.cancelled, None
+            for run in self.runs:
+                if run.status == "pending":  # cancelled before it started: it never will
+                    run.status = "skipped"
 
     def _mirror(self, event: SessionSaved) -> None:
         """Take the saved session as the truth; StepStats extend its curve until the next save."""

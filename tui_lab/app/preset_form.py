@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from tui_lab.errors import readable_message
 from tui_lab.schema import OPTIMIZER_DEFAULTS, LrScaling, OptimizerConfig, TrainPreset
 
 HYPERPARAMETERS = OptimizerConfig.hyperparameter_fields()
@@ -139,7 +140,7 @@ def errors_by_field(error: ValidationError, fields: dict[str, str]) -> dict[str,
     for item in error.errors(include_url=False):
         loc = item["loc"]
         key = field_of(loc)
-        message = item["msg"].removeprefix("Value error, ")
+        message = readable_message(item)
         if key == "batch_sizes" and len(loc) > 1 and isinstance(loc[1], int):
             entered = split_list(fields.get("batch_sizes", ""))[loc[1]]
             message = f"{entered!r}: {message} (or 'full')"

@@ -8,6 +8,8 @@ target. ``--analysis`` adds the charts: steps and samples to target, and the tim
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -33,9 +35,15 @@ def main(argv: Sequence[str]) -> int:
         help="add charts of steps, samples and time to target against batch size",
     )
     parser.add_argument("--tui", action="store_true", help="open the compare screen of the app")
+    parser.add_argument(
+        "--format",
+        choices=["table", "csv", "json", "markdown"],
+        default="table",
+        help="table (default, with the verdicts), or one row per run with every summary field",
+    )
     args = parser.parse_args(argv)
     from tui_lab.core.storage import load_sessions
-    from tui_lab.report.comparison import comparison_rows, comparison_view
+    from tui_lab.report.comparison import comparison_rows, comparison_view, summary_records
 
     if args.tui:
         from tui_lab.app.app import run_app
@@ -48,9 +56,27 @@ def main(argv: Sequence[str]) -> int:
     if not loaded:
         raise BadInput("no session files found", source=", ".join(map(str, args.paths)))
     sessions = [s.session for s in loaded]
+    if args.format != "table":
+        write_records(summary_records([(item.path, item.session) for item in loaded]), args.format)
+        return 0
     console.print(comparison_view(comparison_rows(sessions, args.sort)))
     print_analysis(console, sessions, charts=args.analysis)
     return 0
+
+
+def write_records(records: list[dict[str, object]], form: str) -> None:
+    """The records on stdout as CSV, JSON or a Markdown table."""
+    if form == "json":
+        json.dump(records, sys.stdout, indent=1)
+        sys.stdout.write("\n")
+    elif form == "csv":
+        writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+    else:
+        from tui_lab.report.comparison import markdown_table
+
+        sys.stdout.write(markdown_table(records))
 
 
 def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -> None:

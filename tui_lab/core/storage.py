@@ -10,6 +10,7 @@ import secrets
 import socket
 import tempfile
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -226,25 +227,34 @@ class LoadedSession:
     session: Session
 
 
-def load_sessions(paths: list[Path]) -> tuple[list[LoadedSession], list[str]]:
-    """Training sessions from files and folders.
+def load_sessions(
+    paths: list[Path], progress: Callable[[int, int], None] | None = None
+) -> tuple[list[LoadedSession], list[str]]:
+    """Training sessions from files and folders; ``progress(done, total)`` after each file,
+    for a reader of thousands of them that wants to show how far it is.
 
     Inside folders, broken files become warnings and other kinds of session (paraboloid
     sketches) are passed over silently: a sessions folder holds both.
     """
+    files = [
+        (file, True) if path.is_dir() else (path, False)
+        for path in map(Path, paths)
+        for file in (sorted(path.glob(SESSION_GLOB)) if path.is_dir() else [path])
+    ]
     loaded, warnings = [], []
-    for path in map(Path, paths):
-        if path.is_dir():
-            for file in sorted(path.glob(SESSION_GLOB)):
-                try:
-                    session = load_any_session(file)
-                except BadInput as error:
-                    warnings.append(f"skipped {error.describe()}")
-                    continue
-                if isinstance(session, Session):
-                    loaded.append(LoadedSession(file, session))
+    for done, (file, in_folder) in enumerate(files, 1):
+        if not in_folder:
+            loaded.append(LoadedSession(file, load_session(file)))
         else:
-            loaded.append(LoadedSession(path, load_session(path)))
+            try:
+                session = load_any_session(file)
+            except BadInput as error:
+                warnings.append(f"skipped {error.describe()}")
+                session = None
+            if isinstance(session, Session):
+                loaded.append(LoadedSession(file, session))
+        if progress is not None:
+            progress(done, len(files))
     return loaded, warnings
 
 

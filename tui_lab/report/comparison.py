@@ -7,7 +7,10 @@ the target, peak memory and the gradient noise scale (the measured critical batc
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
 from typing import Literal
 
 from rich import box
@@ -17,8 +20,11 @@ from rich.text import Text
 
 from tui_lab.analysis.noise_scale import stable
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
-from tui_lab.schema import Session
+from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
+
+CONTENDED_MARK = "~"  # after a time taken while other work held the cores
+CONTENDED_NOTE = "\n~ timed on a busy machine (other work held the cores): not comparable"
 
 # One space of padding plus the box's space divider between columns: the table fits 80 columns.
 TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
@@ -95,6 +101,37 @@ def noise_verdict(point: NoiseScalePoint, n_train: int) -> str:
     if point.b_simple is not None and point.b_simple > n_train:
         return f"exceeds the training set ({n_train:,})"
     return ""
+def status_key(session: Session) -> str:
+    """The session's status, or ``did_not_learn`` for a completed run that ended at chance."""
+    if session.status == "completed" and session.summary and session.summary.learned is False:
+        return "did_not_learn"
+    return session.status
+
+
+def contended(session: Session) -> bool:
+    return bool(session.summary and session.summary.contended)
+
+
+def run_order(sessions: Sequence[Session]) -> list[Session]:
+    """Sweeps newest first; within one, by optimizer then batch size as numbers (1, 8, 32, 128,
+    ..., full), never as text: the order every list of runs is shown in."""
+    newest: dict[str, datetime] = {}
+    for session in sessions:
+        name = session.config.preset_name
+        newest[name] = max(newest.get(name, session.created), session.created)
+
+    def key(session: Session) -> tuple:
+        cfg = session.config
+        return (
+            -newest[cfg.preset_name].timestamp(),
+            cfg.preset_name,
+            OPTIMIZER_NAMES.index(cfg.optimizer.name),
+            cfg.batch_size_requested == "full",
+            cfg.batch_size,
+            session.created,
+        )
+
+    return sorted(sessions, key=key)
 
 
 def _missing_last(value: float | None, sign: float = 1.0) -> tuple[bool, float]:
@@ -176,6 +213,7 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         title=title,
         caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
         "★ fastest to the target; most accurate at the end"
+        + (CONTENDED_NOTE if any(contended(r.session) for r in rows) else "")
         + (f"\nlr as run: {rules}" if rules else ""),
         caption_justify="left",
         **TABLE_STYLE,
@@ -188,7 +226,6 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cfg = row.session.config
-        status = row.session.status
         to_target = _fmt(row.seconds_to_target, ".1f", NOT_REACHED)
         if row is fastest:
             to_target += "★"
@@ -200,8 +237,9 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
             cfg.optimizer.name,
             f"{cfg.lr:.3g}",
             row.batch_label,
-            status_markup(status),
-            _significant(row.seconds_per_epoch),
+            status_markup(status_key(row.session)),
+            _significant(row.seconds_per_epoch)
+            + (CONTENDED_MARK if contended(row.session) else ""),
             _significant(row.relative_time),
             _fmt(row.epochs_to_target, "d", NOT_REACHED),
             to_target,
@@ -261,3 +299,39 @@ def comparison_view(rows: list[ComparisonRow], title: str = "Batch-size comparis
     if extra is not None:
         parts += [extra, Text("\n".join(resources_notes(rows)), style="dim")]
     return Group(*parts)
+
+
+def summary_records(loaded: Sequence[tuple[Path, Session]]) -> list[dict[str, object]]:
+    """One flat record per run, in run order, with every summary field: what ``compare --format
+    csv|json|markdown`` writes for a spreadsheet, a script or a paper."""
+    by_id = {id(session): path for path, session in loaded}
+    records = []
+    for session in run_order([session for _, session in loaded]):
+        cfg, summary = session.config, session.summary
+        record: dict[str, object] = {
+            "file": str(by_id[id(session)]),
+            "preset": cfg.preset_name,
+            "dataset": cfg.dataset,
+            "model": cfg.model,
+            "optimizer": cfg.optimizer.name,
+            "batch": "full" if cfg.batch_size_requested == "full" else cfg.batch_size,
+            "batch_size": cfg.batch_size,
+            "lr": cfg.lr,
+            "device": cfg.device,
+            "status": status_key(session),
+        }
+        fields = Summary.model_fields
+        record.update({name: getattr(summary, name) if summary else None for name in fields})
+        records.append(record)
+    return records
+
+
+def markdown_table(records: list[dict[str, object]]) -> str:
+    """A GitHub-flavoured Markdown table of the records (empty cells for missing values)."""
+    if not records:
+        return ""
+    columns = list(records[0])
+    cell = lambda value: "" if value is None else str(value).replace("|", "\\|")  # noqa: E731
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in records]
+    return "\n".join(lines) + "\n"

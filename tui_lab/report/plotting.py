@@ -11,17 +11,37 @@ from typing import Any
 
 RGB = tuple[int, int, int]
 
-# Okabe-Ito (colour-blind safe) without its yellow, plus two: all readable on light and dark.
+# Okabe-Ito (colour-blind safe) without its yellow, then five more: all readable on light and
+# dark. Indexed by batch-size rung (see ``run_color``), so neighbours on the ladder contrast.
 PALETTE: tuple[RGB, ...] = (
-    (0, 114, 178),
-    (213, 94, 0),
-    (0, 158, 115),
-    (148, 103, 189),
-    (230, 159, 0),
-    (86, 180, 233),
-    (204, 121, 167),
-    (140, 86, 75),
+    (0, 114, 178),  # blue
+    (160, 160, 30),  # olive
+    (0, 128, 128),  # teal
+    (213, 94, 0),  # vermillion
+    (0, 158, 115),  # bluish green
+    (148, 103, 189),  # purple
+    (90, 90, 210),  # indigo
+    (230, 159, 0),  # orange
+    (214, 39, 40),  # red
+    (86, 180, 233),  # sky blue
+    (140, 86, 75),  # brown
+    (204, 121, 167),  # reddish purple
 )
+FULL_RUNG = len(PALETTE) - 1  # "full" has a colour of its own, whatever the data set's size
+OPTIMIZER_SHIFT = 5  # coprime with the palette's length: each optimizer starts elsewhere
+
+
+def batch_rung(batch_size: int, full: bool) -> int:
+    """The rung on the ladder 1, 2, 4, ... 1024 (larger sizes share the top one), or "full"."""
+    if full:
+        return FULL_RUNG
+    return min(round(math.log2(max(1, batch_size))), FULL_RUNG - 1)
+
+
+def run_color_index(optimizer_index: int, batch_size: int, full: bool) -> int:
+    """A run's colour, from the run itself: its batch size picks the rung and its optimizer
+    (its place in the schema's list) shifts it, so a run has one colour on every screen."""
+    return (batch_rung(batch_size, full) + OPTIMIZER_SHIFT * optimizer_index) % len(PALETTE)
 
 
 def log_ticks(low: float, high: float, most: int) -> tuple[list[float], list[str]]:

@@ -135,12 +135,24 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
         )
     else:
         lines.append(f"  no run reached {target}: no batch size is optimal in wall time")
+    contended = sorted({r.batch_size for r in group.rows if r.contended})
+    if contended and optima.fastest_batch_size is not None:
+        lines += [
+            f"    [yellow]~ but batch {', '.join(map(str, contended))} was timed on a busy machine"
+            "[/]",
+            "    (other work held the cores): rerun on a quiet one before trusting this",
+        ]
     if optima.most_accurate_batch_size is not None and optima.final_accuracy is not None:
         lines.append(
             f"  optimal in final accuracy: batch {optima.most_accurate_batch_size}, "
             f"{optima.final_accuracy:.1%}"
         )
-    never = sorted({r.batch_size for r in group.rows if not r.reached_target})
+    stuck = [r for r in group.rows if not r.learned]
+    for row in stuck:
+        lr = f" at lr {row.lr:.3g}" if row.lr is not None else ""
+        lines.append(f"  [bold red]batch {row.batch_size} did not learn{lr}[/] (chance accuracy)")
+    stuck_sizes = {r.batch_size for r in stuck}
+    never = sorted({r.batch_size for r in group.rows if not r.reached_target} - stuck_sizes)
     if never:
         lines.append(f"  never reached {target}: batch {', '.join(map(str, never))}")
     lines += _fit_lines(group.fit)

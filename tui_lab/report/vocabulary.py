@@ -5,6 +5,8 @@ from __future__ import annotations
 
 # Rich markup styles, which Textual markup shares: readable on light and dark terminals.
 STATUS_STYLES = {
+    "pending": "dim",  # in the app: not started yet
+    "skipped": "dim",  # in the app: the sweep was cancelled before it started
     "running": "bold",
     "completed": "bold green",
     "interrupted": "bold yellow",
@@ -12,6 +14,7 @@ STATUS_STYLES = {
     "diverged": "bold red",
     "out_of_memory": "bold magenta",
     "failed": "bold red",
+    "did_not_learn": "bold red",  # completed, but at chance accuracy (see comparison.status_key)
 }
 
 

@@ -9,6 +9,7 @@ as ``diverged``, an allocation failure as ``out_of_memory``; both are outcomes, 
 from __future__ import annotations
 
 import math
+import os
 import platform
 import socket
 import sys
@@ -40,6 +41,7 @@ DEFAULT_THREADS = torch.get_num_threads()
 # Below this batch size each operation is too small to split across cores: extra threads only
 # add synchronisation, which collapses throughput when anything else wants a core.
 SMALL_BATCH = 16
+IDLE_SAMPLE_SECONDS = 0.1  # a look at the cores before a run picks its thread count
 REPORT_SECONDS = 0.25  # a few progress reports a second: smooth live charts, rare host syncs
 EVAL_CHUNK = 2048
 # A probe's per-sample gradients against an evaluation's forward pass, per sample (LeNet-5 on
@@ -68,7 +70,38 @@ def environment(device: str) -> Environment:
         device_name=device_name(device),
         threads=torch.get_num_threads(),
         bslab=__version__,
+        cores=available_cores(),
     )
+
+
+def available_cores() -> int:
+    """CPUs this process may run on (a container or taskset can allow fewer than the machine)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
+
+
+def load_average() -> float | None:
+    """The 1-minute load average, where the system keeps one."""
+    return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
+
+
+def idle_cores(seconds: float = IDLE_SAMPLE_SECONDS) -> float | None:
+    """How many cores sat idle over a short look (Linux /proc/stat), or None elsewhere."""
+    try:
+        before = _cpu_ticks()
+        time.sleep(seconds)
+        after = _cpu_ticks()
+    except (OSError, ValueError, IndexError):
+        return None
+    total = sum(after) - sum(before)
+    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle + iowait
+    return available_cores() * idle / total if total > 0 else None
+
+
+def _cpu_ticks() -> list[int]:
+    with open("/proc/stat", encoding="ascii") as stat:
+        return [int(field) for field in stat.readline().split()[1:]]
 
 
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
@@ -76,10 +109,18 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
 
 
 def cpu_threads(config: RunConfig) -> int:
-    """The preset's thread count, else one thread for small batches and torch's default above."""
+    """The preset's thread count, else one thread for small batches, and for larger ones as
+    many as there are idle cores now (at most torch's default): a thread whose core another
+    program holds stalls every operation it shares, and throughput collapses (68 samples/s
+    instead of 2,000 with one of two cores busy)."""
     if config.threads:
         return config.threads
-    return 1 if config.batch_size < SMALL_BATCH else DEFAULT_THREADS
+    if config.batch_size < SMALL_BATCH or DEFAULT_THREADS == 1:
+        return 1
+    idle = idle_cores()
+    if idle is None:
+        return DEFAULT_THREADS
+    return max(1, min(DEFAULT_THREADS, round(idle)))
 
 
 def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
@@ -303,6 +344,7 @@ def _epochs(
         interval_steps = 0
         interval_start = time.perf_counter()
         epoch_start = interval_start
+        cpu_start = time.process_time()
         for i in range(steps):
             samples = (epoch - 1) * n_train + i * batch
             if noise is not None and samples >= noise.next_due:
@@ -330,7 +372,7 @@ def _epochs(
             step += 1
             if report_due(time.perf_counter() - interval_start, i == steps - 1):
                 mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
-                now = time.perf_counter()
+                now, cpu_now = time.perf_counter(), time.process_time()
                 seconds = train_seconds + (now - epoch_start)
                 samples = (epoch - 1) * n_train + min((i + 1) * batch, n_train)
                 yield StepStats(
@@ -353,10 +395,12 @@ def _epochs(
                 interval_steps = 0
                 interval_start = time.perf_counter()  # the consumer's time is not training time
                 epoch_start += interval_start - now
+                cpu_start += time.process_time() - cpu_now
             if stop.is_set():
                 return "interrupted", f"stopped during epoch {epoch} at step {step}"
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
+        cpu_seconds = time.process_time() - cpu_start
         train_seconds += epoch_seconds
         eval_start = time.perf_counter()
         val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y)
@@ -372,6 +416,8 @@ def _epochs(
             samples_seen=epoch * n_train,
             steps=step,
             lr=lr,
+            cpu_seconds=cpu_seconds,
+            load_average=load_average(),
         )
         at_target = []
         if noise is not None and val_accuracy >= config.target_accuracy and not reached:

@@ -2,15 +2,22 @@
 
 from __future__ import annotations
 
+import math
 import os
 import secrets
 import time
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import Any
 
 from tui_lab.core.storage import HEARTBEAT_SECONDS, save_model
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
-from tui_lab.schema import LossCurve, Session, Status, Summary
+from tui_lab.schema import EpochRecord, LossCurve, Session, Status, Summary
+
+CLASSES = 10  # every data set the lab reads (digits, the MNIST family, CIFAR-10) has ten
+CHANCE_MARGIN = 1.5  # "at chance": accuracy under 1.5 / classes
+MIN_CPU_SHARE = 0.75  # of threads × training seconds, below which the run waited for cores
+LOAD_SLACK = 1.0  # load average above cores + this: more runnable work than cores
 
 
 class CurveBuffer:
@@ -76,7 +83,36 @@ def summarize(session: Session) -> Summary:
         best_epoch=best.epoch if best else None,
         final_accuracy=epochs[-1].val_accuracy if epochs else None,
         final_val_loss=epochs[-1].val_loss if epochs else None,
+        learned=learned(epochs[-1]) if epochs else None,
+        **timing_check(session),
     )
+
+
+def learned(last: EpochRecord) -> bool:
+    """False for a run that ended as it started: accuracy at chance (quickstart's batch 1: 11%,
+    its loss still ln 10). Its "never reached the target" would read as slow, not stuck. The
+    loss alone says little: a full-batch run two epochs in has ln 10 and 30% accuracy."""
+    return last.val_accuracy >= CHANCE_MARGIN / CLASSES and math.isfinite(last.val_loss)
+
+
+def timing_check(session: Session) -> dict[str, Any]:
+    """Were the run's timings taken on a busy machine? On the cpu, a run whose threads got less
+    than 3/4 of the CPU time they could use was waiting for cores; on any device, a load
+    average above the core count means more work than cores. Returns Summary fields."""
+    epochs = [e for e in session.epochs if e.cpu_seconds is not None]
+    loads = [e.load_average for e in session.epochs if e.load_average is not None]
+    env = session.environment
+    cores = env.cores or env.threads
+    wall = sum(e.train_seconds for e in epochs)
+    utilisation = None
+    if wall > 0 and session.config.device == "cpu":
+        cpu = sum(e.cpu_seconds or 0.0 for e in epochs)
+        utilisation = cpu / (wall * min(env.threads, cores))
+    busy = max(loads, default=None)
+    contended = (utilisation is not None and utilisation < MIN_CPU_SHARE) or (
+        busy is not None and busy > cores + LOAD_SLACK
+    )
+    return {"cpu_utilisation": utilisation, "load_average": busy, "contended": contended}
 
 
 def session_filename(session: Session) -> str:

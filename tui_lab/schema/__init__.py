@@ -19,6 +19,7 @@ from tui_lab.schema.paraboloid import (
 )
 from tui_lab.schema.train import (
     OPTIMIZER_DEFAULTS,
+    OPTIMIZER_NAMES,
     DatasetName,
     Environment,
     EpochRecord,
@@ -59,6 +60,7 @@ SESSION_ADAPTER: TypeAdapter[Session | ParaboloidSession] = TypeAdapter(AnySessi
 
 __all__ = [
     "OPTIMIZER_DEFAULTS",
+    "OPTIMIZER_NAMES",
     "PRESET_ADAPTER",
     "SCHEMA_VERSION",
     "SESSION_ADAPTER",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
 
@@ -34,6 +34,7 @@ ModelName = Literal["lenet5", "mlp", "cnn"]
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "rprop", "rmsprop", "adagrad", "adadelta", "adam", "adamw"
 ]
+OPTIMIZER_NAMES: tuple[str, ...] = get_args(OptimizerName)  # the order runs are listed in
 # "stopped" is never written: it is what a reader calls a run saved as "running" whose process
 # is gone (killed) or silent for too long (see storage.settle_status).
 Status = Literal[
@@ -271,6 +272,7 @@ class Environment(StrictModel):
     node: str | None = Field(
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
+    cores: int | None = Field(None, description="CPUs this process may use.")
 
 
 class EpochRecord(StrictModel):
@@ -285,6 +287,12 @@ class EpochRecord(StrictModel):
     )
     steps: NonNegativeInt = Field(description="Optimizer steps since the start of the run.")
     lr: float = Field(description="Learning rate at the end of the epoch.")
+    cpu_seconds: float | None = Field(
+        None, description="CPU time the process spent in this epoch's training (all threads)."
+    )
+    load_average: float | None = Field(
+        None, description="The machine's 1-minute load average at the end of the epoch."
+    )
 
 
 class LossCurve(StrictModel):
@@ -322,6 +330,22 @@ class Summary(StrictModel):
     best_epoch: PositiveInt | None
     final_accuracy: Accuracy | None
     final_val_loss: float | None
+    learned: bool | None = Field(
+        None, description="False if the run ended at chance: accuracy or loss as if guessing."
+    )
+    cpu_utilisation: float | None = Field(
+        None,
+        description="CPU seconds / (training seconds × threads): under 1 when the run "
+        "waited for a core another program held.",
+    )
+    load_average: float | None = Field(
+        None, description="Highest 1-minute load average at an epoch's end."
+    )
+    contended: bool = Field(
+        False,
+        description="Timed while other work competed for the cores: its wall times "
+        "are not comparable with those of a quiet machine.",
+    )
 
 
 class Session(StrictModel):

@@ -17,6 +17,7 @@ from textual.containers import Container, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.scaling_chart import Draw, ScalingChart
 from tui_lab.report.scaling import (
     ScalingGroup,
@@ -31,7 +32,7 @@ from tui_lab.schema import Session
 class AnalysisScreen(Screen):
     """One block per group: the two charts (side by side when wide), then the findings."""
 
-    CSS_PATH = "analysis.tcss"
+    CSS = screen_css("analysis.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]
     BINDINGS: ClassVar = [
         Binding("escape,q,g", "app.pop_screen", "Back", tooltip="back to Compare"),

@@ -3,45 +3,34 @@ open the scaling analysis (steps to target, wall-time optimum) of the ticked run
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import ClassVar
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
+from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
-from tui_lab.app.widgets.curves import (
-    RGB,
-    CurvesChart,
-    RunColors,
-    next_x_axis,
-    rgb_style,
-    run_label,
-)
+from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis, run_label
 from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
+from tui_lab.report.comparison import run_order
 from tui_lab.schema import Session
 from tui_lab.settings import SESSIONS_DIR
 
-
-def load_all(paths: list[Path]) -> tuple[list[LoadedSession], list[str]]:
-    """Every session under the paths; a broken file, even one named directly, is a warning."""
-    loaded, warnings = [], []
-    for path in paths:
-        try:
-            found, skipped = load_sessions([path])
-        except BadInput as error:
-            found, skipped = [], [f"skipped {error.describe()}"]
-        loaded += found
-        warnings += skipped
-    return loaded, warnings
+AUTO_TICK_LIMIT = 24  # ``compare --tui DIR`` ticks every run up to this many; else the newest sweep
+PROGRESS_SECONDS = 0.1  # how often reading thousands of files reports how far it is
 
 
 def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
@@ -53,22 +42,26 @@ def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
 
 
 class CompareScreen(Screen):
-    """Session picker on the left; loss and accuracy charts and the sortable table on the right."""
+    """Session picker on the left; loss or accuracy chart (both when wide) on the right, and the
+    sortable table below, whose batch cells carry the runs' colours: the charts' legend.
 
-    CSS_PATH = "compare.tcss"
-    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: charts side by side
+    Built for thousands of sessions: files are read in a thread (with progress), the picker is
+    filled and ticked in one go, and a burst of ticks redraws charts and table once.
+    """
+
+    CSS = screen_css("compare.tcss")
+    HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: both charts
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
-        Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
-        Binding("o", "open_folder", "Open", tooltip="type a folder of sessions to add"),
+        Binding("v", "toggle_chart", "Loss/acc", tooltip="loss or accuracy chart (both if wide)"),
         Binding(
-            "m", "app.toggle_maximize", "Zoom", tooltip="focused chart or table fills the screen"
+            "w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss", show=False
         ),
         Binding(
             "k",
             "sketches",
             "Sketches",
-            tooltip="the ticked runs' paths side by side; i then draws the line between two",
+            tooltip="2 to 4 ticked runs' paths side by side; i then draws the line between two",
         ),
         Binding(
             "g",
@@ -76,45 +69,66 @@ class CompareScreen(Screen):
             "Analysis",
             tooltip="steps to target and the wall-time optimum against batch size, ticked runs",
         ),
-        Binding("a", "toggle_all", "Select all/none", show=False),
+        Binding(
+            "m",
+            "app.toggle_maximize",
+            "Zoom",
+            tooltip="focused chart or table fills the screen",
+            show=False,
+        ),
+        Binding("a", "toggle_all", "Tick all/none", show=False),
+        Binding("o", "open_folder", "Open a folder of sessions", show=False),
+        Binding("escape", "close_folder_field", "Close the folder field", show=False),
         Binding("r", "reload", "Reload session files", show=False),
         Binding("p", "toggle_picker", "Show/hide the session picker", show=False),
     ]
+
+    class Reading(Message):
+        """Files read so far, posted from the reading thread."""
+
+        def __init__(self, done: int, total: int) -> None:
+            super().__init__()
+            self.done, self.total = done, total
+
+    class Read(Message):
+        """Every file under the paths read: what was found and what was skipped."""
+
+        def __init__(self, loaded: list[LoadedSession], warnings: list[str], tick: str) -> None:
+            super().__init__()
+            self.loaded, self.warnings, self.tick = loaded, warnings, tick
 
     def __init__(
         self, paths: list[Path] | None = None, select_all: bool | None = None, **screen_kwargs
     ) -> None:
         """``select_all``: tick every run found (default: when paths are given, as from
-        ``bslab compare --tui PATH...``); otherwise only the newest sweep's runs."""
+        ``bslab compare --tui PATH...``, up to AUTO_TICK_LIMIT); otherwise the newest sweep."""
         super().__init__(**screen_kwargs)
         self.paths = [Path(p) for p in paths or []] or [SESSIONS_DIR]
         self.select_all = bool(paths) if select_all is None else select_all
         self.sessions: dict[str, LoadedSession] = {}  # by path, in the picker's order
         self.warned: set[str] = set()  # each broken file is reported once, not on every reload
         self.run_colors = RunColors()
+        self.ready = False  # the first reading is done and shown
+        self._redraw_pending = False
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="compare-body"):
             with Vertical(id="picker"):
-                yield Input(placeholder="folder to open, then enter", id="folder")
+                # hidden and disabled until o: a text box there would swallow space and keys
+                yield Input(placeholder="folder to open, then enter", id="folder", disabled=True)
                 yield SelectionList[str](id="session-list")
             with Container(id="charts"):
                 yield CurvesChart("loss", self.run_colors, id="loss-chart")
                 yield CurvesChart("accuracy", self.run_colors, id="accuracy-chart")
-        yield ComparisonTable(id="comparison")
-        yield Footer()
+        yield ComparisonTable(self.run_colors, id="comparison")
+        yield Footer(compact=True)
 
     def on_mount(self) -> None:
-        self.query_one("#picker").border_title = "sessions (space selects)"
+        self.query_one("#picker").border_title = "sessions"
+        self.query_one("#picker").border_subtitle = "space ticks · a all"
         self.query_one("#comparison").border_title = "comparison (s sorts the cursor column)"
-        loaded = self.load(self.paths)
-        chosen = loaded if self.select_all else latest_sweep(loaded)
         self.picker.focus()
-        for item in chosen:
-            self.picker.select(str(item.path))
-        if not loaded:
-            where = ", ".join(map(str, self.paths))
-            self.notify(f"No sessions in {where}: run a sweep, or press o to open a folder.")
+        self.read(self.paths, tick="first")
 
     @property
     def picker(self) -> SelectionList[str]:
@@ -122,7 +136,7 @@ class CompareScreen(Screen):
 
     @property
     def selected_sessions(self) -> list[Session]:
-        """The ticked runs, in the picker's order (which fixes their colours)."""
+        """The ticked runs, in the picker's order."""
         return [item.session for item in self.selected_items]
 
     @property
@@ -130,39 +144,99 @@ class CompareScreen(Screen):
         chosen = set(self.picker.selected)
         return [item for key, item in self.sessions.items() if key in chosen]
 
-    def load(self, paths: list[Path]) -> list[LoadedSession]:
-        """Add the sessions under ``paths`` to the picker; broken files become one notification."""
-        loaded, warnings = load_all(paths)
-        for item in loaded:
-            key = str(item.path)
-            if key not in self.sessions:
-                self.picker.add_option(Selection(self._prompt(item, None), key))
-            self.sessions[key] = item
-        if self.picker.highlighted is None and self.picker.option_count:
-            self.picker.highlighted = 0  # so that space works at once
+    # Reading session files
+
+    @work(thread=True, exclusive=True, group="read-sessions")
+    def read(self, paths: list[Path], tick: str) -> None:
+        """Read in a thread: thousands of files take seconds, and the screen shows how far."""
+        last = 0.0
+
+        def progress(done: int, total: int) -> None:
+            nonlocal last
+            if time.monotonic() - last >= PROGRESS_SECONDS:
+                last = time.monotonic()
+                self.post_message(self.Reading(done, total))
+
+        loaded, warnings = load_all(paths, progress)
+        self.post_message(self.Read(loaded, warnings, tick))
+
+    def on_compare_screen_reading(self, message: Reading) -> None:
+        self.query_one(
+            "#picker"
+        ).border_title = f"reading {message.done:,}/{message.total:,} sessions…"
+
+    def on_compare_screen_read(self, message: Read) -> None:
+        """Fill the picker in one go, in run order, with the runs to tick already ticked."""
+        for item in message.loaded:
+            self.sessions[str(item.path)] = item
+        rank = {
+            id(s): i for i, s in enumerate(run_order([i.session for i in self.sessions.values()]))
+        }
+        self.sessions = dict(sorted(self.sessions.items(), key=lambda kv: rank[id(kv[1].session)]))
+        ticked = set(self.picker.selected)
+        if message.tick == "first":
+            ticked = {str(item.path) for item in self.first_ticks(message.loaded)}
+        highlighted = self.picker.highlighted
+        with self.picker.prevent(SelectionList.SelectedChanged):
+            self.picker.clear_options()
+            self.picker.add_options(
+                Selection(self._prompt(item), key, key in ticked)
+                for key, item in self.sessions.items()
+            )
+        if self.picker.option_count:
+            self.picker.highlighted = min(highlighted or 0, self.picker.option_count - 1)
+        self.query_one("#picker").border_title = f"sessions ({len(self.sessions):,})"
+        self._report_skipped(message.warnings)
+        if message.tick == "first" and not self.sessions:
+            where = ", ".join(map(str, self.paths))
+            self.notify(f"No sessions in {where}: run a sweep, or press o to open a folder.")
+        self.show_selected()
+        self.ready = True
+
+    def first_ticks(self, loaded: list[LoadedSession]) -> list[LoadedSession]:
+        """Every run named on the command line (a few dozen at most), else the newest sweep."""
+        if self.select_all and len(loaded) <= AUTO_TICK_LIMIT:
+            return loaded
+        newest = latest_sweep(loaded)
+        if self.select_all:
+            self.notify(
+                f"{len(loaded):,} runs: ticked the newest sweep's {len(newest)}; "
+                "a ticks all, space one."
+            )
+        return newest
+
+    def _report_skipped(self, warnings: list[str]) -> None:
         warnings = [w for w in warnings if w not in self.warned]
         self.warned.update(warnings)
         if warnings:
             shown = "\n".join(warnings[:5]) + ("\n…" if len(warnings) > 5 else "")
             self.notify(shown, title=f"{len(warnings)} file(s) skipped", severity="warning")
-        return loaded
 
     @staticmethod
-    def _prompt(item: LoadedSession, color: RGB | None) -> Text:
-        """``━ preset: sgd b=32``, the swatch in the run's chart colour: the charts' legend."""
+    def _prompt(item: LoadedSession) -> Text:
+        """``preset: sgd b=32`` (the colour is in the table: the picker never redraws)."""
         session = item.session
-        swatch = ("━ ", rgb_style(color)) if color else "  "
-        return Text.assemble(swatch, (f"{session.config.preset_name}: ", "dim"), run_label(session))
+        return Text.assemble((f"{session.config.preset_name}: ", "dim"), run_label(session))
+
+    # Showing the ticked runs
 
     def on_selection_list_selected_changed(self, event: SelectionList.SelectedChanged) -> None:
-        self.show_selected()
+        """Ticks come in bursts (a, or holding space): redraw once, after the burst."""
+        if not self._redraw_pending:
+            self._redraw_pending = True
+            self.call_after_refresh(self.show_selected)
+
+    def say(self, text: str) -> None:
+        """A word about the last key, in place: on the table's frame, until the next tick."""
+        self.query_one("#comparison").border_subtitle = f"[b $warning]{text}[/]"
 
     def show_selected(self) -> None:
+        self._redraw_pending = False
+        self.query_one("#comparison").border_subtitle = ""
         sessions = self.selected_sessions
-        chosen = set(self.picker.selected)
-        for index, (key, item) in enumerate(self.sessions.items()):
-            color = self.run_colors(item.session) if key in chosen else None
-            self.picker.replace_option_prompt_at_index(index, self._prompt(item, color))
+        self.run_colors.retain(sessions)
+        for session in sessions:  # colours claimed in run order, whatever the tick order
+            self.run_colors(session)
         for chart in self.query(CurvesChart):
             chart.update_sessions(sessions)
         self.query_one(ComparisonTable).show_sessions(sessions)
@@ -174,14 +248,15 @@ class CompareScreen(Screen):
             return
         if folder not in self.paths:
             self.paths.append(folder)
-        found = self.load([folder])
-        event.input.value = ""
-        self.notify(f"{len(found)} session(s) in {folder}: select them with space.")
-        self.picker.focus()
+        self.action_close_folder_field()
+        self.read([folder], tick="keep")
 
     def action_cycle_x_axis(self) -> None:
         for chart in self.query(CurvesChart):
             chart.x_axis = next_x_axis(chart.x_axis)
+
+    def action_toggle_chart(self) -> None:
+        self.toggle_class("-show-accuracy")
 
     def action_toggle_raw(self) -> None:
         chart = self.query_one("#loss-chart", CurvesChart)
@@ -195,22 +270,33 @@ class CompareScreen(Screen):
 
     def action_open_folder(self) -> None:
         self.query_one("#picker").display = True
-        self.query_one("#folder", Input).focus()
+        folder = self.query_one("#folder", Input)
+        folder.display, folder.disabled = True, False
+        folder.focus()
+
+    def action_close_folder_field(self) -> None:
+        """Escape from the folder field (or enter): back to the list, keys are keys again."""
+        folder = self.query_one("#folder", Input)
+        folder.value, folder.display, folder.disabled = "", False, True
+        self.picker.focus()
 
     def on_screen_resume(self) -> None:
-        if self.sessions:  # back from training: pick up the runs written meanwhile
+        if self.focused is None or self.focused.disabled:
+            self.picker.focus()
+        if self.ready:  # back from training: pick up the runs written meanwhile
             self.action_reload()
 
     def action_reload(self) -> None:
         """Read every open folder again: runs still training elsewhere have new epochs."""
-        self.load(self.paths)
-        self.show_selected()
+        self.read(self.paths, tick="keep")
 
     def action_sketches(self) -> None:
-        """Open the ticked runs' trajectory sketches; runs without one are named and left out."""
+        """Open the ticked runs' trajectory sketches; say in place what is missing."""
         chosen = self.selected_items
-        if len(chosen) < 2:
-            self.notify("Tick two to four runs (space), then press k.", severity="warning")
+        if not 2 <= len(chosen) <= MAX_PANELS:
+            self.say(
+                f"k sketches 2 to {MAX_PANELS} ticked runs ({len(chosen)} ticked): space ticks"
+            )
             return
         drawable = [item for item in chosen if item.session.trajectory is not None]
         left_out = [run_label(item.session) for item in chosen if item.session.trajectory is None]
@@ -223,18 +309,32 @@ class CompareScreen(Screen):
             return
         if left_out:
             self.notify(f"No sketch for: {', '.join(left_out)}", severity="warning")
-        if len(drawable) > MAX_PANELS:
-            self.notify(f"Showing the first {MAX_PANELS} of {len(drawable)} runs.")
-        self.app.push_screen(SketchesScreen(drawable[:MAX_PANELS]))
+        self.app.push_screen(SketchesScreen(drawable))
 
     def action_analysis(self) -> None:
         """Open the scaling analysis of the ticked runs (grouped by all but the batch size)."""
         sessions = self.selected_sessions
         if not sessions:
-            self.notify("Tick the runs of a sweep (space, or a for all), then press g.")
+            self.say("g analyses the ticked runs: tick a sweep's runs (space, a for all)")
             return
         self.app.push_screen(AnalysisScreen(sessions))
 
     def action_toggle_picker(self) -> None:
         picker = self.query_one("#picker")
         picker.display = not picker.display
+        (self.picker if picker.display else self.query_one(ComparisonTable)).focus()
+
+
+def load_all(
+    paths: list[Path], progress: Callable[[int, int], None] | None = None
+) -> tuple[list[LoadedSession], list[str]]:
+    """Every session under the paths; a broken file, even one named directly, is a warning."""
+    loaded, warnings = [], []
+    for path in paths:
+        try:
+            found, skipped = load_sessions([path], progress)
+        except BadInput as error:
+            found, skipped = [], [f"skipped {error.describe()}"]
+        loaded += found
+        warnings += skipped
+    return loaded, warnings

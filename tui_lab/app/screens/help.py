@@ -12,6 +12,8 @@ from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
+from tui_lab.app.screens import screen_css
+
 EVERYWHERE = [
     ("tab / shift+tab", "move between panes"),
     ("ctrl+p", "command palette: every action, searchable"),
@@ -73,7 +75,7 @@ def ideas_text() -> Text:
 class HelpScreen(ModalScreen[None]):
     """Keys first (what a user looks for), then the batch-size ideas in a few lines."""
 
-    CSS_PATH = "help.tcss"
+    CSS = screen_css("help.tcss")
     BINDINGS: ClassVar = [
         Binding("escape,q,question_mark,f1", "dismiss", "Close help"),
     ]

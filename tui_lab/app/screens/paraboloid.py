@@ -24,6 +24,7 @@ from textual.widgets import Footer, Input, Label, Static
 from textual.worker import get_current_worker
 
 from tui_lab.analysis.paraboloid import run_paraboloid
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.sketch_plot import SketchPlot
 from tui_lab.core.storage import save_paraboloid_session
 from tui_lab.errors import from_validation_error
@@ -95,7 +96,7 @@ def run_path_by_path(
 class ParaboloidScreen(Screen):
     """The contour sketch fills the screen; a two-line strip below holds every setting."""
 
-    CSS_PATH = "paraboloid.tcss"
+    CSS = screen_css("paraboloid.tcss")
     _lr = Binding.Group("lr")
     _kappa = Binding.Group("κ")
     _noise = Binding.Group("noise")
@@ -115,14 +116,14 @@ class ParaboloidScreen(Screen):
         Binding("b", "batch_size(True)", "Batch", tooltip="next batch size: 1, 4, 16, full"),
         Binding("B", "batch_size(False)", "Previous batch size", show=False),
         Binding(
-            "bracketright",
+            "right_square_bracket",
             "lr(True)",
             "LR ×1.5",
             key_display="]",
             tooltip="every optimizer's",
             group=_lr,
         ),
-        Binding("bracketleft", "lr(False)", "LR ÷1.5", key_display="[", group=_lr),
+        Binding("left_square_bracket", "lr(False)", "LR ÷1.5", key_display="[", group=_lr),
         Binding(
             "c", "condition(True)", "More elongated", tooltip="condition number κ", group=_kappa
         ),
@@ -131,7 +132,7 @@ class ParaboloidScreen(Screen):
         Binding("N", "noise(False)", "Less noise", group=_noise),
         Binding("e", "epochs(True)", "More epochs", group=_epochs),
         Binding("E", "epochs(False)", "Fewer epochs", group=_epochs),
-        Binding("s", "save", "Save", tooltip="the session, into the sessions folder"),
+        Binding("s", "save", "Save", tooltip="the session, into the sessions folder", show=False),
         Binding("r", "reset", "Reset to the lab's defaults", show=False),
         Binding("escape", "leave", "Back to the sketch / close", show=False),
     ]
@@ -235,6 +236,13 @@ class ParaboloidScreen(Screen):
             for name, config in self.choices.items()
             if name in self.enabled
         ]
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """6…9 are on only when a preset brought that many optimizers."""
+        if action == "toggle_optimizer":
+            index = parameters[0]
+            return isinstance(index, int) and index < len(self.choices)
+        return True
 
     def action_toggle_optimizer(self, index: int) -> None:
         names = list(self.choices)

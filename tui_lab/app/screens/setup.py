@@ -32,6 +32,7 @@ from tui_lab.app.preset_form import (
     preset_from_fields,
     split_list,
 )
+from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.widgets.setup_batch_picks import BatchPicks, toggled
@@ -96,7 +97,7 @@ class SetupScreen(Screen):
             self.preset = preset
             self.source = source
 
-    CSS_PATH = "setup.tcss"
+    CSS = screen_css("setup.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar = [
         Binding("ctrl+r", "start", "Start", priority=True, tooltip="start the sweep"),
@@ -150,7 +151,7 @@ class SetupScreen(Screen):
 
     def on_mount(self) -> None:
         self.fill(self.base)
-        self.query_one("#dataset", Select).focus()
+        self.query_one("#name", Input).focus()  # the top of the form: reading order
 
     def fill(self, preset: TrainPreset) -> None:
         """Show a preset in the form (what the form does not show is kept for saving)."""

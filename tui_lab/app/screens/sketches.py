@@ -20,6 +20,7 @@ from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
 from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, check_same_problem, compute
+from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.sketch_plot import SketchPlot
 from tui_lab.core.storage import LoadedSession
 from tui_lab.errors import BadInput
@@ -42,14 +43,15 @@ def panel_title(session: Session) -> str:
 class SketchesScreen(Screen):
     """One trajectory panel per run; ``i`` swaps to (and back from) the interpolation view."""
 
-    CSS_PATH = "sketches.tcss"
+    CSS = screen_css("sketches.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (140, "-wide")]  # wide: one row
     BINDINGS: ClassVar = [
         Binding(
             "i",
             "interpolate",
             "Interpolate",
-            tooltip="loss and accuracy on the line through the two final weights: sharp or flat",
+            tooltip="with exactly two runs shown: loss and accuracy on the line through their "
+            "final weights, sharp or flat",
         ),
         Binding("m", "app.toggle_maximize", "Zoom", tooltip="the focused sketch fills the screen"),
         Binding("escape", "back", "Back", tooltip="to the sketches, then to where you were"),
@@ -91,12 +93,6 @@ class SketchesScreen(Screen):
             plot.show(lambda plt, sketch=sketch, label=label: draw_trajectory(plt, sketch, label))
         self.query_one("#sketch-0").focus()
 
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """``i`` exists only for a pair: the line runs between exactly two solutions."""
-        if action == "interpolate":
-            return len(self.runs) == 2
-        return True
-
     @property
     def switcher(self) -> ContentSwitcher:
         return self.query_one(ContentSwitcher)
@@ -105,12 +101,20 @@ class SketchesScreen(Screen):
         if self.switcher.current == "interpolation-view":
             self.show_sketches()
             return
+        if len(self.runs) != 2:  # the line runs between exactly two solutions: say so here
+            self.query_one("#sketch-hint", Static).update(
+                f"[b $warning]i draws the line between exactly two runs; {len(self.runs)} are "
+                "shown.[/] Escape, tick two on Compare (space), then k and i."
+            )
+            return
         a, b = self.runs
         if self.interpolation is None and not self.evaluating:
             try:
                 check_same_problem(a, b)
             except BadInput as error:
-                self.notify(error.describe(), title="Cannot interpolate", severity="error")
+                self.query_one("#sketch-hint", Static).update(
+                    f"[b $warning]Cannot interpolate:[/] {error.message}"
+                )
                 return
             self.start_interpolation()
         self.switcher.current = "interpolation-view"

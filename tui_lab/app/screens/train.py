@@ -9,7 +9,6 @@ training reports.
 from __future__ import annotations
 
 import contextlib
-from pathlib import Path
 from typing import ClassVar
 
 from textual import on
@@ -21,6 +20,8 @@ from textual.widgets import Footer, Static
 from textual.worker import WorkerError
 
 from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.app.screens import screen_css
+from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
 from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_progress import SweepProgress
@@ -35,7 +36,7 @@ from tui_lab.app.worker import (
     WorkerMode,
 )
 from tui_lab.report.comparison import noise_interval_text, noise_verdict
-from tui_lab.report.vocabulary import status_markup
+from tui_lab.run.events import RunStarted
 
 REFRESH_SECONDS = 0.25
 
@@ -43,7 +44,7 @@ REFRESH_SECONDS = 0.25
 class TrainScreen(Screen):
     """Owns the sweep in progress (its runner), so it survives switching screens."""
 
-    CSS_PATH = "train.tcss"
+    CSS = screen_css("train.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
@@ -65,7 +66,7 @@ class TrainScreen(Screen):
         self.sweep = LiveSweep()
         self.runner: SweepRunner | None = None
         self.run_colors = RunColors()
-        self.headline = "No sweep yet: set one up on the Setup screen (F2) and start it."
+        self.stopping = ""  # what the user asked for and is on its way: "skip" or "cancel"
         self._dirty = False
 
     def compose(self) -> ComposeResult:
@@ -98,7 +99,7 @@ class TrainScreen(Screen):
             widget.run_colors = self.run_colors
         self.query_one(RunTable).run_colors = self.run_colors
         self.query_one(SweepProgress).sweep_started_at = None
-        self.headline = f"Preparing {request.preset.name}: loading data, building runs…"
+        self.stopping = ""
         self.runner = SweepRunner(self, request, self.worker_mode)
         self.runner.start()
         self._redraw()
@@ -109,6 +110,8 @@ class TrainScreen(Screen):
     def _events(self, message: SweepEvents) -> None:
         for event in message.events:
             self.sweep.apply(event)
+            if self.stopping == "skip" and isinstance(event, RunStarted):
+                self.stopping = ""  # the skipped run is saved; the next one runs
         self._update_charts()
         self._dirty = True
 
@@ -128,19 +131,30 @@ class TrainScreen(Screen):
 
     @on(SweepFinished)
     def _finished(self) -> None:
-        sweep = self.sweep
-        if sweep.failure:
-            self.headline = f"[b $error]Failed:[/] {sweep.failure}"
-        else:
-            outcomes = ", ".join(
-                f"{run.config.label()} {status_markup(run.status)}" for run in sweep.runs
-            )
-            verdict = "cancelled" if sweep.cancelled else "done"
-            out_dir = self.runner.request.out_dir if self.runner else Path()
-            self.headline = f"[b]Sweep {verdict}[/b] → {out_dir}/  {outcomes}"
-            self.notify(f"Sweep {sweep.preset_name} {verdict}: F4 compares the runs.")
+        self.stopping = ""
+        self.sweep.ended = True
         self._redraw()
         self.refresh_bindings()
+
+    @property
+    def headline(self) -> str:
+        """The status line when no run is training: what the sweep is doing, or how it ended
+        (short: the table has each run's outcome)."""
+        sweep = self.sweep
+        if self.runner is None:
+            return "No sweep yet: set one up on the Setup screen (F2) and start it."
+        if sweep.failure:
+            return f"[b $error]Failed:[/] {sweep.failure}"
+        if not sweep.ended:
+            if self.stopping == "cancel":
+                return "Cancelling: saving the run as interrupted…"
+            return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
+        saved = sum(run.status not in ("pending", "skipped") for run in sweep.runs)
+        verdict = "cancelled" if sweep.cancelled else "done"
+        return (
+            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
+            f"{self.runner.request.out_dir}/ · F4 compares them"
+        )
 
     def _refresh_if_dirty(self) -> None:
         if self._dirty:
@@ -148,7 +162,8 @@ class TrainScreen(Screen):
 
     def _redraw(self) -> None:
         self._dirty = False
-        self.query_one(SweepProgress).show(self.sweep, self.headline)
+        note = {"skip": "Skipping…", "cancel": "Cancelling…"}.get(self.stopping, "")
+        self.query_one(SweepProgress).show(self.sweep, self.headline, note)
         self._show_critical_batch()
         self.query_one(RunTable).show(self.sweep.runs)
 
@@ -190,14 +205,28 @@ class TrainScreen(Screen):
         chart.show_raw = not chart.show_raw
 
     def action_skip_run(self) -> None:
-        if self.runner is not None and self.running:
-            self.runner.skip_run()
-            self.notify("Stopping this run; the sweep goes on with the next.")
+        """Asks first: the run is cut short (saved as interrupted), the sweep goes on."""
+        self._confirmed(SKIP, "skip")
 
     def action_cancel_sweep(self) -> None:
-        if self.runner is not None and self.running:
-            self.runner.cancel()
-            self.notify("Cancelling: the current run is saved as interrupted.")
+        """Asks first, as quitting does: the run is cut short and no more start."""
+        self._confirmed(CANCEL, "cancel")
+
+    def _confirmed(self, question: tuple[str, str], request: str) -> None:
+        if not self.running:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if not (yes and self.runner is not None and self.running):
+                return
+            if request == "skip":
+                self.runner.skip_run()
+            else:
+                self.runner.cancel()
+            self.stopping = request
+            self._redraw()
+
+        self.app.push_screen(Confirm(*question), answered)
 
     async def stop_and_wait(self) -> None:
         """Cancel the sweep and wait until the current run has been saved as interrupted."""

@@ -10,10 +10,18 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
-from tui_lab.report.comparison import ComparisonRow, best_rows, comparison_rows
+from tui_lab.app.widgets.curves import RunColors, rgb_style
+from tui_lab.report.comparison import (
+    CONTENDED_MARK,
+    ComparisonRow,
+    best_rows,
+    comparison_rows,
+    contended,
+    status_key,
+)
 from tui_lab.report.vocabulary import COLUMN_LABELS as LABEL
 from tui_lab.report.vocabulary import NOT_REACHED, status_word
-from tui_lab.schema import Session
+from tui_lab.schema import OPTIMIZER_NAMES, Session
 
 SortValue = float | str | tuple | None
 
@@ -34,28 +42,36 @@ def _config(row: ComparisonRow):
     return row.session.config
 
 
+def _contended_mark(row: ComparisonRow) -> str:
+    return CONTENDED_MARK if contended(row.session) else ""
+
+
 # fmt: off
+# What matters first, so that 80 columns show the outcome (status, accuracy, time to target)
+# and only lr and data/model need a sideways scroll; batch and optimizer stay put.
 COLUMNS: tuple[Column, ...] = (
+    Column(LABEL["batch"], "left", lambda r: r.batch_label,
+           lambda r: (_config(r).batch_size_requested == "full", _config(r).batch_size,
+                      OPTIMIZER_NAMES.index(_config(r).optimizer.name))),
     Column(LABEL["optimizer"], "left", lambda r: _config(r).optimizer.name,
-           lambda r: (_config(r).optimizer.name, _config(r).batch_size)),
-    Column(LABEL["batch"], "right", lambda r: r.batch_label,
-           lambda r: (_config(r).batch_size, _config(r).optimizer.name)),
-    Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
-    Column(LABEL["status"], "left", lambda r: status_word(r.session.status),
-           lambda r: r.session.status),
-    Column(LABEL["seconds_per_epoch"], "right", lambda r: _fmt(r.seconds_per_epoch, ".3f"),
-           lambda r: r.seconds_per_epoch),
-    Column(LABEL["relative_time"], "right", lambda r: _fmt(r.relative_time, ".2f"),
-           lambda r: r.relative_time),
-    Column(LABEL["epochs_to_target"], "right", lambda r: _fmt(r.epochs_to_target, "d", NOT_REACHED),
-           lambda r: r.epochs_to_target),
+           lambda r: (OPTIMIZER_NAMES.index(_config(r).optimizer.name), _config(r).batch_size)),
+    Column(LABEL["status"], "left", lambda r: status_word(status_key(r.session)),
+           lambda r: status_key(r.session)),
+    Column(LABEL["final_accuracy"], "right", lambda r: _fmt(r.final_accuracy, ".1%"),
+           lambda r: r.final_accuracy),
+    Column(LABEL["best_accuracy"], "right", lambda r: _fmt(r.best_accuracy, ".1%"),
+           lambda r: r.best_accuracy),
     Column(LABEL["seconds_to_target"], "right",
            lambda r: _fmt(r.seconds_to_target, ".1f", NOT_REACHED),
            lambda r: r.seconds_to_target),
-    Column(LABEL["best_accuracy"], "right", lambda r: _fmt(r.best_accuracy, ".2%"),
-           lambda r: r.best_accuracy),
-    Column(LABEL["final_accuracy"], "right", lambda r: _fmt(r.final_accuracy, ".2%"),
-           lambda r: r.final_accuracy),
+    Column(LABEL["epochs_to_target"], "right", lambda r: _fmt(r.epochs_to_target, "d", NOT_REACHED),
+           lambda r: r.epochs_to_target),
+    Column(LABEL["seconds_per_epoch"], "right",
+           lambda r: _fmt(r.seconds_per_epoch, ".2f") + _contended_mark(r),
+           lambda r: r.seconds_per_epoch),
+    Column(LABEL["relative_time"], "right", lambda r: _fmt(r.relative_time, ".2f"),
+           lambda r: r.relative_time),
+    Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
     Column(LABEL["data_model"], "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
            lambda r: (_config(r).dataset, _config(r).model)),
 )
@@ -78,9 +94,10 @@ class ComparisonTable(DataTable):
         Binding("s", "sort_by_cursor", "Sort column"),
     ]
 
-    def __init__(self, **widget_kwargs) -> None:
+    def __init__(self, run_colors: RunColors | None = None, **widget_kwargs) -> None:
         super().__init__(cursor_type="cell", zebra_stripes=True, **widget_kwargs)
-        self.fixed_columns = 2  # optimizer and batch stay visible while scrolling sideways
+        self.fixed_columns = 2  # batch and optimizer stay visible while scrolling sideways
+        self.run_colors = run_colors or RunColors()
         self._rows: list[ComparisonRow] = []
         self.sort_index = 0
         self.descending = False
@@ -130,10 +147,13 @@ class ComparisonTable(DataTable):
         if self.row_count:
             self.cursor_coordinate = cursor
 
-    @staticmethod
-    def _cell(row: ComparisonRow, column: Column, starred: tuple) -> Text:
+    def _cell(self, row: ComparisonRow, column: Column, starred: tuple) -> Text:
+        """A cell; the batch carries the run's colour, so the table is the charts' legend."""
         text = column.cell(row)
         if column.label in STARRED and starred[STARRED[column.label]] is row:
             text += " ★"
-        failed = column.label == "status" and row.session.status not in ("completed", "running")
-        return Text(text, justify=column.justify, style="bold red" if failed else "")
+        if column.label == "batch":
+            swatch = rgb_style(self.run_colors(row.session))
+            return Text.assemble(("━ ", swatch), text)
+        bad = column.label == "status" and status_key(row.session) not in ("completed", "running")
+        return Text(text, justify=column.justify, style="bold red" if bad else "")

@@ -18,8 +18,8 @@ from textual.color import Color
 from textual.reactive import reactive
 
 from tui_lab.app.widgets.framed_plot import FramedPlot
-from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks
-from tui_lab.schema import Session
+from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
+from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
 
 Metric = Literal["loss", "accuracy"]
 XAxis = Literal["epoch", "samples", "seconds"]
@@ -33,6 +33,7 @@ X_AXIS_TITLES: dict[XAxis, str] = {
 STATUS_MARKS = {"diverged": "diverged", "out_of_memory": "OOM", "failed": "failed"}
 
 MAX_POINTS = 300  # per series: plotext's cost grows with points, the eye gains nothing past this
+MAX_CURVES = 24  # runs drawn at once: past this a chart is a tangle and costs seconds to draw
 POINT_BUDGET = 2000  # over all series of one chart: a sweep of 12 runs draws in ~40 ms
 REDRAW_INTERVAL = 0.5  # seconds: at most two redraws a second (each costs 5-40 ms of UI CPU)
 FAINT = 0.6  # how far a raw curve's colour is blended into the background
@@ -91,17 +92,34 @@ def rgb_style(color: RGB) -> str:
     return "rgb({},{},{})".format(*color)
 
 
+def preferred_color(config: RunConfig) -> int:
+    """The palette index a run asks for: from its optimizer and batch size alone."""
+    full = config.batch_size_requested == "full"
+    optimizer = OPTIMIZER_NAMES.index(config.optimizer.name)
+    return run_color_index(optimizer, config.batch_size, full)
+
+
 class RunColors:
-    """A colour per run, first seen first in the palette; share one between charts and legends
-    so that a run has the same colour everywhere, and keeps it when other runs come and go."""
+    """A colour per run, derived from the run itself (``preferred_color``), so that Train, Compare
+    and the sketches agree. Share one between the charts and legends of a screen: when two runs
+    shown together ask for the same colour, the later one takes the next free colour."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, RGB] = {}
+        self._by_id: dict[str, int] = {}
 
     def __call__(self, session: Session) -> RGB:
-        if session.id not in self._by_id:
-            self._by_id[session.id] = PALETTE[len(self._by_id) % len(PALETTE)]
-        return self._by_id[session.id]
+        index = self._by_id.get(session.id)
+        if index is None:
+            wanted, taken = preferred_color(session.config), set(self._by_id.values())
+            free = [(wanted + k) % len(PALETTE) for k in range(len(PALETTE))]
+            index = next((i for i in free if i not in taken), wanted)
+            self._by_id[session.id] = index
+        return PALETTE[index]
+
+    def retain(self, sessions: Sequence[Session]) -> None:
+        """Forget the runs no longer shown, so that their colours are free again."""
+        shown = {session.id for session in sessions}
+        self._by_id = {key: index for key, index in self._by_id.items() if key in shown}
 
 
 @dataclass(frozen=True)
@@ -156,7 +174,7 @@ class CurvesChart(FramedPlot):
         """What the next draw plots, downsampled, faint raw curves first so lines stay on top."""
         raw: list[Series] = []
         lines: list[Series] = []
-        for session in self._sessions:
+        for session in self._sessions[:MAX_CURVES]:
             xs, ys = metric_points(session, self.metric, self.x_axis)
             color = self.run_colors(session)
             if self.metric == "loss":
@@ -218,10 +236,18 @@ class CurvesChart(FramedPlot):
         return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}"
 
     def _legend(self, plotted: list[Series]) -> str:
-        entries = [
-            f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in plotted if s.label is not None
-        ]
-        return "  ".join(entries) or "no runs selected"
+        """Each run's swatch and name, when they fit on the border; else how many runs there
+        are, and where their colours are named (the table below every chart)."""
+        labels = [s for s in plotted if s.label is not None]
+        if not labels:
+            return "no runs selected"
+        room = self.size.width - 4
+        text = "  ".join(f"━ {s.label}" for s in labels)
+        if len(text) <= room and len(self._sessions) == len(labels):
+            return "  ".join(f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in labels)
+        count = len(self._sessions)
+        shown = f"first {len(labels)} of {count:,} runs" if count > len(labels) else f"{count} runs"
+        return f"{shown}: colours as in the table"
 
 
 def _log10(values: Sequence[float]) -> list[float]:

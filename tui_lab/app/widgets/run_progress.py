@@ -47,8 +47,9 @@ class SweepProgress(Vertical):
             yield ProgressBar(total=1.0, show_eta=False, id="sweep-bar")
             yield Static("", classes="eta", id="sweep-eta")
 
-    def show(self, sweep: LiveSweep, headline: str) -> None:
-        """Redraw from the sweep's state; ``headline`` is the status for when no run is active."""
+    def show(self, sweep: LiveSweep, headline: str, note: str = "") -> None:
+        """Redraw from the sweep's state; ``headline`` is the status for when no run is active,
+        ``note`` what was asked of the running run (skip, cancel) and is on its way."""
         if sweep.runs and self.sweep_started_at is None:
             self.sweep_started_at = time.monotonic()
         run = sweep.running
@@ -59,6 +60,7 @@ class SweepProgress(Vertical):
         else:
             index = sweep.current + 1 if sweep.current is not None else 0
             parts = [
+                *([f"[b $warning]{note}[/]"] if note else []),
                 f"[b]Run {index}/{len(sweep.runs)}[/b] {run.config.label()} lr={run.config.lr:.3g}",
                 f"epoch {max(run.epoch, 1)}/{run.config.epochs}",
             ]

@@ -1,4 +1,5 @@
-"""One row per run of the sweep: its status (diverged and out-of-memory stand out) and numbers:
+"""One row per run of the sweep, in the run's colour (the charts' legend): its status (diverged,
+out of memory and "did not learn" stand out), progress, speed (~ when timed on a busy machine),
 the learning rate it really used (after the lr-scaling rule) and, once ended, its peak memory."""
 
 from __future__ import annotations
@@ -8,27 +9,28 @@ from textual.widgets import DataTable
 
 from tui_lab.app.live_sweep import RunState
 from tui_lab.app.widgets.curves import RunColors, rgb_style
-from tui_lab.report.comparison import format_bytes
-from tui_lab.report.vocabulary import STATUS_STYLES
+from tui_lab.report.comparison import CONTENDED_MARK, contended, format_bytes, status_key
+from tui_lab.report.vocabulary import STATUS_STYLES, status_word
 
 # (title, width): fixed, as cells change while training and auto widths would not follow.
-# They add up (with a cell's padding of 1 each side) to fit 80 columns.
+# What matters first; with a cell's padding of 1 each side they fit 80 columns.
 COLUMNS = (
-    ("run", 15),
-    ("lr", 7),
+    ("run", 12),
     ("status", 13),
     ("epoch", 7),
     ("val acc", 7),
     ("samples/s", 9),
+    ("lr", 6),
     ("peak mem", 8),
 )
+MEMORY_SUFFIX = {"process_peak_rss": " rss"}  # on the cpu: the process's peak RSS, not the run's
 
 
 class RunTable(DataTable):
     """Rebuilt from the run states on each (throttled) refresh: a sweep has only a few runs."""
 
     DEFAULT_CSS = """
-    RunTable { height: auto; max-height: 9; }
+    RunTable { height: auto; max-height: 13; }
     """
 
     def __init__(self, run_colors: RunColors, **widget_kwargs) -> None:
@@ -52,16 +54,23 @@ class RunTable(DataTable):
                     self.update_cell_at((index, column), value)
 
     def _row(self, run: RunState) -> tuple[object, ...]:
-        color = rgb_style(self.run_colors(run.session)) if run.session else ""
-        label = Text.assemble(("━ " if run.session else "  ", color), run.config.label())
-        status = Text(run.status.replace("_", " "), style=STATUS_STYLES.get(run.status, ""))
+        session = run.session
+        color = rgb_style(self.run_colors(session)) if session else ""
+        label = Text.assemble(("━ " if session else "  ", color), run.config.label())
+        status = status_key(session) if session and run.status == session.status else run.status
+        status_cell = Text(status_word(status), style=STATUS_STYLES.get(status, ""))
+        speed = f"{run.samples_per_second:,.0f}" if run.samples_per_second else ""
+        if speed and session is not None and contended(session):
+            speed += CONTENDED_MARK
         memory = run.peak_memory
         return (
             label,
-            f"{run.config.lr:.3g}",
-            status,
+            status_cell,
             f"{run.epoch}/{run.config.epochs}" if run.epoch else "",
             f"{run.accuracy:.1%}" if run.accuracy is not None else "",
-            f"{run.samples_per_second:,.0f}" if run.samples_per_second else "",
-            Text(format_bytes(memory.peak_bytes), justify="right") if memory else "",
+            Text(speed, justify="right"),
+            f"{run.config.lr:.3g}",
+            Text(format_bytes(memory.peak_bytes) + MEMORY_SUFFIX.get(memory.source, ""))
+            if memory
+            else "",
         )

@@ -23,7 +23,7 @@ class BatchPicks(Widget, can_focus=True):
     """Shows which picks the batch-size field holds; toggling one posts ``Toggled``."""
 
     DEFAULT_CSS = """
-    BatchPicks { height: 1; width: auto; }
+    BatchPicks { height: auto; width: auto; }
     """
     BINDINGS: ClassVar = [
         Binding("left", "move(-1)", "Previous", show=False),
@@ -41,15 +41,35 @@ class BatchPicks(Widget, can_focus=True):
 
     def render(self) -> Text:
         text = Text()
-        for index, pick in enumerate(PICKS):
-            style = "reverse bold" if pick in self.selected else "dim"
-            if self.has_focus and index == self.cursor:
-                style += " underline"
-            text.append(f" {pick} ", style=style)
+        for line in self._lines(self.size.width):
+            if text:
+                text.append("\n")
+            for index, pick, _ in line:
+                style = "reverse bold" if pick in self.selected else "dim"
+                if self.has_focus and index == self.cursor:
+                    style += " underline"
+                text.append(f" {pick} ", style=style)
         return text
 
+    def _lines(self, width: int) -> list[list[tuple[int, str, int]]]:
+        """The picks as (index, pick, x) in lines of at most ``width`` cells: a 40-column field
+        shows all twelve on two lines rather than clipping 1024 and full."""
+        lines: list[list[tuple[int, str, int]]] = [[]]
+        x = 0
+        for index, pick in enumerate(PICKS):
+            cells = len(pick) + 2
+            if x and x + cells > width:
+                lines.append([])
+                x = 0
+            lines[-1].append((index, pick, x))
+            x += cells
+        return lines
+
     def get_content_width(self, container, viewport) -> int:  # type: ignore[no-untyped-def]
-        return sum(len(pick) + 2 for pick in PICKS)
+        return min(container.width, sum(len(pick) + 2 for pick in PICKS))
+
+    def get_content_height(self, container, viewport, width: int) -> int:  # type: ignore[no-untyped-def]
+        return len(self._lines(width))
 
     def action_move(self, step: int) -> None:
         self.cursor = (self.cursor + step) % len(PICKS)
@@ -58,10 +78,11 @@ class BatchPicks(Widget, can_focus=True):
         self.post_message(self.Toggled(PICKS[self.cursor]))
 
     def on_click(self, event: events.Click) -> None:
-        end = 0
-        for index, pick in enumerate(PICKS):
-            end += len(pick) + 2
-            if event.x < end:
+        lines = self._lines(self.size.width)
+        if not 0 <= event.y < len(lines):
+            return
+        for index, pick, x in lines[event.y]:
+            if x <= event.x < x + len(pick) + 2:
                 self.cursor = index
                 self.action_toggle()
                 return
