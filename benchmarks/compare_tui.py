@@ -26,9 +26,9 @@ from pathlib import Path
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
-from tui_lab.schema import Session, TrainPreset
 from tui_lab.core.storage import save_model
 from tui_lab.run.sweep import prepare_sweep, run_sweep
+from tui_lab.schema import Session, TrainPreset
 
 BATCH_SIZES = (1, 8, 32, 128, 512, 400)
 KEY_PRESSES = 10
