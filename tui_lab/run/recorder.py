@@ -83,9 +83,10 @@ def session_filename(session: Session) -> str:
     cfg = session.config
     batch = "full" if cfg.batch_size_requested == "full" else cfg.batch_size
     stamp = session.created.strftime("%Y%m%d-%H%M%S")
-    return f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}-{stamp}-{session.id[:6]}.json".replace(
-        " ", "_"
-    )
+    lr = f"-lr{cfg.lr:.3g}" if cfg.lr_grid_size > 1 else ""
+    seed = f"-s{cfg.seed}" if cfg.group_size > 1 else ""
+    name = f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}{lr}{seed}-{stamp}-{session.id[:6]}"
+    return f"{name}.json".replace(" ", "_")
 
 
 class SessionRecorder:
