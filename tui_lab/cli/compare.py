@@ -35,7 +35,7 @@ def main(argv: Sequence[str]) -> int:
     parser.add_argument("--tui", action="store_true", help="open the compare screen of the app")
     args = parser.parse_args(argv)
     from tui_lab.core.storage import load_sessions
-    from tui_lab.report.comparison import comparison_rows, comparison_view
+    from tui_lab.report.seeds import sweep_view
 
     if args.tui:
         from tui_lab.app.app import run_app
@@ -48,7 +48,7 @@ def main(argv: Sequence[str]) -> int:
     if not loaded:
         raise BadInput("no session files found", source=", ".join(map(str, args.paths)))
     sessions = [s.session for s in loaded]
-    console.print(comparison_view(comparison_rows(sessions, args.sort)))
+    console.print(sweep_view(sessions, args.sort))
     print_analysis(console, sessions, charts=args.analysis)
     return 0
 

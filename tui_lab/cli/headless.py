@@ -22,7 +22,7 @@ from tui_lab.cli.compare import print_analysis
 from tui_lab.cli.sketch import show_paraboloid
 from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
 from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StorageFault
-from tui_lab.report.comparison import comparison_rows, comparison_view
+from tui_lab.report.seeds import sweep_view
 from tui_lab.run.events import (
     EpochEnded,
     RunEnded,
@@ -105,7 +105,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
         )
     finished = [sessions[i] for i in sorted(sessions)]
     if finished:
-        console.print(comparison_view(comparison_rows(finished), title=prepared.preset.name))
+        console.print(sweep_view(finished, title=prepared.preset.name))
         print_analysis(console, finished, charts=False)
     if fault is not None:  # last, so that it is what the screen ends with
         console.print(
