@@ -111,6 +111,7 @@ class SessionRecorder:
                 n_val=event.n_val,
                 steps_per_epoch=event.steps_per_epoch,
                 pid=os.getpid(),
+                stacked=event.stacked,
             )
             self.path = self.out_dir / session_filename(self.session)
             self.curve = CurveBuffer(self.session.curve, event.config.curve_points)

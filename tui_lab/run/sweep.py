@@ -20,6 +20,7 @@ from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.recorder import SessionRecorder
+from tui_lab.run.stacked import plan_tasks
 from tui_lab.schema import RunConfig, Status, TrainPreset
 
 
@@ -152,7 +153,8 @@ def run_sweep(
     control = control or SweepControl()
     executor = executor or InlineExecutor()
     yield SweepStarted(prepared.preset.name, prepared.runs)
-    tasks = [RunTask.single(index, config) for index, config in enumerate(prepared.runs)]
+    runs = prepared.runs
+    tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in plan_tasks(runs)]
     recorders: dict[int, SessionRecorder] = {}
     paths: list[Path] = []
     events = executor.execute(tasks, prepared.data, control)

@@ -388,6 +388,11 @@ class Session(StrictModel):
     n_train: PositiveInt
     n_val: NonNegativeInt
     steps_per_epoch: PositiveInt
+    stacked: PositiveInt = Field(
+        1,
+        description="Runs trained together as one stacked model, this one included (1: alone); "
+        "their training seconds are the whole stack's.",
+    )
     status: Status = "running"
     message: str = ""
     epochs: list[EpochRecord] = Field(default_factory=list, max_length=MAX_EPOCHS)
