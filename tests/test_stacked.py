@@ -28,11 +28,11 @@ def sessions_of(preset, out):
 @pytest.mark.parametrize(
     "changes",
     [
-        # MLP, SGD with momentum, 3 seeds at two learning rates (per-replica lr scaling), noise
+        # MLP, SGD with momentum, 2 seeds at two learning rates (per-replica lr scaling), noise
         # scale and trajectory measured per replica
         {
             "optimizer": {"name": "sgd", "lr": [0.05, 0.1], "momentum": 0.9},
-            "seeds": [0, 1, 2],
+            "seeds": [0, 1],
             "trajectory": {"grid_resolution": 5, "eval_samples": 32},
         },
         # LeNet-5 (vmap over convolutions), Adam with warm-up, the last batch of an epoch short
@@ -95,3 +95,22 @@ def test_tasks_stack_what_may_and_where_it_pays():
     assert plan_tasks(cnn) == [[0], [1]] and "batch norm" in stacking_blocker(cnn)
     rprop = small_sweep(optimizer={"name": "rprop", "lr": [0.001, 0.01]}, batch_sizes=[8])
     assert "one lr per stack" in stacking_blocker(plan_runs(rprop, 160, "cpu"))
+
+
+@pytest.mark.parametrize("stacking", ["separate", "stacked"])
+def test_runs_asked_to_stop_at_the_target_end_there(tmp_path, stacking):
+    preset = small_sweep(
+        batch_sizes=[32],
+        optimizer={"name": "sgd", "lr": [0.05, 1e-5], "momentum": 0.9},
+        epochs=4,
+        target_accuracy=0.5,
+        stop_at_target=True,
+        stacking=stacking,
+        trajectory={"grid_resolution": 5, "eval_samples": 32},
+    )
+    events, sessions = sessions_of(preset, tmp_path)
+    fast, crawling = sessions[(32, 0.05, 0)][0], sessions[(32, 1e-5, 0)][0]
+    assert fast.status == "completed" and "stopped at the target" in fast.message
+    assert len(fast.epochs) < 4 and fast.summary.epochs_to_target == len(fast.epochs)
+    assert fast.trajectory is not None and fast.trajectory.steps[-1] == fast.epochs[-1].steps
+    assert len(crawling.epochs) == 4 and crawling.summary.epochs_to_target is None

@@ -36,6 +36,44 @@ from tui_lab.run.sweep import PreparedSweep, run_sweep
 from tui_lab.schema import ParaboloidPreset
 
 
+class RunBars:
+    """One progress bar per run, or one for all the runs of a stacked model (they move in
+    step); a bar goes when the last of its runs is saved."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.bars: dict[int, TaskID] = {}
+        self.open: dict[TaskID, int] = {}  # runs still using each bar
+        self.stack: tuple[TaskID, int] | None = None  # the current stack's bar, runs to come
+
+    def start(self, event: RunStarted) -> None:
+        if self.stack is not None and self.stack[1] > 0:
+            bar, left = self.stack
+            self.stack = (bar, left - 1)
+        else:
+            config = event.config
+            label = f"  {config.label()} lr={config.lr:.3g}"
+            if event.stacked > 1:
+                label = f"  {config.group_label()}: {event.stacked} runs stacked"
+            total = config.epochs * event.steps_per_epoch
+            bar = self.progress.add_task(label, total=total, info="")
+            self.stack = (bar, event.stacked - 1) if event.stacked > 1 else None
+        self.bars[event.run_index] = bar
+        self.open[bar] = self.open.get(bar, 0) + 1
+
+    def of(self, run_index: int) -> TaskID | None:
+        return self.bars.get(run_index)
+
+    def finish(self, run_index: int) -> None:
+        bar = self.bars.pop(run_index, None)
+        if bar is None:
+            return
+        self.open[bar] -= 1
+        if not self.open[bar]:
+            del self.open[bar]
+            self.progress.remove_task(bar)
+
+
 def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
     """Run the sweep; returns the exit code: 0, or 1 if a run failed or a file could not be
     saved (which ends the sweep), 130 on Ctrl+C, 143 on SIGTERM, 129 on SIGHUP (the signals
@@ -56,7 +94,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     exit_code = EXIT_OK
     with progress, contextlib.closing(run_sweep(prepared)) as events:
         sweep_task: TaskID | None = None
-        run_task: TaskID | None = None
+        bars = RunBars(progress)
         try:
             for event in events:
                 if isinstance(event, SweepStarted):
@@ -64,16 +102,14 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         f"sweep {event.preset_name}", total=len(event.runs), info=""
                     )
                 elif isinstance(event, RunStarted):
-                    total = event.config.epochs * event.steps_per_epoch
-                    label = f"  {event.config.label()} lr={event.config.lr:.3g}"
-                    run_task = progress.add_task(label, total=total, info="")
-                elif isinstance(event, StepStats) and run_task is not None:
+                    bars.start(event)
+                elif isinstance(event, StepStats) and (bar := bars.of(event.run_index)):
                     info = f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s"
-                    progress.update(run_task, completed=event.step, info=info)
-                elif isinstance(event, EpochEnded) and run_task is not None:
+                    progress.update(bar, completed=event.step, info=info)
+                elif isinstance(event, EpochEnded) and (bar := bars.of(event.run_index)):
                     r = event.record
                     info = f"epoch {r.epoch}  val acc {r.val_accuracy:.2%}"
-                    progress.update(run_task, completed=r.steps, info=info)
+                    progress.update(bar, completed=r.steps, info=info)
                 elif isinstance(event, RunEnded) and sweep_task is not None:
                     progress.advance(sweep_task)
                 elif isinstance(event, SessionSaved) and event.final:
@@ -89,9 +125,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         f"final accuracy {acc} → {event.path}",
                         soft_wrap=True,
                     )
-                    if run_task is not None:
-                        progress.remove_task(run_task)
-                        run_task = None
+                    bars.finish(event.run_index)
         except KeyboardInterrupt:
             stopped_by, exit_code = "Ctrl+C", EXIT_INTERRUPTED
         except Terminated as stop:

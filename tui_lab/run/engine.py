@@ -92,6 +92,11 @@ def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
     return last_step_of_epoch or since_last_report >= REPORT_SECONDS
 
 
+def reached_target(config: RunConfig, val_accuracy: float) -> bool:
+    """Whether the run ends here because it reached the target and was asked to stop there."""
+    return config.stop_at_target and val_accuracy >= config.target_accuracy
+
+
 def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
     """Backward the batch's mean loss, in micro-batches if asked; returns the loss (on device).
 
@@ -136,13 +141,14 @@ def train_run(
     model = None
     memory = PeakMemory(device)
     instruments = None
+    last_step = 0
     try:
         memory.reset()
         data = data.to(device)
         model = seeded_model(config.model, data, config.seed, device)
         optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
         instruments = Instruments.for_run(config, config.epochs * steps)
-        status, message = yield from _epochs(
+        status, message, last_step = yield from _epochs(
             config, data, model, optimizer, instruments, run_index, stop
         )
     except Exception as error:
@@ -155,7 +161,7 @@ def train_run(
     sketch = None
     if model is not None and instruments is not None and status == "completed":
         # A stopped run ends at once: the user is waiting (and a cut path says little).
-        sketch = instruments.sketch(model, data, step=config.epochs * steps)  # all steps taken
+        sketch = instruments.sketch(model, data, step=last_step)
     weights = None
     if model is not None:
         weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}
@@ -221,7 +227,7 @@ def _epochs(
     run_index: int,
     stop: StopSignal,
 ) -> Iterator[Event]:
-    """The training loop proper; returns (status, message)."""
+    """The training loop proper; returns (status, message, optimizer steps taken)."""
     device = data.train_x.device
     batch, n_train = config.batch_size, data.n_train
     steps = steps_per_epoch(n_train, batch)
@@ -279,14 +285,14 @@ def _epochs(
                     noise.estimate if noise is not None else None,
                 )
                 if not math.isfinite(mean_loss):
-                    return "diverged", f"training loss became {mean_loss} at step {step}"
+                    return "diverged", f"training loss became {mean_loss} at step {step}", step
                 epoch_loss += interval_loss
                 interval_loss.zero_()
                 interval_steps = 0
                 interval_start = time.perf_counter()  # the consumer's time is not training time
                 epoch_start += interval_start - now
             if stop.is_set():
-                return "interrupted", f"stopped during epoch {epoch} at step {step}"
+                return "interrupted", f"stopped during epoch {epoch} at step {step}", step
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         train_seconds += epoch_seconds
@@ -306,5 +312,7 @@ def _epochs(
         point = noise.point(epoch, step) if noise is not None else None
         yield EpochEnded(run_index, record, point)
         if not math.isfinite(val_loss):
-            return "diverged", f"validation loss became {val_loss} after epoch {epoch}"
-    return "completed", ""
+            return "diverged", f"validation loss became {val_loss} after epoch {epoch}", step
+        if reached_target(config, val_accuracy):
+            return "completed", f"stopped at the target after epoch {epoch}", step
+    return "completed", "", step

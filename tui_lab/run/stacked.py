@@ -42,6 +42,7 @@ from tui_lab.run.engine import (
     StopSignal,
     cpu_threads,
     environment,
+    reached_target,
     report_due,
     steps_per_epoch,
     train_run,
@@ -53,6 +54,7 @@ from tui_lab.schema import EpochRecord, RunConfig, Status
 STACKABLE_MODELS = {"lenet5", "mlp"}
 # Optimizers whose state does not depend on the applied update: the change scales with the lr.
 LR_SCALABLE = {"sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw"}
+Ending = tuple[Status, str, int]  # how a run ended early: status, message, steps taken
 MAX_REPLICAS = 32  # more gains little and multiplies the memory of activations
 # Measured with benchmarks/seeds.py (8 LeNet-5 seeds on the digits; see the README): on a CPU
 # stacking beats one run after another up to this batch size, above it it loses; on CUDA a
@@ -232,7 +234,7 @@ def train_stacked(
             index, config, env, data.n_train, len(data.val_y), steps, stacked=len(configs)
         )
     memory = PeakMemory(device)
-    ended: dict[int, tuple[Status, str]] = {}
+    ended: dict[int, Ending] = {}
     stack = None
     instruments: list[Instruments] = []
     try:
@@ -244,17 +246,17 @@ def train_stacked(
     except Exception as error:
         status: Status = "out_of_memory" if is_out_of_memory(error) else "failed"
         for index in run_indices:
-            ended.setdefault(index, (status, f"{type(error).__name__}: {error}"))
+            ended.setdefault(index, (status, f"{type(error).__name__}: {error}", 0))
         stack = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
     peak = memory.read()
     for k, (index, config) in enumerate(zip(run_indices, configs, strict=True)):
-        status, message = ended.get(index, ("completed", ""))
+        status, message, last_step = ended.get(index, ("completed", "", config.epochs * steps))
         model = stack.unstacked(k) if stack is not None else None
         sketch = None
         if model is not None and status == "completed":
-            sketch = instruments[k].sketch(model, data, step=config.epochs * steps)
+            sketch = instruments[k].sketch(model, data, step=last_step)
         weights = None
         if model is not None:
             weights = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
@@ -286,7 +288,7 @@ def _epochs(
     instruments: list[Instruments],
     indices: list[int],
     stop: StopSignal,
-    ended: dict[int, tuple[Status, str]],
+    ended: dict[int, Ending],
 ) -> Iterator[Event]:
     """The training loop of ``engine._epochs``, for K replicas; fills ``ended`` with the
     status of each run that stopped early (diverged or interrupted)."""
@@ -363,7 +365,7 @@ def _epochs(
                     )
                     if not math.isfinite(means[r]):
                         message = f"training loss became {means[r]} at step {step}"
-                        ended[index] = ("diverged", message)
+                        ended[index] = ("diverged", message, step)
                 if len(ended) == k:
                     return
                 epoch_loss += interval_loss
@@ -374,7 +376,7 @@ def _epochs(
             if stop.is_set():
                 for index in indices:
                     message = f"stopped during epoch {epoch} at step {step}"
-                    ended.setdefault(index, ("interrupted", message))
+                    ended.setdefault(index, ("interrupted", message, step))
                 return
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
@@ -402,6 +404,8 @@ def _epochs(
             yield EpochEnded(index, record, point)
             if not math.isfinite(val_losses[r]):
                 message = f"validation loss became {val_losses[r]} after epoch {epoch}"
-                ended[index] = ("diverged", message)
+                ended[index] = ("diverged", message, step)
+            elif reached_target(configs[r], val_accuracies[r]):
+                ended[index] = ("completed", f"stopped at the target after epoch {epoch}", step)
         if len(ended) == k:
             return

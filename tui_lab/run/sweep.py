@@ -81,6 +81,7 @@ def plan_runs(
                                 lr_scaling=preset.lr_scaling,
                                 epochs=preset.epochs,
                                 target_accuracy=preset.target_accuracy,
+                                stop_at_target=preset.stop_at_target,
                                 seed=seed,
                                 device=device,
                                 threads=preset.threads,

@@ -194,6 +194,11 @@ class TrainPreset(StrictModel):
     batch_sizes: BatchSizes = Field(default_factory=lambda: [32], min_length=1, max_length=MAX_LIST)
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
+    stop_at_target: bool = Field(
+        False,
+        description="End each run after the first epoch that reaches the target accuracy: "
+        "steps-to-target studies need no more, and large epoch budgets stay cheap.",
+    )
     seed: Seed = Field(
         0, description="Seed of the data split and subset, and of the run when 'seeds' is not set."
     )
@@ -277,6 +282,7 @@ class RunConfig(StrictModel):
     lr_scaling: LrScaling
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)]
     target_accuracy: Annotated[float, Field(gt=0, le=1)]
+    stop_at_target: bool = False
     seed: Seed
     device: str
     threads: Annotated[PositiveInt, Field(le=MAX_THREADS)] | None = None
