@@ -108,7 +108,7 @@ def test_runs_asked_to_stop_at_the_target_end_there(tmp_path, stacking):
         stacking=stacking,
         trajectory={"grid_resolution": 5, "eval_samples": 32},
     )
-    events, sessions = sessions_of(preset, tmp_path)
+    _, sessions = sessions_of(preset, tmp_path)
     fast, crawling = sessions[(32, 0.05, 0)][0], sessions[(32, 1e-5, 0)][0]
     assert fast.status == "completed" and "stopped at the target" in fast.message
     assert len(fast.epochs) < 4 and fast.summary.epochs_to_target == len(fast.epochs)
