@@ -150,3 +150,17 @@ def test_best_lr_takes_per_batch_the_lr_fewest_steps_to_target():
     assert "best lr per batch size" in text and "8: 0.1, 64: 0.2" in text
     chart = plotext.uncolorize(render_report(group, width=80, height=16)[0])
     assert "lr 0.1" in chart and "lr 0.2" in chart and "best lr beside each point" in chart
+
+
+@pytest.mark.parametrize("name", ["shallue-digits", "lenet-mnist-seeds"])
+def test_the_shipped_seed_presets_plan_best_lr_sweeps(name):
+    from pathlib import Path
+
+    from tui_lab.storage import load_preset
+
+    preset = load_preset(Path(__file__).parent.parent / "presets" / f"{name}.json")
+    runs = plan_runs(preset, 60_000, "cpu")
+    assert {r.protocol for r in runs} == {"best-lr"} and {r.group_size for r in runs} == {4}
+    assert all(r.stop_at_target for r in runs)
+    per_batch = len(runs) // len(preset.batch_sizes)
+    assert per_batch == 4 * len(preset.lr_factors())

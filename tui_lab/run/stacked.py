@@ -56,10 +56,12 @@ STACKABLE_MODELS = {"lenet5", "mlp"}
 LR_SCALABLE = {"sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw"}
 Ending = tuple[Status, str, int]  # how a run ended early: status, message, steps taken
 MAX_REPLICAS = 32  # more gains little and multiplies the memory of activations
-# Measured with benchmarks/seeds.py (8 LeNet-5 seeds on the digits; see the README): on a CPU
-# stacking beats one run after another up to this batch size, above it it loses; on CUDA a
-# stack fills the GPU that one small run leaves idle, up to about this many samples a step.
-CPU_STACK_MAX_BATCH = 16
+# Measured with benchmarks/seeds.py (8 LeNet-5 seeds on the digits, 2 busy cores): 8 stacked
+# seeds took 2.8x one seed's wall time at batch 1, 3.5x at 2, 4.1x at 4 and 4.6x at 8, against
+# 4x for separate runs sharing the 2 cores perfectly: stacking pays on a CPU up to batch 2. On
+# CUDA a stack fills the GPU that one small run leaves idle, up to about this many samples a
+# step (to be confirmed by the GPU section of the benchmark).
+CPU_STACK_MAX_BATCH = 2
 CUDA_STACK_MAX_SAMPLES = 8192
 
 
