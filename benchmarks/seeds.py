@@ -16,7 +16,7 @@ are reported.
 Usage: python benchmarks/seeds.py [--device cpu|cuda] [--seeds 8] [--batches 1 2 4 8 16 32]
        [--steps 150] [--repeats 3] [--threads N]
 GPU (the lead's check, under 2 minutes):
-       python benchmarks/seeds.py --device cuda --batches 1 8 32 128 512 --steps 300
+       python benchmarks/seeds.py --device cuda --batches 1 4 16 64 256 1024 --steps 200
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import argparse
 import os
 import statistics
 import time
+from dataclasses import replace
 
 import torch
 
-from tui_lab.core.data import load_data
+from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import resolve_device
 from tui_lab.run.engine import train_run
 from tui_lab.run.events import EpochEnded
@@ -64,6 +65,19 @@ def stacked_seeds(data, device, batch, k, threads) -> float:
     return train_seconds(train_stacked(configs, data, run_indices=range(k)))
 
 
+def sized(full: Data, samples: int) -> Data:
+    """The digits cut or repeated to ``samples`` training samples: every batch size takes the
+    same number of steps, however large (repeats are fine for timing)."""
+    if samples <= full.n_train:
+        return full.subset(samples, seed=0)
+    repeats = -(-samples // full.n_train)
+    return replace(
+        full,
+        train_x=full.train_x.repeat(repeats, 1, 1, 1)[:samples],
+        train_y=full.train_y.repeat(repeats)[:samples],
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
@@ -83,7 +97,7 @@ def main() -> None:
     )
     print("batch   one s (min/med)   stacked s (min/med)   stacked/one   separate/one   winner")
     for batch in args.batches:
-        data = full.subset(min(full.n_train, batch * args.steps), seed=0)
+        data = sized(full, batch * args.steps)
         one_seed(data, device, batch, args.threads)  # warm-up: allocations, kernels
         ones, stacks, ratios = [], [], []
         for _ in range(args.repeats):
