@@ -1,10 +1,10 @@
 """K seeds trained together as one stacked model against the same seeds trained separately.
 
-For each batch size: the wall time of K LeNet-5 seeds stacked (``tui_lab.stacked``) and of one
-seed alone (the engine), each training the same number of steps on the offline digits, with the
-noise scale and trajectory off; evaluation excluded. Measurements are interleaved (one, stacked,
-one, stacked, ...) and repeated, so load from other programs hits both alike; min and median
-are reported.
+For each batch size: the wall time of K seeds of LeNet-5 (or ``--model mlp``) stacked
+(``tui_lab.stacked``) and of one seed alone (the engine), each training the same number of
+steps on the offline digits, with the noise scale and trajectory off; evaluation excluded.
+Measurements are interleaved (one, stacked, one, stacked, ...) and repeated, so load from other
+programs hits both alike; min and median are reported.
 
 - ``stacked/one``: the issue's goal is <= 3 on a 2-core CPU and <= 1.5 on a GPU for K = 8.
 - ``separate/one``: K seeds as separate runs with perfect parallelism over the cores (or one
@@ -41,9 +41,9 @@ from tui_lab.schema.trajectory import TrajectorySettings
 OPTIMIZER = OptimizerConfig(name="sgd", lr=0.01, momentum=0.9).resolved()
 
 
-def run_config(device: str, batch: int, seed: int, threads: int | None) -> RunConfig:
+def run_config(device: str, model: str, batch: int, seed: int, threads: int | None) -> RunConfig:
     return RunConfig(
-        preset_name="bench", dataset="digits", model="lenet5", optimizer=OPTIMIZER,
+        preset_name="bench", dataset="digits", model=model, optimizer=OPTIMIZER,
         batch_size=batch, batch_size_requested=batch, lr=0.01, lr_scaling=LrScaling(),
         epochs=1, target_accuracy=1.0, seed=seed, device=device, threads=threads,
         noise_scale=NoiseScaleSettings(enabled=False),
@@ -56,12 +56,12 @@ def train_seconds(events) -> float:
     return next(e.record.train_seconds for e in events if isinstance(e, EpochEnded))
 
 
-def one_seed(data, device, batch, threads) -> float:
-    return train_seconds(train_run(run_config(device, batch, 0, threads), data))
+def one_seed(data, device, model, batch, threads) -> float:
+    return train_seconds(train_run(run_config(device, model, batch, 0, threads), data))
 
 
-def stacked_seeds(data, device, batch, k, threads) -> float:
-    configs = [run_config(device, batch, seed, threads) for seed in range(k)]
+def stacked_seeds(data, device, model, batch, k, threads) -> float:
+    configs = [run_config(device, model, batch, seed, threads) for seed in range(k)]
     return train_seconds(train_stacked(configs, data, run_indices=range(k)))
 
 
@@ -82,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--seeds", type=int, default=8)
+    parser.add_argument("--model", choices=["lenet5", "mlp"], default="lenet5")
     parser.add_argument("--batches", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32])
     parser.add_argument("--steps", type=int, default=150, help="steps per measurement")
     parser.add_argument("--repeats", type=int, default=3)
@@ -92,23 +93,24 @@ def main() -> None:
     cores = os.cpu_count() or 1
     kind = torch.device(device).type
     print(
-        f"device {device}, {args.seeds} seeds, {args.steps} steps, {args.repeats} repeats, "
-        f"{cores} cores, load average {os.getloadavg()[0]:.1f} (busy if near or above cores)"
+        f"device {device}, {args.model}, {args.seeds} seeds, {args.steps} steps, "
+        f"{args.repeats} repeats, {cores} cores, load average {os.getloadavg()[0]:.1f} "
+        "(busy if near or above cores)"
     )
     print("batch   one s (min/med)   stacked s (min/med)   stacked/one   separate/one   winner")
     for batch in args.batches:
         data = sized(full, batch * args.steps)
-        one_seed(data, device, batch, args.threads)  # warm-up: allocations, kernels
+        one_seed(data, device, args.model, batch, args.threads)  # warm-up: allocations, kernels
         ones, stacks, ratios = [], [], []
         for _ in range(args.repeats):
-            one = one_seed(data, device, batch, args.threads)
-            stack = stacked_seeds(data, device, batch, args.seeds, args.threads)
+            one = one_seed(data, device, args.model, batch, args.threads)
+            stack = stacked_seeds(data, device, args.model, batch, args.seeds, args.threads)
             ones.append(one)
             stacks.append(stack)
             ratios.append(stack / one)
         separate = args.seeds / (min(args.seeds, cores) if kind == "cpu" else 1)
         measured = statistics.median(ratios) < separate
-        rule = stacking_pays(kind, batch, args.seeds)
+        rule = stacking_pays(kind, args.model, batch, args.seeds)
         agrees = "agrees" if rule == measured else "DISAGREES"
         print(
             f"{batch:5d}   {min(ones):6.3f}/{statistics.median(ones):6.3f}    "

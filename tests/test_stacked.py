@@ -83,8 +83,11 @@ def test_a_diverging_replica_ends_alone_and_its_siblings_go_on(tmp_path):
 
 
 def test_tasks_stack_what_may_and_where_it_pays():
-    runs = plan_runs(small_sweep(batch_sizes=[2, 128], replicates=3), 160, "cpu")
+    lenet = small_sweep(model="lenet5", batch_sizes=[2, 128], replicates=3)
+    runs = plan_runs(lenet, 160, "cpu")
     assert plan_tasks(runs) == [[0, 1, 2], [3], [4], [5]]  # batch 2 stacked, 128 alone
+    mlp = plan_runs(small_sweep(batch_sizes=[1], replicates=3), 160, "cpu")
+    assert plan_tasks(mlp) == [[0], [1], [2]]  # memory-bound: never pays on a CPU
     gpu = plan_runs(small_sweep(batch_sizes=[2, 128], replicates=3), 160, "cuda")
     assert plan_tasks(gpu) == [[0, 1, 2], [3, 4, 5]]  # a GPU stacks both
     forced = plan_runs(

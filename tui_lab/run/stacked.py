@@ -56,12 +56,14 @@ STACKABLE_MODELS = {"lenet5", "mlp"}
 LR_SCALABLE = {"sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw"}
 Ending = tuple[Status, str, int]  # how a run ended early: status, message, steps taken
 MAX_REPLICAS = 32  # more gains little and multiplies the memory of activations
-# Measured with benchmarks/seeds.py (8 LeNet-5 seeds on the digits, 2 busy cores): 8 stacked
-# seeds took 2.8x one seed's wall time at batch 1, 3.5x at 2, 4.1x at 4 and 4.6x at 8, against
-# 4x for separate runs sharing the 2 cores perfectly: stacking pays on a CPU up to batch 2. On
-# CUDA a stack fills the GPU that one small run leaves idle, up to about this many samples a
-# step (to be confirmed by the GPU section of the benchmark).
-CPU_STACK_MAX_BATCH = 2
+# Measured with benchmarks/seeds.py on 2 busy cores, against separate runs sharing the cores
+# perfectly (K/2 times one seed's wall time): 8 stacked LeNet-5 seeds took 2.8x one seed's wall
+# time at batch 1, 3.5x at 2, 4.1x at 4 and 4.6x at 8, so a CPU stacks LeNet-5 up to batch 2.
+# The MLP is memory-bound at small batches (its weights dwarf its arithmetic) and its batched
+# matrix products lose: 12 stacked seeds took 10-20x one seed at batch 1, so a CPU never stacks
+# it. On CUDA a stack fills the GPU that one small run leaves idle, up to about this many samples
+# a step (to be confirmed by the GPU section of the benchmark).
+CPU_STACK_MAX_BATCH = {"lenet5": 2, "mlp": 0}
 CUDA_STACK_MAX_SAMPLES = 8192
 
 
@@ -86,12 +88,12 @@ def stacking_blocker(configs: Sequence[RunConfig]) -> str | None:
     return None
 
 
-def stacking_pays(device_type: str, batch_size: int, replicas: int) -> bool:
+def stacking_pays(device_type: str, model: str, batch_size: int, replicas: int) -> bool:
     """The rule measured by benchmarks/seeds.py: stack small batches, where one run leaves the
     hardware idle; large batches already fill it and a stack only adds copies."""
     if device_type == "cuda":
         return batch_size * replicas <= CUDA_STACK_MAX_SAMPLES
-    return batch_size <= CPU_STACK_MAX_BATCH
+    return batch_size <= CPU_STACK_MAX_BATCH.get(model, 0)
 
 
 def plan_tasks(runs: Sequence[RunConfig]) -> list[list[int]]:
@@ -115,7 +117,9 @@ def plan_tasks(runs: Sequence[RunConfig]) -> list[list[int]]:
         config = runs[task[0]]
         wanted = config.stacking == "stacked" or (
             config.stacking == "auto"
-            and stacking_pays(config.device.split(":")[0], config.batch_size, len(task))
+            and stacking_pays(
+                config.device.split(":")[0], config.model, config.batch_size, len(task)
+            )
         )
         planned += [task] if wanted and len(task) > 1 else [[i] for i in task]
     return planned
