@@ -1,7 +1,7 @@
 """K seeds trained together as one stacked model against the same seeds trained separately.
 
 For each batch size: the wall time of K seeds of LeNet-5 (or ``--model mlp``) stacked
-(``tui_lab.stacked``) and of one seed alone (the engine), each training the same number of
+(``tui_lab.run.stacked``) and of one seed alone (the engine), each training the same number of
 steps on the offline digits, with the noise scale and trajectory off; evaluation excluded.
 Measurements are interleaved (one, stacked, one, stacked, ...) and repeated, so load from other
 programs hits both alike; min and median are reported.
@@ -10,7 +10,7 @@ programs hits both alike; min and median are reported.
 - ``separate/one``: K seeds as separate runs with perfect parallelism over the cores (or one
   after another on a GPU): K / min(K, cores) on a CPU, K on a GPU. Optimistic for "separate",
   so stacking is chosen only where it beats the best that separate runs could do.
-- ``winner``: what ``tui_lab.stacked.stacking_pays`` chooses, and whether the measurement
+- ``winner``: what ``tui_lab.run.stacked.stacking_pays`` chooses, and whether the measurement
   agrees.
 
 Usage: python benchmarks/seeds.py [--device cpu|cuda] [--seeds 8] [--batches 1 2 4 8 16 32]
