@@ -156,7 +156,7 @@ def test_best_lr_takes_per_batch_the_lr_fewest_steps_to_target():
 def test_the_shipped_seed_presets_plan_best_lr_sweeps(name):
     from pathlib import Path
 
-    from tui_lab.storage import load_preset
+    from tui_lab.core.storage import load_preset
 
     preset = load_preset(Path(__file__).parent.parent / "presets" / f"{name}.json")
     runs = plan_runs(preset, 60_000, "cpu")
