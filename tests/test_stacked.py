@@ -44,10 +44,24 @@ def sessions_of(preset, out):
             "lr_scaling": {"warmup_epochs": 1},
             "trajectory": {"enabled": False},
         },
+        # the same on a GPU (grouped cuDNN convolutions against plain ones)
+        pytest.param(
+            {
+                "model": "lenet5",
+                "optimizer": {"name": "sgd", "lr": [0.05, 0.1], "momentum": 0.9},
+                "replicates": 2,
+                "device": "cuda",
+                "trajectory": {"enabled": False},
+            },
+            marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
+        ),
     ],
-    ids=["mlp-momentum-lr-grid", "lenet-adam-warmup"],
+    ids=["mlp-momentum-lr-grid", "lenet-adam-warmup", "lenet-cuda"],
 )
-def test_stacked_seeds_match_seeds_trained_one_by_one(tmp_path, changes):
+def test_stacked_seeds_match_seeds_trained_one_by_one(tmp_path, monkeypatch, changes):
+    # TF32 would round both sides differently; in full fp32 only summation order differs
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
     preset = small_sweep(**changes).updated(batch_sizes=changes.get("batch_sizes", [32]))
     events, alone = sessions_of(preset.updated(stacking="separate"), tmp_path / "alone")
     assert {e.stacked for e in events if isinstance(e, RunStarted)} == {1}
