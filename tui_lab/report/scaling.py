@@ -212,12 +212,11 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
         noise = Spread(tuple(group.noise_scales))
         spread = f"{noise.low:.3g}" if noise.n == 1 else f"{noise.low:.3g} to {noise.high:.3g}"
         lines += [
-            f"  gradient noise scale B_noise at the end of the runs: {spread}, "
-            f"median {noise.median:.3g}",
+            "  gradient noise scale B_noise at the end of the runs:",
+            f"    {spread}, median {noise.median:.3g}"
+            + (f", mean ± sd {noise.mean:.3g} ± {noise.sd:.3g}" if noise.n > 1 else ""),
             "    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)",
         ]
-        if noise.n > 1:
-            lines.insert(-1, f"    mean ± sd over runs: {noise.mean:.3g} ± {noise.sd:.3g}")
     return lines
 
 

@@ -101,6 +101,12 @@ def seeds_table(groups: list[SeedGroup], title: str = "Batch-size comparison") -
         "ep→t: median epochs to target (range); s→t: training seconds to it",
         "★ fastest to the target; most accurate at the end (means)",
     ]
+    stacked = sorted({_batch_label(g) for g in groups if g.sessions[0].stacked > 1}, key=len)
+    if stacked:
+        caption.append(
+            f"batch {', '.join(stacked)}: seeds trained as one stacked model, "
+            "seconds are the whole stack's"
+        )
     failed = not_completed(groups)
     if failed:
         caption.append("not completed: " + "; ".join(failed))
