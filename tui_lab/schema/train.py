@@ -128,6 +128,14 @@ class PresetOptimizer(OptimizerConfig):
         | None
     ) = Field(None, description="Base learning rate (before scaling), or a list of them: a grid.")
 
+    @model_validator(mode="before")
+    @classmethod
+    def _from_optimizer_config(cls, value: object) -> object:
+        """An OptimizerConfig (one lr) is a preset optimizer too: code builds presets so."""
+        if isinstance(value, OptimizerConfig) and not isinstance(value, PresetOptimizer):
+            return value.model_dump(exclude_none=True)
+        return value
+
     def learning_rates(self) -> list[float | None]:
         """The grid's base learning rates (one None: the optimizer's default)."""
         return list(self.lr) if isinstance(self.lr, list) else [self.lr]
