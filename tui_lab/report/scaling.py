@@ -151,15 +151,16 @@ def _verdict_lines(found: Verdict, measure: str, target: str) -> list[str]:
     """Which batch size is optimal, with its error bar and whether the runner-up is beaten."""
     best, other = found.best, found.runner_up
     if measure == "time":
-        what, unit = "wall time", f" s of training to {target}"
+        what, to_target = "wall time", f" of training to {target}"
 
         def value(row: ScalingRow) -> str:
             spread = row.seconds
-            return f"{row.seconds_to_target:.1f}" if spread is None else spread.mean_text(".1f")
+            text = f"{row.seconds_to_target:.1f}" if spread is None else spread.mean_text(".1f")
+            return f"{text} s"
 
         spreads = (best.seconds, other.seconds if other else None)
     else:
-        what, unit = "final accuracy", ""
+        what, to_target = "final accuracy", ""
 
         def value(row: ScalingRow) -> str:
             spread = row.accuracy
@@ -167,13 +168,11 @@ def _verdict_lines(found: Verdict, measure: str, target: str) -> list[str]:
 
         spreads = (best.accuracy, other.accuracy if other else None)
     if found.decided is None or other is None:  # one seed: no error bar, nothing tested
-        if measure == "time":
-            return [f"  optimal in {what}: batch {best.batch_size}, {value(best)}{unit}"]
-        return [f"  optimal in {what}: batch {best.batch_size}, {value(best)}"]
+        return [f"  optimal in {what}: batch {best.batch_size}, {value(best)}{to_target}"]
     seeds = _seeds_text(*spreads)
     if found.decided:
         return [
-            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{unit}),",
+            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{to_target}),",
             f"    ahead of batch {other.batch_size} ({value(other)}; decided {seeds})",
         ]
     return [
