@@ -17,6 +17,7 @@ from tui_lab.app.widgets.curves import (
     CurvesChart,
     downsample,
     next_x_axis,
+    seed_band,
     smooth,
 )
 from tui_lab.report.plotting import log_ticks
@@ -136,3 +137,35 @@ async def _redraws_are_throttled_and_the_last_update_wins(monkeypatch):
         assert 2 <= len(draws) < len(updates) / 4
         assert min(gaps) >= REDRAW_INTERVAL * 0.8  # throttled
         assert max(loss.series()[-1].x) == pytest.approx(40)
+
+
+def test_seed_band_is_mean_min_and_max_over_the_seeds_that_reach_each_x():
+    x, mean, low, high = seed_band([([0, 2], [0, 2]), ([0, 1, 2, 3], [2, 3, 4, 5])])
+    assert x == [0, 1, 2, 3]
+    assert mean == [1, 2, 3, 5] and low == [0, 1, 2, 5] and high == [2, 3, 4, 5]
+
+
+def test_seeds_of_a_configuration_draw_as_their_mean_and_band_and_e_shows_each():
+    asyncio.run(_seeds_draw_as_mean_and_band())
+
+
+async def _seeds_draw_as_mean_and_band():
+    seeds = []
+    for seed, rate in enumerate([0.8, 1.0, 1.2]):
+        session = make_session(32, rate=rate, preset=f"s{seed}")
+        session.config = session.config.updated(seed=seed, group_id="g", group_size=3)
+        seeds.append(session)
+    app = ChartApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        accuracy = app.query_one("#accuracy", CurvesChart)
+        accuracy.update_sessions([*seeds, SWEEP[2]])
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        series = accuracy.series()
+        lines = [s for s in series if not s.faint]
+        assert [s.label for s in lines] == ["sgd b=32 mean of 3 seeds", "sgd b=256"]
+        low, high = (s for s in series if s.faint)
+        assert low.y[0] < lines[0].y[0] < high.y[0]
+        assert "min–max band (e: each)" in str(accuracy.border_title)
+        accuracy.by_group = False
+        labels = [s.label for s in accuracy.series()]
+        assert labels == ["sgd b=32 s=0", "sgd b=32 s=1", "sgd b=32 s=2", "sgd b=256"]

@@ -11,20 +11,27 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
+from tui_lab.analysis.seeds import SeedGroup, Spread, decided, seed_groups
 from tui_lab.schema.analysis import BatchOptima, ScalingFit
 from tui_lab.schema.train import Session
 
 
 @dataclass(frozen=True)
 class ScalingRow:
-    """One run as the scaling charts see it; None where it never reached the target."""
+    """One configuration (one run, or its seeds together) as the scaling charts see it.
+
+    Steps and samples to target are medians over the seeds (a seed that never reached the target
+    counts as infinitely many), None when half the seeds or more never reached it; times and
+    accuracies are means over the seeds that have them, with their spread beside them.
+    """
 
     batch_size: int
-    steps_to_target: int | None
-    samples_to_target: int | None
+    steps_to_target: float | None
+    samples_to_target: float | None
     seconds_to_target: float | None
     seconds_per_epoch: float | None
     final_accuracy: float | None
@@ -32,36 +39,102 @@ class ScalingRow:
     lr: float | None = None
     learned: bool = True  # False: it ended at chance accuracy (see recorder.learned)
     contended: bool = False  # its timings were taken while other work held the cores
+    seeds: int = 1
+    reached: int = 0
+    accuracy: Spread | None = None  # final accuracy, per seed
+    seconds: Spread | None = None  # seconds to target, per seed that reached it
+    steps: Spread | None = None  # steps to target, per seed that reached it
 
     @property
     def reached_target(self) -> bool:
         return self.steps_to_target is not None
 
 
+def row_from_group(group: SeedGroup) -> ScalingRow:
+    """The statistics of one configuration's seeds, as a scaling row."""
+    seconds = group.spread("seconds_to_target")
+    accuracy = group.spread("final_accuracy")
+    per_epoch = group.spread("seconds_per_epoch")
+    steps = group.median_to_target("steps_to_target")
+    return ScalingRow(
+        batch_size=group.config.batch_size,
+        steps_to_target=steps,
+        samples_to_target=group.median_to_target("samples_to_target"),
+        seconds_to_target=seconds.mean if seconds and steps is not None else None,
+        seconds_per_epoch=per_epoch.mean if per_epoch else None,
+        final_accuracy=accuracy.mean if accuracy else None,
+        label=group.config.group_label(),
+        lr=group.config.lr,
+        seeds=group.n,
+        reached=group.reached,
+        accuracy=accuracy,
+        seconds=seconds,
+        steps=group.spread("steps_to_target"),
+        learned=any(not (s.summary and s.summary.learned is False) for s in group.sessions),
+        contended=any(s.summary and s.summary.contended for s in group.sessions),
+    )
+
+
 def rows_from_sessions(sessions: Iterable[Session]) -> list[ScalingRow]:
-    """One row per session; fit rows of one optimizer (and lr rule) at a time."""
-    rows = []
-    for session in sessions:
-        summary = session.summary
-        rows.append(
-            ScalingRow(
-                batch_size=session.config.batch_size,
-                steps_to_target=summary and summary.steps_to_target,
-                samples_to_target=summary and summary.samples_to_target,
-                seconds_to_target=summary and summary.seconds_to_target,
-                seconds_per_epoch=summary and summary.seconds_per_epoch,
-                final_accuracy=summary and summary.final_accuracy,
-                label=session.config.label(),
-                lr=session.config.lr,
-                learned=not (summary and summary.learned is False),
-                contended=bool(summary and summary.contended),
-            )
+    """One row per configuration (its seeds together); fit rows of one optimizer at a time."""
+    return [row_from_group(group) for group in seed_groups(sessions)]
+
+
+def best_lr_rows(rows: Sequence[ScalingRow]) -> list[ScalingRow]:
+    """Shallue et al.'s protocol: per batch size, the lr that reached the target in the fewest
+    (median) steps; where no lr reached it, the most accurate one. Sorted by batch size."""
+    by_batch: dict[int, list[ScalingRow]] = {}
+    for row in rows:
+        by_batch.setdefault(row.batch_size, []).append(row)
+    return [min(tried, key=_best_lr_order) for _, tried in sorted(by_batch.items())]
+
+
+def _best_lr_order(row: ScalingRow) -> tuple[bool, float, float]:
+    return (
+        row.steps_to_target is None,
+        row.steps_to_target or 0.0,
+        -(row.final_accuracy or 0.0),
+    )
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The best row by one measure, the runner-up, and whether the difference is decided
+    (None: one seed on a side, nothing to test; see analysis.seeds for the rule)."""
+
+    best: ScalingRow
+    runner_up: ScalingRow | None
+    decided: bool | None
+
+
+def verdict(rows: Sequence[ScalingRow], measure: Literal["time", "accuracy"]) -> Verdict | None:
+    """Fastest to the target (mean seconds) or most accurate at the end (mean final accuracy);
+    ties go to the smaller batch. None when no row has the measure."""
+    if measure == "time":
+        ranked = sorted(
+            (r for r in rows if r.seconds_to_target is not None),
+            key=lambda r: (r.seconds_to_target, r.batch_size),
         )
-    return rows
+    else:
+        ranked = sorted(
+            (r for r in rows if r.final_accuracy is not None),
+            key=lambda r: (-(r.final_accuracy or 0.0), r.batch_size),
+        )
+    if not ranked:
+        return None
+    best = ranked[0]
+    runner_up = ranked[1] if len(ranked) > 1 else None
+    spreads = (best.seconds, runner_up.seconds) if measure == "time" and runner_up else None
+    if measure == "accuracy" and runner_up:
+        spreads = (best.accuracy, runner_up.accuracy)
+    is_decided = None
+    if spreads is not None and spreads[0] is not None and spreads[1] is not None:
+        is_decided = decided(*spreads)
+    return Verdict(best, runner_up, is_decided)
 
 
 def fit_scaling(rows: Sequence[ScalingRow]) -> ScalingFit | None:
-    """Fit S(B) = S_min + E_min/B with S_min, E_min >= 0 to the runs that reached the target.
+    """Fit S(B) = S_min + E_min/B with S_min, E_min >= 0 to the rows that reached the target.
 
     Residuals are relative (S spans decades, and a log-log chart shows relative error), which
     keeps the linear least squares: minimise sum((S_min + E_min/B)/S - 1)^2. Needs runs at two

@@ -55,7 +55,10 @@ class TrajectoryRecorder:
         return step >= self._next_step
 
     def record(self, model: torch.nn.Module, step: int) -> None:
-        flat = flat_parameters(model)
+        self.record_flat(flat_parameters(model), step)
+
+    def record_flat(self, flat: torch.Tensor, step: int) -> None:
+        """Record weights already flattened (a replica of a stacked model has no module)."""
         if self._buffer is None:
             self._buffer = torch.empty(self.max_snapshots, flat.numel(), dtype=torch.float32)
         self._buffer[len(self.steps)].copy_(flat)

@@ -93,7 +93,8 @@ def preset_from_fields(fields: dict[str, str], base: TrainPreset) -> TrainPreset
     for name in accepted_hyperparameters(optimizer["name"]):
         text = fields.get(f"opt-{name}", "").strip()
         if text:
-            optimizer[name] = split_list(text) if name in TUPLE_FIELDS else text
+            listed = name in TUPLE_FIELDS or (name == "lr" and len(split_list(text)) > 1)
+            optimizer[name] = split_list(text) if listed else text
     others = base.optimizer_grid()[1:]
     if others:
         data["optimizers"] = [optimizer, *(o.model_dump(exclude_none=True) for o in others)]

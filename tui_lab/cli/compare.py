@@ -43,7 +43,8 @@ def main(argv: Sequence[str]) -> int:
     )
     args = parser.parse_args(argv)
     from tui_lab.core.storage import load_sessions
-    from tui_lab.report.comparison import comparison_rows, comparison_view, summary_records
+    from tui_lab.report.comparison import summary_records
+    from tui_lab.report.seeds import sweep_view
 
     if args.tui:
         from tui_lab.app.app import run_app
@@ -59,7 +60,7 @@ def main(argv: Sequence[str]) -> int:
     if args.format != "table":
         write_records(summary_records([(item.path, item.session) for item in loaded]), args.format)
         return 0
-    console.print(comparison_view(comparison_rows(sessions, args.sort)))
+    console.print(sweep_view(sessions, args.sort))
     print_analysis(console, sessions, charts=args.analysis)
     return 0
 

@@ -22,7 +22,7 @@ from tui_lab.cli.compare import print_analysis
 from tui_lab.cli.sketch import show_paraboloid
 from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
 from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StorageFault
-from tui_lab.report.comparison import comparison_rows, comparison_view
+from tui_lab.report.seeds import sweep_view
 from tui_lab.run.events import (
     EpochEnded,
     RunEnded,
@@ -34,6 +34,46 @@ from tui_lab.run.events import (
 from tui_lab.run.signals import Terminated
 from tui_lab.run.sweep import PreparedSweep, run_sweep
 from tui_lab.schema import ParaboloidPreset
+
+
+class RunBars:
+    """One progress bar per run, or one for all the runs of a stacked model (they move in
+    step); a bar goes when the last of its runs is saved."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.bars: dict[int, TaskID] = {}
+        self.open: dict[TaskID, int] = {}  # runs still using each bar
+        self.stack: tuple[TaskID, int] | None = None  # the current stack's bar, runs to come
+
+    def start(self, event: RunStarted) -> None:
+        if event.run_index in self.bars:  # a retried run keeps its bar
+            return
+        if self.stack is not None and self.stack[1] > 0:
+            bar, left = self.stack
+            self.stack = (bar, left - 1)
+        else:
+            config = event.config
+            label = f"  {config.label()} lr={config.lr:.3g}"
+            if event.stacked > 1:
+                label = f"  {config.group_label()}: {event.stacked} runs stacked"
+            total = config.epochs * event.steps_per_epoch
+            bar = self.progress.add_task(label, total=total, info="")
+            self.stack = (bar, event.stacked - 1) if event.stacked > 1 else None
+        self.bars[event.run_index] = bar
+        self.open[bar] = self.open.get(bar, 0) + 1
+
+    def of(self, run_index: int) -> TaskID | None:
+        return self.bars.get(run_index)
+
+    def finish(self, run_index: int) -> None:
+        bar = self.bars.pop(run_index, None)
+        if bar is None:
+            return
+        self.open[bar] -= 1
+        if not self.open[bar]:
+            del self.open[bar]
+            self.progress.remove_task(bar)
 
 
 def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
@@ -56,7 +96,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     exit_code = EXIT_OK
     with progress, contextlib.closing(run_sweep(prepared)) as events:
         sweep_task: TaskID | None = None
-        run_tasks: dict[int, TaskID] = {}  # one bar per run in progress
+        bars = RunBars(progress)
         try:
             for event in events:
                 if isinstance(event, SweepStarted):
@@ -64,17 +104,14 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         f"sweep {event.preset_name}", total=len(event.runs), info=""
                     )
                 elif isinstance(event, RunStarted):
-                    total = event.config.epochs * event.steps_per_epoch
-                    label = f"  {event.config.label()} lr={event.config.lr:.3g}"
-                    if event.run_index not in run_tasks:  # a retried run keeps its bar
-                        run_tasks[event.run_index] = progress.add_task(label, total=total, info="")
-                elif isinstance(event, StepStats) and event.run_index in run_tasks:
+                    bars.start(event)
+                elif isinstance(event, StepStats) and (bar := bars.of(event.run_index)):
                     info = f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s"
-                    progress.update(run_tasks[event.run_index], completed=event.step, info=info)
-                elif isinstance(event, EpochEnded) and event.run_index in run_tasks:
+                    progress.update(bar, completed=event.step, info=info)
+                elif isinstance(event, EpochEnded) and (bar := bars.of(event.run_index)):
                     r = event.record
                     info = f"epoch {r.epoch}  val acc {r.val_accuracy:.2%}"
-                    progress.update(run_tasks[event.run_index], completed=r.steps, info=info)
+                    progress.update(bar, completed=r.steps, info=info)
                 elif isinstance(event, RunEnded) and sweep_task is not None:
                     progress.advance(sweep_task)
                 elif isinstance(event, SessionSaved) and event.final:
@@ -90,8 +127,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         f"final accuracy {acc} → {event.path}",
                         soft_wrap=True,
                     )
-                    if event.run_index in run_tasks:
-                        progress.remove_task(run_tasks.pop(event.run_index))
+                    bars.finish(event.run_index)
         except KeyboardInterrupt:
             stopped_by, exit_code = "Ctrl+C", EXIT_INTERRUPTED
         except Terminated as stop:
@@ -105,7 +141,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
         )
     finished = [sessions[i] for i in sorted(sessions)]
     if finished:
-        console.print(comparison_view(comparison_rows(finished), title=prepared.preset.name))
+        console.print(sweep_view(finished, title=prepared.preset.name))
         print_analysis(console, finished, charts=False)
     if fault is not None:  # last, so that it is what the screen ends with
         console.print(

@@ -85,6 +85,11 @@ def noise_at_target(session: Session) -> NoiseScalePoint | None:
     return next((p for p in session.noise_scale if p.at_target), None)
 
 
+def last_noise_scale(session: Session) -> float | None:
+    """The run's latest measured B_simple (the probe measures at the weights of the moment)."""
+    return next((p.b_simple for p in reversed(session.noise_scale) if p.b_simple), None)
+
+
 def noise_interval_text(point: NoiseScalePoint) -> str:
     """'120 (90–160)': the estimate and its 95% interval ('∞' where it is unbounded)."""
     high = "∞" if point.b_high is None else f"{point.b_high:,.0f}"

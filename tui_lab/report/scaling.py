@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
@@ -25,11 +25,15 @@ import plotext
 
 from tui_lab.analysis.scaling import (
     ScalingRow,
+    Verdict,
+    best_lr_rows,
     fit_scaling,
     perfect_scaling_line,
     rows_from_sessions,
     time_optimal_batch,
+    verdict,
 )
+from tui_lab.analysis.seeds import Spread
 from tui_lab.report.comparison import noise_at_target
 from tui_lab.report.plotting import PALETTE, RGB, log_ticks, render_plotext, short_number
 from tui_lab.schema import Session
@@ -42,7 +46,11 @@ NEVER_MARKER = "×"
 
 @dataclass(frozen=True)
 class ScalingGroup:
-    """Runs that differ only in batch size, with what the analysis makes of them."""
+    """Runs that differ only in batch size, with what the analysis makes of them.
+
+    ``rows`` has one row per batch size (its seeds together); under the best-lr protocol the
+    row of the best lr, with every lr tried in ``tried``.
+    """
 
     label: str
     target_accuracy: float
@@ -50,6 +58,8 @@ class ScalingGroup:
     fit: ScalingFit | None
     optima: BatchOptima
     noise_scales: list[float]  # each run's B_simple where it reached the target, if measured
+    best_lr: bool = False
+    tried: list[ScalingRow] = field(default_factory=list)
 
     @property
     def batch_sizes_reached(self) -> int:
@@ -74,20 +84,28 @@ class ChartText:
 
 def _group_key(session: Session) -> str:
     cfg = session.config
+    best_lr = cfg.protocol == "best-lr"
+    optimizer = cfg.optimizer.model_dump_json(exclude={"lr"} if best_lr else None)
     return "|".join(
         [
             cfg.dataset,
             cfg.model,
-            cfg.optimizer.model_dump_json(),
+            optimizer,
             cfg.lr_scaling.model_dump_json(),
             f"{cfg.target_accuracy:g}",
+            cfg.protocol if best_lr else f"{cfg.lr_factor}",
         ]
     )
 
 
 def _group_label(session: Session) -> str:
     cfg = session.config
+    if cfg.protocol == "best-lr":
+        momentum = f", m={cfg.optimizer.momentum:g}" if cfg.optimizer.momentum else ""
+        return f"{cfg.dataset}/{cfg.model} {cfg.optimizer.name}{momentum}, best lr per batch"
     label = f"{cfg.dataset}/{cfg.model} {cfg.optimizer.label()}"
+    if cfg.lr_factor is not None:
+        label += f" ×{cfg.lr_factor:g}"
     if cfg.lr_scaling.rule != "none":
         label += f", lr {cfg.lr_scaling.rule} from b={cfg.lr_scaling.base_batch_size}"
     if cfg.lr_scaling.warmup_epochs:
@@ -96,7 +114,8 @@ def _group_label(session: Session) -> str:
 
 
 def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
-    """Group runs that differ only in batch size; each with its fit and optima.
+    """Group runs that differ only in batch size (and seed, and under best-lr in lr); each
+    with its fit and optima.
 
     Runs still running, or stopped (killed), are left out: partial numbers make no verdict.
     """
@@ -105,7 +124,9 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
         grouped.setdefault(_group_key(session), []).append(session)
     groups = []
     for members in grouped.values():
-        rows = sorted(rows_from_sessions(members), key=lambda r: r.batch_size)
+        tried = sorted(rows_from_sessions(members), key=lambda r: (r.batch_size, r.lr or 0.0))
+        best_lr = members[0].config.protocol == "best-lr"
+        rows = best_lr_rows(tried) if best_lr else tried
         groups.append(
             ScalingGroup(
                 label=_group_label(members[0]),
@@ -118,43 +139,89 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
                     for s in members
                     if (p := noise_at_target(s)) is not None and p.b_simple is not None
                 ],
+                best_lr=best_lr,
+                tried=tried,
             )
         )
     return groups
 
 
+def _seeds_text(a: Spread | None, b: Spread | None) -> str:
+    """``at 4 seeds``, or ``at 4 and 3 seeds`` when fewer seeds of one reached the target."""
+    na, nb = (a.n if a else 0), (b.n if b else 0)
+    return f"at {na} seeds" if na == nb else f"at {na} and {nb} seeds"
+
+
+def _verdict_lines(found: Verdict, measure: str, target: str) -> list[str]:
+    """Which batch size is optimal, with its error bar and whether the runner-up is beaten."""
+    best, other = found.best, found.runner_up
+    if measure == "time":
+        what, to_target = "wall time", f" of training to {target}"
+
+        def value(row: ScalingRow) -> str:
+            spread = row.seconds
+            text = f"{row.seconds_to_target:.1f}" if spread is None else spread.mean_text(".1f")
+            return f"{text} s"
+
+        spreads = (best.seconds, other.seconds if other else None)
+    else:
+        what, to_target = "final accuracy", ""
+
+        def value(row: ScalingRow) -> str:
+            spread = row.accuracy
+            return f"{row.final_accuracy:.1%}" if spread is None else spread.mean_text(".1%")
+
+        spreads = (best.accuracy, other.accuracy if other else None)
+    if found.decided is None or other is None:  # one seed: no error bar, nothing tested
+        return [f"  optimal in {what}: batch {best.batch_size}, {value(best)}{to_target}"]
+    seeds = _seeds_text(*spreads)
+    if found.decided:
+        return [
+            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{to_target}),",
+            f"    ahead of batch {other.batch_size} ({value(other)}; decided {seeds})",
+        ]
+    return [
+        f"  optimal in {what}: undecided between batch {best.batch_size} ({value(best)})",
+        f"    and {other.batch_size} ({value(other)}) {seeds}",
+    ]
+
+
 def analysis_lines(group: ScalingGroup) -> list[str]:
     """What the group's runs say, in a few lines of at most 80 columns (Rich markup)."""
     target = f"{group.target_accuracy:.0%}"
-    optima = group.optima
     lines = [f"[bold]{group.label}[/], target {target} validation accuracy"]
-    if optima.fastest_batch_size is not None:
-        lines.append(
-            f"  optimal in wall time: batch {optima.fastest_batch_size}, "
-            f"{optima.seconds_to_target:.1f} s of training to {target}"
-        )
+    seeds = max((r.seeds for r in group.rows), default=1)
+    if seeds > 1:
+        lines.append(f"  {seeds} seeds per configuration; steps to target are medians over seeds,")
+        lines.append("  times and accuracies means (decided: Welch's t-test, p < 0.05)")
+    fastest = verdict(group.rows, "time")
+    if fastest is not None:
+        lines += _verdict_lines(fastest, "time", target)
     else:
         lines.append(f"  no run reached {target}: no batch size is optimal in wall time")
     contended = sorted({r.batch_size for r in group.rows if r.contended})
-    if contended and optima.fastest_batch_size is not None:
+    if contended and fastest is not None:
         lines += [
             f"    [yellow]~ but batch {', '.join(map(str, contended))} was timed on a busy machine"
             "[/]",
             "    (other work held the cores): rerun on a quiet one before trusting this",
         ]
-    if optima.most_accurate_batch_size is not None and optima.final_accuracy is not None:
-        lines.append(
-            f"  optimal in final accuracy: batch {optima.most_accurate_batch_size}, "
-            f"{optima.final_accuracy:.1%}"
-        )
+    accurate = verdict(group.rows, "accuracy")
+    if accurate is not None:
+        lines += _verdict_lines(accurate, "accuracy", target)
     stuck = [r for r in group.rows if not r.learned]
     for row in stuck:
         lr = f" at lr {row.lr:.3g}" if row.lr is not None else ""
         lines.append(f"  [bold red]batch {row.batch_size} did not learn{lr}[/] (chance accuracy)")
-    stuck_sizes = {r.batch_size for r in stuck}
-    never = sorted({r.batch_size for r in group.rows if not r.reached_target} - stuck_sizes)
+    never = [r for r in group.rows if not r.reached_target and r.learned]
     if never:
-        lines.append(f"  never reached {target}: batch {', '.join(map(str, never))}")
+        counts = f" (of {seeds} seeds, {', '.join(str(r.reached) for r in never)} did)"
+        lines.append(
+            f"  never reached {target}: batch {', '.join(str(r.batch_size) for r in never)}"
+            + (counts if seeds > 1 else "")
+        )
+    if group.best_lr:
+        lines += _best_lr_lines(group)
     lines += _fit_lines(group.fit)
     if group.noise_scales:
         lines += _noise_lines(group)
@@ -177,6 +244,35 @@ def _noise_lines(group: ScalingGroup) -> list[str]:
         )
     else:
         lines.append("    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)")
+    return lines
+
+
+def _best_lr_lines(group: ScalingGroup) -> list[str]:
+    """The lr chosen at each batch size (Shallue et al.'s protocol), and where the choice sits
+    at the edge of the grid (the best lr may lie beyond it)."""
+    grids: dict[int, list[float]] = {}
+    for tried in group.tried:
+        grids.setdefault(tried.batch_size, []).append(tried.lr or 0.0)
+    lines = [
+        "  best lr per batch size (fewest median steps to target, "
+        f"of {max(map(len, grids.values()))} tried):"
+    ]
+    line = "   "
+    for row in group.rows:
+        pick = f" {row.batch_size}: {row.lr or 0.0:.3g},"
+        if len(line) + len(pick) > 78:
+            lines.append(line.rstrip(","))
+            line = "   "
+        line += pick
+    lines.append(line.rstrip(","))
+    edge = [
+        str(row.batch_size)
+        for row in group.rows
+        if len(grids[row.batch_size]) > 2
+        and row.lr in (min(grids[row.batch_size]), max(grids[row.batch_size]))
+    ]
+    if edge:
+        lines.append(f"    at the edge of the grid for batch {', '.join(edge)}: widen it there")
     return lines
 
 
@@ -253,7 +349,8 @@ def _draw_log_log(
             plt.plot(xs, logs, marker="braille", color=s.entry.color)
         if s.points:
             plt.scatter(xs, logs, marker="●", color=s.entry.color)
-        legend.append(s.entry)
+        if s.entry not in legend:  # one entry for the seed ranges of every batch size
+            legend.append(s.entry)
     if never:
         low, high = min(ys), max(ys)
         top = high + max(0.15 * (high - low), 0.15)
@@ -304,13 +401,39 @@ def draw_steps_to_target(
         Series(
             [r.batch_size for r in reached],
             [value(r.batch_size, r.steps_to_target or 0) for r in reached],
-            LegendEntry("●", "runs", RUN_COLOR),
+            LegendEntry(
+                "●", "runs" if rows and rows[0].seeds == 1 else "median over seeds", RUN_COLOR
+            ),
             line=False,
             points=True,
         )
     )
+    series += [
+        Series(
+            [r.batch_size, r.batch_size],
+            [value(r.batch_size, r.steps.low), value(r.batch_size, r.steps.high)],
+            LegendEntry("│", "range over seeds", RUN_COLOR),
+        )
+        for r in reached
+        if r.steps is not None and r.steps.low < r.steps.high
+    ]
     never = [r for r in rows if not r.steps_to_target]
     legend = _draw_log_log(plt, group, series, never, size)
+    if group.best_lr:  # the chosen lr beside each point, on the side with room for it
+        low, high = math.log10(rows[0].batch_size), math.log10(rows[-1].batch_size)
+        gap = 2 * (high - low) / max(size[0], 1)  # two columns
+        for r in reached:
+            x = math.log10(r.batch_size)
+            y = math.log10(value(r.batch_size, r.steps_to_target or 1))
+            left = x > (low + high) / 2
+            plt.text(
+                f"lr {r.lr or 0.0:.2g}",
+                x - gap if left else x + gap,
+                y,
+                color=RUN_COLOR,
+                alignment="right" if left else "left",
+            )
+        legend.append(LegendEntry("lr", "best lr beside each point", RUN_COLOR))
     what = "samples" if samples else "steps"
     return ChartText(f"{what} to {group.target_accuracy:.0%} vs batch size (log-log)", legend)
 

@@ -133,6 +133,11 @@ def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
     return last_step_of_epoch or since_last_report >= REPORT_SECONDS
 
 
+def reached_target(config: RunConfig, val_accuracy: float) -> bool:
+    """Whether the run ends here because it reached the target and was asked to stop there."""
+    return config.stop_at_target and val_accuracy >= config.target_accuracy
+
+
 def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
     """Backward the batch's mean loss, in micro-batches if asked; returns the loss (on device).
 
@@ -177,13 +182,14 @@ def train_run(
     model = None
     memory = PeakMemory(device)
     instruments = None
+    last_step = 0
     try:
         memory.reset()
         data = data.to(device)
         model = seeded_model(config.model, data, config.seed, device)
         optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
         instruments = Instruments.for_run(config, config.epochs * steps, n_train)
-        status, message = yield from _epochs(
+        status, message, last_step = yield from _epochs(
             config, data, model, optimizer, instruments, run_index, stop
         )
     except Exception as error:
@@ -196,7 +202,7 @@ def train_run(
     sketch = None
     if model is not None and instruments is not None and status == "completed":
         # A stopped run ends at once: the user is waiting (and a cut path says little).
-        sketch = instruments.sketch(model, data, step=config.epochs * steps)  # all steps taken
+        sketch = instruments.sketch(model, data, step=last_step)
     weights = None
     if model is not None:
         weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}
@@ -215,6 +221,7 @@ class NoiseProbe:
     next_due: float  # samples seen
     seconds: float = 0.0  # spent measuring so far
     last_cost: float = math.inf  # unknown until guessed from an evaluation, or measured
+    reached: bool = False  # measured where the run reached its target (stacked runs' flag)
 
     def guess_cost(self, eval_seconds: float, eval_samples: int) -> None:
         """Before the first measurement, guess its cost from an evaluation pass: per-sample
@@ -324,7 +331,7 @@ def _epochs(
     run_index: int,
     stop: StopSignal,
 ) -> Iterator[Event]:
-    """The training loop proper; returns (status, message)."""
+    """The training loop proper; returns (status, message, optimizer steps taken)."""
     device = data.train_x.device
     batch, n_train = config.batch_size, data.n_train
     steps = steps_per_epoch(n_train, batch)
@@ -389,7 +396,7 @@ def _epochs(
                 )
                 measured.clear()
                 if not math.isfinite(mean_loss):
-                    return "diverged", f"training loss became {mean_loss} at step {step}"
+                    return "diverged", f"training loss became {mean_loss} at step {step}", step
                 epoch_loss += interval_loss
                 interval_loss.zero_()
                 interval_steps = 0
@@ -397,7 +404,7 @@ def _epochs(
                 epoch_start += interval_start - now
                 cpu_start += time.process_time() - cpu_now
             if stop.is_set():
-                return "interrupted", f"stopped during epoch {epoch} at step {step}"
+                return "interrupted", f"stopped during epoch {epoch} at step {step}", step
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         cpu_seconds = time.process_time() - cpu_start
@@ -427,5 +434,7 @@ def _epochs(
         reached = reached or val_accuracy >= config.target_accuracy
         yield EpochEnded(run_index, record, tuple(at_target))
         if not math.isfinite(val_loss):
-            return "diverged", f"validation loss became {val_loss} after epoch {epoch}"
-    return "completed", ""
+            return "diverged", f"validation loss became {val_loss} after epoch {epoch}", step
+        if reached_target(config, val_accuracy):
+            return "completed", f"stopped at the target after epoch {epoch}", step
+    return "completed", "", step

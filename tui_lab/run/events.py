@@ -30,6 +30,7 @@ class RunStarted:
     n_train: int
     n_val: int
     steps_per_epoch: int
+    stacked: int = 1  # runs trained together with this one as one stacked model (itself too)
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tui_lab.core.data import Data
-from tui_lab.run.engine import train_run
 from tui_lab.run.events import Event
+from tui_lab.run.stacked import train_task
 from tui_lab.schema import RunConfig
 
 
@@ -64,8 +64,7 @@ class InlineExecutor:
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
         for task in tasks:
-            for run_index, config in task.runs:
-                if control.cancel.is_set():
-                    return
-                control.stop_run.clear()
-                yield from train_run(config, data, run_index=run_index, stop=control)
+            if control.cancel.is_set():
+                return
+            control.stop_run.clear()
+            yield from train_task(task.runs, data, control)

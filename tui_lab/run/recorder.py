@@ -119,9 +119,10 @@ def session_filename(session: Session) -> str:
     cfg = session.config
     batch = "full" if cfg.batch_size_requested == "full" else cfg.batch_size
     stamp = session.created.strftime("%Y%m%d-%H%M%S")
-    return f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}-{stamp}-{session.id[:6]}.json".replace(
-        " ", "_"
-    )
+    lr = f"-lr{cfg.lr:.3g}" if cfg.lr_grid_size > 1 else ""
+    seed = f"-s{cfg.seed}" if cfg.group_size > 1 else ""
+    name = f"{cfg.preset_name}-{cfg.optimizer.name}-b{batch}{lr}{seed}-{stamp}-{session.id[:6]}"
+    return f"{name}.json".replace(" ", "_")
 
 
 class SessionRecorder:
@@ -146,6 +147,7 @@ class SessionRecorder:
                 n_val=event.n_val,
                 steps_per_epoch=event.steps_per_epoch,
                 pid=os.getpid(),
+                stacked=event.stacked,
             )
             # A run started again (retried after its worker died) keeps its file.
             self.path = self.path or self.out_dir / session_filename(self.session)

@@ -7,6 +7,7 @@ before the first run starts, so a bad preset fails in a second, not after an hou
 from __future__ import annotations
 
 import math
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -19,16 +20,27 @@ from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.recorder import SessionRecorder
+from tui_lab.run.stacked import plan_tasks
 from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
 
 
 def plan_runs(
-    preset: TrainPreset, n_train: int, device: str, source: str | None = None
+    preset: TrainPreset,
+    n_train: int,
+    device: str,
+    source: str | None = None,
+    sweep_id: str | None = None,
 ) -> list[RunConfig]:
-    """One resolved RunConfig per (optimizer, batch size), in preset order."""
+    """One resolved RunConfig per (optimizer, batch size, learning rate, seed), in that order.
+
+    The seeds of one configuration are consecutive and share a group id (``sweep_id/n``), so
+    they can be trained together and compared as one group.
+    """
+    sweep_id = sweep_id or secrets.token_hex(4)
+    seeds, factors = preset.seed_list(), preset.lr_factors()
     runs = []
     for o_index, optimizer in enumerate(preset.optimizer_grid()):
-        resolved = optimizer.resolved()
+        base_lrs = optimizer.learning_rates()
         for b_index, requested in enumerate(preset.batch_sizes):
             batch = n_train if requested == "full" else requested
             if batch > n_train:
@@ -37,40 +49,53 @@ def plan_runs(
                     source=source,
                     field=f"batch_sizes[{b_index}]",
                 )
-            assert resolved.lr is not None
-            lr = preset.lr_scaling.scale(resolved.lr, batch)
-            if not 0 < lr < math.inf:
-                raise BadInput(
-                    f"scaled {preset.lr_scaling.rule} to batch size {batch}, the learning rate "
-                    f"becomes {lr:g}",
-                    source=source,
-                    field="optimizer.lr"
-                    if preset.optimizers is None
-                    else f"optimizers[{o_index}].lr",
-                )
-            runs.append(
-                RunConfig(
-                    preset_name=preset.name,
-                    dataset=preset.dataset,
-                    data_dir=preset.data_dir,
-                    train_subset=preset.train_subset,
-                    model=preset.model,
-                    optimizer=resolved,
-                    batch_size=batch,
-                    batch_size_requested=requested,
-                    micro_batch_size=preset.micro_batch_size,
-                    lr=lr,
-                    lr_scaling=preset.lr_scaling,
-                    epochs=preset.epochs,
-                    target_accuracy=preset.target_accuracy,
-                    seed=preset.seed,
-                    device=device,
-                    threads=preset.threads,
-                    curve_points=preset.curve_points,
-                    noise_scale=preset.noise_scale,
-                    trajectory=preset.trajectory,
-                )
-            )
+            for base_lr in base_lrs:
+                resolved = optimizer.at_lr(base_lr)
+                assert resolved.lr is not None
+                scaled = preset.lr_scaling.scale(resolved.lr, batch)
+                for factor in factors:
+                    lr = scaled * (factor or 1.0)
+                    if not 0 < lr < math.inf:
+                        raise BadInput(
+                            f"scaled {preset.lr_scaling.rule} to batch size {batch}, the "
+                            f"learning rate becomes {lr:g}",
+                            source=source,
+                            field="optimizer.lr"
+                            if preset.optimizers is None
+                            else f"optimizers[{o_index}].lr",
+                        )
+                    group = f"{sweep_id}/{len(runs) // len(seeds)}"
+                    for seed in seeds:
+                        runs.append(
+                            RunConfig(
+                                preset_name=preset.name,
+                                dataset=preset.dataset,
+                                data_dir=preset.data_dir,
+                                train_subset=preset.train_subset,
+                                model=preset.model,
+                                optimizer=resolved,
+                                batch_size=batch,
+                                batch_size_requested=requested,
+                                micro_batch_size=preset.micro_batch_size,
+                                lr=lr,
+                                lr_scaling=preset.lr_scaling,
+                                epochs=preset.epochs,
+                                target_accuracy=preset.target_accuracy,
+                                stop_at_target=preset.stop_at_target,
+                                seed=seed,
+                                device=device,
+                                threads=preset.threads,
+                                group_id=group,
+                                group_size=len(seeds),
+                                lr_factor=factor,
+                                lr_grid_size=len(base_lrs) * len(factors),
+                                protocol=preset.protocol,
+                                stacking=preset.stacking,
+                                curve_points=preset.curve_points,
+                                noise_scale=preset.noise_scale,
+                                trajectory=preset.trajectory,
+                            )
+                        )
     return runs
 
 
@@ -148,7 +173,8 @@ def run_sweep(
     control = control or SweepControl()
     executor = executor or prepared.executor
     yield SweepStarted(prepared.preset.name, prepared.runs)
-    tasks = [RunTask.single(index, config) for index, config in enumerate(prepared.runs)]
+    runs = prepared.runs
+    tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in plan_tasks(runs)]
     recorders: dict[int, SessionRecorder] = {}
     paths: list[Path] = []
     events = executor.execute(tasks, prepared.data, control)

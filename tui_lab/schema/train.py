@@ -57,6 +57,7 @@ def _plain_file_name(value: str) -> str:
 
 
 WeightsFile = Annotated[str, Field(max_length=255), AfterValidator(_plain_file_name)]
+Stacking = Literal["auto", "stacked", "separate"]
 
 # Per optimizer: its default learning rate and the hyper-parameters it accepts, with defaults.
 # Passing a hyper-parameter an optimizer does not have is an error rather than silently ignored.
@@ -123,6 +124,46 @@ class OptimizerConfig(StrictModel):
         cfg = self.resolved()
         extra = f", m={cfg.momentum:g}" if cfg.momentum else ""
         return f"{cfg.name}(lr={cfg.lr:g}{extra})"
+
+
+class PresetOptimizer(OptimizerConfig):
+    """An optimizer as a preset gives it: ``lr`` may be a list, a grid tried at every batch."""
+
+    lr: (
+        PositiveFloat
+        | Annotated[list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST)]
+        | None
+    ) = Field(None, description="Base learning rate (before scaling), or a list of them: a grid.")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _from_optimizer_config(cls, value: object) -> object:
+        """An OptimizerConfig (one lr) is a preset optimizer too: code builds presets so."""
+        if isinstance(value, OptimizerConfig) and not isinstance(value, PresetOptimizer):
+            return value.model_dump(exclude_none=True)
+        return value
+
+    def learning_rates(self) -> list[float | None]:
+        """The grid's base learning rates (one None: the optimizer's default)."""
+        return list(self.lr) if isinstance(self.lr, list) else [self.lr]
+
+    def at_lr(self, lr: float | None) -> OptimizerConfig:
+        """One point of the grid, with every hyper-parameter filled in."""
+        return OptimizerConfig(**{**self.model_dump(), "lr": lr}).resolved()
+
+    def label(self) -> str:
+        return self.at_lr(self.learning_rates()[0]).label()
+
+
+class LrGrid(StrictModel):
+    """Learning rates tried at every batch size: factors times the scaled learning rate."""
+
+    around: Literal["scaled"] = Field(
+        "scaled", description="The lr the factors multiply: the optimizer's, after lr_scaling."
+    )
+    factors: Annotated[list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST)] = Field(
+        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0]
+    )
 
 
 class LrScaling(StrictModel):
@@ -195,12 +236,38 @@ class TrainPreset(StrictModel):
         description="Split each batch into micro-batches of this size and accumulate their "
         "gradients: an effective batch larger than memory allows.",
     )
-    optimizer: OptimizerConfig | None = None
-    optimizers: list[OptimizerConfig] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    optimizer: PresetOptimizer | None = None
+    optimizers: list[PresetOptimizer] | None = Field(None, min_length=1, max_length=MAX_LIST)
     batch_sizes: BatchSizes = Field(default_factory=lambda: [32], min_length=1, max_length=MAX_LIST)
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
-    seed: Seed = 0
+    stop_at_target: bool = Field(
+        False,
+        description="End each run after the first epoch that reaches the target accuracy: "
+        "steps-to-target studies need no more, and large epoch budgets stay cheap.",
+    )
+    seed: Seed = Field(
+        0, description="Seed of the data split and subset, and of the run when 'seeds' is not set."
+    )
+    seeds: Annotated[list[Seed], Field(min_length=1, max_length=MAX_LIST)] | None = Field(
+        None, description="Train every configuration once per seed (one session per seed)."
+    )
+    replicates: Annotated[PositiveInt, Field(le=MAX_LIST)] | None = Field(
+        None, description="Shorthand for seeds: seed, seed+1, ..., this many of them."
+    )
+    lr_grid: LrGrid | None = Field(
+        None, description="Try several learning rates at every batch size, around the scaled one."
+    )
+    protocol: Literal["fixed", "best-lr"] = Field(
+        "fixed",
+        description="best-lr: the analysis takes, per batch size, the lr of the grid that reaches "
+        "the target in the fewest steps (median over seeds), as Shallue et al. 2018 did.",
+    )
+    stacking: Stacking = Field(
+        "auto",
+        description="Train the seeds (and lrs) of one configuration together as one stacked "
+        "model: 'auto' where measured to be faster, 'stacked' wherever possible, 'separate' never.",
+    )
     device: Annotated[str, Field(min_length=1, max_length=40)] = "auto"
     threads: Annotated[PositiveInt, Field(le=MAX_THREADS)] | None = Field(
         None,
@@ -222,12 +289,31 @@ class TrainPreset(StrictModel):
     def _one_way_to_give_optimizers(self) -> TrainPreset:
         if self.optimizer is not None and self.optimizers is not None:
             raise ValueError("give either 'optimizer' or 'optimizers', not both")
+        if self.seeds is not None and self.replicates is not None:
+            raise ValueError("give either 'seeds' or 'replicates', not both")
+        if self.seeds is not None and len(set(self.seeds)) != len(self.seeds):
+            raise ValueError("'seeds' has a seed twice")
+        lr_lists = any(len(o.learning_rates()) > 1 for o in self.optimizer_grid())
+        if lr_lists and self.lr_grid is not None:
+            raise ValueError("give the lr grid either as a list of lrs or as 'lr_grid', not both")
+        if self.protocol == "best-lr" and not (lr_lists or self.lr_grid is not None):
+            raise ValueError("protocol 'best-lr' needs an lr grid ('lr' as a list, or 'lr_grid')")
         return self
 
-    def optimizer_grid(self) -> list[OptimizerConfig]:
+    def optimizer_grid(self) -> list[PresetOptimizer]:
         if self.optimizers is not None:
             return list(self.optimizers)
-        return [self.optimizer or OptimizerConfig(name="sgd")]
+        return [self.optimizer or PresetOptimizer(name="sgd")]
+
+    def seed_list(self) -> list[int]:
+        """The seeds every configuration is trained from."""
+        if self.seeds is not None:
+            return list(self.seeds)
+        return [self.seed + i for i in range(self.replicates or 1)]
+
+    def lr_factors(self) -> list[float | None]:
+        """Multipliers of the scaled lr (None: the lr itself, no grid)."""
+        return list(self.lr_grid.factors) if self.lr_grid is not None else [None]
 
 
 class RunConfig(StrictModel):
@@ -246,16 +332,36 @@ class RunConfig(StrictModel):
     lr_scaling: LrScaling
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)]
     target_accuracy: Annotated[float, Field(gt=0, le=1)]
+    stop_at_target: bool = False
     seed: Seed
     device: str
     threads: Annotated[PositiveInt, Field(le=MAX_THREADS)] | None = None
+    group_id: str | None = Field(
+        None,
+        max_length=80,
+        description="Shared by the runs of one configuration that differ only in seed.",
+    )
+    group_size: PositiveInt = Field(1, description="How many seeds the group has.")
+    lr_factor: PositiveFloat | None = Field(
+        None, description="The lr_grid factor this run's lr is (times the scaled lr)."
+    )
+    lr_grid_size: PositiveInt = Field(1, description="How many lrs the grid tries at this batch.")
+    protocol: Literal["fixed", "best-lr"] = "fixed"
+    stacking: Stacking = "auto"
     curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 
-    def label(self) -> str:
+    def group_label(self) -> str:
+        """The configuration, without the seed: ``sgd b=32`` (``sgd b=32 lr=0.1`` in a grid)."""
         batch = "full" if self.batch_size_requested == "full" else str(self.batch_size)
-        return f"{self.optimizer.name} b={batch}"
+        lr = f" lr={self.lr:.3g}" if self.lr_grid_size > 1 else ""
+        return f"{self.optimizer.name} b={batch}{lr}"
+
+    def label(self) -> str:
+        """The run: its configuration, and its seed when the configuration has several."""
+        seed = f" s={self.seed}" if self.group_size > 1 else ""
+        return self.group_label() + seed
 
 
 class Environment(StrictModel):
@@ -364,6 +470,11 @@ class Session(StrictModel):
     n_train: PositiveInt
     n_val: NonNegativeInt
     steps_per_epoch: PositiveInt
+    stacked: PositiveInt = Field(
+        1,
+        description="Runs trained together as one stacked model, this one included (1: alone); "
+        "their training seconds are the whole stack's.",
+    )
     status: Status = "running"
     message: str = ""
     epochs: list[EpochRecord] = Field(default_factory=list, max_length=MAX_EPOCHS)

@@ -55,6 +55,13 @@ class CompareScreen(Screen):
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("v", "toggle_chart", "Loss/acc", tooltip="loss or accuracy chart (both if wide)"),
         Binding(
+            "e",
+            "toggle_seeds",
+            "Seeds",
+            tooltip="seeds of one configuration: their mean and min–max band, or every seed",
+            show=False,  # the charts' title names the key when there are seeds to switch
+        ),
+        Binding(
             "w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss", show=False
         ),
         Binding(
@@ -261,6 +268,10 @@ class CompareScreen(Screen):
     def action_toggle_raw(self) -> None:
         chart = self.query_one("#loss-chart", CurvesChart)
         chart.show_raw = not chart.show_raw
+
+    def action_toggle_seeds(self) -> None:
+        for chart in self.query(CurvesChart):
+            chart.by_group = not chart.by_group
 
     def action_toggle_all(self) -> None:
         if len(self.picker.selected) == self.picker.option_count:

@@ -14,9 +14,11 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
 
+import numpy as np
 from textual.color import Color
 from textual.reactive import reactive
 
+from tui_lab.analysis.seeds import SeedGroup, seed_groups
 from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
 from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
@@ -122,6 +124,35 @@ class RunColors:
         self._by_id = {key: index for key, index in self._by_id.items() if key in shown}
 
 
+def seed_band(
+    curves: Sequence[tuple[Sequence[float], Sequence[float]]], limit: int = MAX_POINTS
+) -> tuple[list[float], list[float], list[float], list[float]]:
+    """The seeds' curves on one x grid: (x, mean, min, max), each x over the seeds that reach
+    it (seeds report at their own moments, and runs stopped early end sooner)."""
+    kept = [(np.asarray(xs, float), np.asarray(ys, float)) for xs, ys in curves if len(xs)]
+    if not kept:
+        return [], [], [], []
+    grid = np.unique(np.concatenate([xs for xs, _ in kept]))
+    if len(grid) > limit:
+        grid = grid[np.round(np.linspace(0, len(grid) - 1, limit)).astype(int)]
+    stacked = np.full((len(kept), len(grid)), np.nan)
+    for row, (xs, ys) in zip(stacked, kept, strict=True):
+        inside = (grid >= xs[0]) & (grid <= xs[-1])
+        row[inside] = np.interp(grid[inside], xs, ys)
+    covered = ~np.isnan(stacked).all(0)
+    stacked, grid = stacked[:, covered], grid[covered]
+    return (
+        grid.tolist(),
+        np.nanmean(stacked, 0).tolist(),
+        np.nanmin(stacked, 0).tolist(),
+        np.nanmax(stacked, 0).tolist(),
+    )
+
+
+def group_label(group: SeedGroup) -> str:
+    return f"{group.config.group_label()} mean of {group.n} seeds"
+
+
 @dataclass(frozen=True)
 class Series:
     """One line as drawn: ``label`` is None for the faint raw loss, which has no legend entry."""
@@ -141,6 +172,8 @@ class CurvesChart(FramedPlot):
 
     x_axis: reactive[XAxis] = reactive("epoch", repaint=False, init=False)
     show_raw: reactive[bool] = reactive(True, repaint=False, init=False)
+    by_group: reactive[bool] = reactive(True, repaint=False, init=False)
+    """Seeds of one configuration as their mean with a faint min–max band, or each seed."""
 
     def __init__(
         self, metric: Metric, run_colors: RunColors | None = None, **widget_kwargs: Any
@@ -170,20 +203,39 @@ class CurvesChart(FramedPlot):
     def watch_show_raw(self) -> None:
         self._schedule_draw()
 
+    def watch_by_group(self) -> None:
+        self._schedule_draw()
+
+    def _curve(self, session: Session) -> tuple[list, list]:
+        """The run's line as drawn: accuracy, or its smoothed loss in log10."""
+        xs, ys = metric_points(session, self.metric, self.x_axis)
+        return (xs, _log10(smooth(ys))) if self.metric == "loss" else (xs, ys)
+
     def series(self) -> list[Series]:
-        """What the next draw plots, downsampled, faint raw curves first so lines stay on top."""
-        raw: list[Series] = []
+        """What the next draw plots, downsampled, faint raw curves and bands first so lines
+        stay on top. With ``by_group``, several seeds of one configuration draw as one mean."""
+        faint: list[Series] = []
         lines: list[Series] = []
-        for session in self._sessions[:MAX_CURVES]:
-            xs, ys = metric_points(session, self.metric, self.x_axis)
+        shown = self._sessions[:MAX_CURVES]
+        groups = seed_groups(shown) if self.by_group else []
+        grouped = {s.id for g in groups if g.n > 1 for s in g.sessions}
+        for group in groups:
+            if group.n == 1:
+                continue
+            color = self.run_colors(group.sessions[0])
+            xs, mean, low, high = seed_band([self._curve(s) for s in group.sessions])
+            faint += [Series(None, xs, low, color, faint=True)]
+            faint += [Series(None, xs, high, color, faint=True)]
+            lines.append(Series(group_label(group), xs, mean, color))
+        for session in shown:
+            if session.id in grouped:
+                continue
             color = self.run_colors(session)
-            if self.metric == "loss":
-                if self.show_raw:
-                    raw.append(Series(None, xs, _log10(ys), color, faint=True))
-                ys = smooth(ys)
-                ys = _log10(ys)
-            lines.append(Series(run_label(session), xs, ys, color))
-        everything = raw + lines
+            if self.metric == "loss" and self.show_raw:
+                xs, ys = metric_points(session, self.metric, self.x_axis)
+                faint.append(Series(None, xs, _log10(ys), color, faint=True))
+            lines.append(Series(run_label(session), *self._curve(session), color))
+        everything = faint + lines
         limit = max(30, min(MAX_POINTS, POINT_BUDGET // max(1, len(everything))))
         return [Series(s.label, *downsample(s.x, s.y, limit), s.color, s.faint) for s in everything]
 
@@ -233,7 +285,13 @@ class CurvesChart(FramedPlot):
 
     def _title(self) -> str:
         what = "training loss (log)" if self.metric == "loss" else "validation accuracy %"
-        return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}"
+        seeds = ""
+        if self._has_groups():
+            seeds = " · seeds: mean, min–max band (e: each)" if self.by_group else " · e: means"
+        return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}{seeds}"
+
+    def _has_groups(self) -> bool:
+        return any(g.n > 1 for g in seed_groups(self._sessions))
 
     def _legend(self, plotted: list[Series]) -> str:
         """Each run's swatch and name, when they fit on the border; else how many runs there
