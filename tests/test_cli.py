@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from factories import run_cli, write
@@ -59,9 +64,10 @@ def test_unwritable_output_folder_exits_2_before_training(tmp_path, tiny_preset,
     assert code == 2 and "cannot write there" in out
 
 
-def test_bad_flag_exits_2(capsys):
+@pytest.mark.parametrize("flag", [["--no-such-flag"], ["--parallel", "0"], ["--parallel", "x"]])
+def test_bad_flag_exits_2(capsys, flag):
     with pytest.raises(SystemExit) as info:
-        main(["--headless", "--no-such-flag"])
+        main(["--headless", *flag])
     assert info.value.code == 2
 
 
@@ -87,3 +93,25 @@ def test_schema_export_is_json_schema(tmp_path, capsys):
     assert code == 0 and "batch_sizes" in json.dumps(schema)
     assert run_cli(capsys, "schema", "session", "--out", str(tmp_path / "s.json"))[0] == 0
     assert "epochs" in json.loads((tmp_path / "s.json").read_text())["properties"]
+
+
+def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, tiny_preset):
+    long = tiny_preset.updated(epochs=500, batch_sizes=[1, 2], train_subset=400)
+    preset = write(tmp_path / "p.json", long.model_dump_json())
+    out = tmp_path / "s"
+    env = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tui_lab", "--headless", str(preset), "--out", str(out)]
+    cmd += ["--parallel", "2"]  # both runs train at once, in two worker processes
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.json"))
+        if len(files) == 2 and all(load_session(f).epochs for f in files):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, output
+    sessions = [load_session(f) for f in out.glob("*.json")]
+    assert [s.status for s in sessions] == ["interrupted", "interrupted"]
+    assert all(len(s.epochs) >= 1 for s in sessions)

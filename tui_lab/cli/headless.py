@@ -56,7 +56,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     exit_code = EXIT_OK
     with progress, contextlib.closing(run_sweep(prepared)) as events:
         sweep_task: TaskID | None = None
-        run_task: TaskID | None = None
+        run_tasks: dict[int, TaskID] = {}  # one bar per running run
         try:
             for event in events:
                 if isinstance(event, SweepStarted):
@@ -66,14 +66,14 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                 elif isinstance(event, RunStarted):
                     total = event.config.epochs * event.steps_per_epoch
                     label = f"  {event.config.label()} lr={event.config.lr:.3g}"
-                    run_task = progress.add_task(label, total=total, info="")
-                elif isinstance(event, StepStats) and run_task is not None:
+                    run_tasks[event.run_index] = progress.add_task(label, total=total, info="")
+                elif isinstance(event, StepStats) and event.run_index in run_tasks:
                     info = f"loss {event.loss:.4f}  {event.samples_per_second:,.0f} samples/s"
-                    progress.update(run_task, completed=event.step, info=info)
-                elif isinstance(event, EpochEnded) and run_task is not None:
+                    progress.update(run_tasks[event.run_index], completed=event.step, info=info)
+                elif isinstance(event, EpochEnded) and event.run_index in run_tasks:
                     r = event.record
                     info = f"epoch {r.epoch}  val acc {r.val_accuracy:.2%}"
-                    progress.update(run_task, completed=r.steps, info=info)
+                    progress.update(run_tasks[event.run_index], completed=r.steps, info=info)
                 elif isinstance(event, RunEnded) and sweep_task is not None:
                     progress.advance(sweep_task)
                 elif isinstance(event, SessionSaved) and event.final:
@@ -89,9 +89,8 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         f"final accuracy {acc} → {event.path}",
                         soft_wrap=True,
                     )
-                    if run_task is not None:
-                        progress.remove_task(run_task)
-                        run_task = None
+                    if event.run_index in run_tasks:
+                        progress.remove_task(run_tasks.pop(event.run_index))
         except KeyboardInterrupt:
             stopped_by, exit_code = "Ctrl+C", EXIT_INTERRUPTED
         except Terminated as stop:
@@ -101,7 +100,7 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     # closing() has now ended the generator, which saved the current run as interrupted.
     if stopped_by is not None:
         console.print(
-            f"[yellow]Stopped by {stopped_by}: the run in progress was saved as interrupted.[/]"
+            f"[yellow]Stopped by {stopped_by}: every run in progress was saved as interrupted.[/]"
         )
     finished = [sessions[i] for i in sorted(sessions)]
     if finished:

@@ -36,8 +36,23 @@ def main_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--device", help="override the preset's device: auto, cpu, cuda[:N], mps")
     parser.add_argument("--data-dir", type=Path, help="folder with local dataset files")
+    parser.add_argument(
+        "--parallel",
+        type=parallel_runs,
+        help="runs trained at once, each in its own process: N or auto (the preset's, "
+        "by default auto: fill the machine)",
+    )
     parser.add_argument("--version", action="version", version=f"bslab {__version__}")
     return parser
+
+
+def parallel_runs(text: str) -> int | str:
+    """``--parallel``: a positive whole number or ``auto``."""
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive number or auto, not {text!r}")
 
 
 def cmd_main(args: argparse.Namespace) -> int:
@@ -62,6 +77,7 @@ def cmd_main(args: argparse.Namespace) -> int:
             out_dir=args.out,
             device=args.device,
             data_dir=args.data_dir,
+            parallel=args.parallel,
             source=str(args.preset),
         )
         return run_headless(prepared)

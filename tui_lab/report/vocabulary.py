@@ -24,6 +24,7 @@ def status_markup(status: str) -> str:
     """A status as markup, coloured so that outcomes stand out."""
     return f"[{STATUS_STYLES.get(status, 'bold')}]{status_word(status)}[/]"
 
+
 # Column labels of every runs table (terminal and app), short enough for 80 columns; the tables'
 # captions spell them out.
 COLUMN_LABELS = {

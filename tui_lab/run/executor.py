@@ -15,21 +15,60 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tui_lab.core.data import Data
+from tui_lab.core.devices import sweep_devices
 from tui_lab.run.engine import train_run
 from tui_lab.run.events import Event
 from tui_lab.schema import RunConfig
 
+EVERY_RUN = -1  # a stop request for every running run
+
+
+class SharedInt(Protocol):
+    """An int that several threads or processes see: a ``multiprocessing.Value`` or a `Box`."""
+
+    value: int
+
+
+@dataclass
+class Box:
+    value: int = EVERY_RUN
+
 
 @dataclass
 class SweepControl:
-    """Thread-safe requests from a UI: stop the current run (and go on), or cancel the sweep."""
+    """Requests from a UI, safe across threads (and processes, given multiprocessing parts):
+    stop one run or every running one (saved as interrupted; the sweep goes on), or cancel the
+    sweep. Several runs may train at once, so a stop request names its run."""
 
     stop_run: threading.Event = field(default_factory=threading.Event)
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop_index: SharedInt = field(default_factory=Box)  # which run stop_run means
+
+    def skip(self, run_index: int | None = None) -> None:
+        """Stop one run (by index), or every running one (None)."""
+        self.stop_index.value = EVERY_RUN if run_index is None else run_index
+        self.stop_run.set()
+
+    def stop_request(self) -> int | None:
+        """The run a pending stop request names (EVERY_RUN: all), taking it; None if none."""
+        if not self.stop_run.is_set():
+            return None
+        self.stop_run.clear()
+        return self.stop_index.value
+
+
+@dataclass
+class OneRunStop:
+    """The engine's stop signal for one run trained in this process."""
+
+    control: SweepControl
+    run_index: int
+    stopped: bool = False
 
     def is_set(self) -> bool:
-        """The engine's stop signal: either request ends the current run."""
-        return self.stop_run.is_set() or self.cancel.is_set()
+        if self.control.stop_request() in (EVERY_RUN, self.run_index):
+            self.stopped = True
+        return self.stopped or self.control.cancel.is_set()
 
 
 @dataclass(frozen=True)
@@ -67,5 +106,7 @@ class InlineExecutor:
             for run_index, config in task.runs:
                 if control.cancel.is_set():
                     return
-                control.stop_run.clear()
-                yield from train_run(config, data, run_index=run_index, stop=control)
+                control.stop_request()  # one made after the last run ended is stale
+                config = config.updated(device=sweep_devices(config.device)[0])
+                stop = OneRunStop(control, run_index)
+                yield from train_run(config, data, run_index=run_index, stop=stop)

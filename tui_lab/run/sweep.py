@@ -18,7 +18,9 @@ from tui_lab.core.weights import save_weights, weights_path_for
 from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
+from tui_lab.run.process_pool import LocalProcesses, capacity
 from tui_lab.run.recorder import SessionRecorder
+from tui_lab.run.train_steps import graph_plan
 from tui_lab.schema import RunConfig, Status, TrainPreset
 
 
@@ -66,11 +68,19 @@ def plan_runs(
                     seed=preset.seed,
                     device=device,
                     threads=preset.threads,
+                    cuda_graphs=preset.cuda_graphs,
                     curve_points=preset.curve_points,
                     noise_scale=preset.noise_scale,
                     trajectory=preset.trajectory,
                 )
             )
+            kind, why = graph_plan(runs[-1])
+            if preset.cuda_graphs == "on" and kind != "cuda_graph":
+                raise BadInput(
+                    f"cuda_graphs is on but {runs[-1].label()} cannot be captured: {why}",
+                    source=source,
+                    field="cuda_graphs",
+                )
     return runs
 
 
@@ -88,11 +98,14 @@ def prepare_sweep(
     out_dir: Path,
     device: str | None = None,
     data_dir: Path | None = None,
+    parallel: int | str | None = None,
     source: str | None = None,
 ) -> PreparedSweep:
     """Validate everything and load the data; raises BadInput naming the file and field."""
     if data_dir is not None:
         preset = preset.updated(data_dir=data_dir)
+    if parallel is not None:
+        preset = preset.updated(parallel=parallel)
     resolved_device = resolve_device(
         device or preset.device,
         source=None if device else source,
@@ -110,13 +123,22 @@ def prepare_sweep(
     return PreparedSweep(preset, data, runs, out_dir)
 
 
+def executor_for(prepared: PreparedSweep) -> Executor:
+    """Worker processes when more than one run fits on the machine at once, else this process."""
+    parallel = prepared.preset.parallel
+    if capacity(prepared.runs, parallel).slots > 1:
+        return LocalProcesses(parallel)
+    return InlineExecutor()
+
+
 def run_sweep(
     prepared: PreparedSweep,
     control: SweepControl | None = None,
     executor: Executor | None = None,
 ) -> Iterator[Event]:
-    """Train every run through ``executor`` (default: one after another in this process);
-    yields the engine's events plus SessionSaved after each save.
+    """Train every run through ``executor`` (default: the preset's ``parallel``: worker processes
+    when several runs fit at once, else this process); yields the engine's events, interleaved
+    when runs overlap, plus SessionSaved after each save.
 
     Sessions and weights are written here, from the events, whichever executor trained the run.
     If the consumer stops early (Ctrl+C, a signal, closing the generator), every run that had
@@ -127,7 +149,7 @@ def run_sweep(
     the sweep.
     """
     control = control or SweepControl()
-    executor = executor or InlineExecutor()
+    executor = executor or executor_for(prepared)
     yield SweepStarted(prepared.preset.name, prepared.runs)
     tasks = [RunTask.single(index, config) for index, config in enumerate(prepared.runs)]
     recorders: dict[int, SessionRecorder] = {}

@@ -53,8 +53,13 @@ class TrainScreen(Screen):
             "Noise/acc",
             tooltip="swap the accuracy chart for the gradient noise scale (both shown when wide)",
         ),
-        Binding("n", "skip_run", "Skip", tooltip="stop this run (saved) and start the next"),
-        Binding("c", "cancel_sweep", "Cancel", tooltip="stop this run (saved), no more"),
+        Binding(
+            "n",
+            "skip_run",
+            "Skip",
+            tooltip="stop the running run (the selected one when several run; saved) and go on",
+        ),
+        Binding("c", "cancel_sweep", "Cancel", tooltip="stop every running run (saved), no more"),
         Binding("m", "app.toggle_maximize", "Zoom", show=False),
     ]
 
@@ -187,14 +192,23 @@ class TrainScreen(Screen):
         chart.show_raw = not chart.show_raw
 
     def action_skip_run(self) -> None:
-        if self.runner is not None and self.running:
-            self.runner.skip_run()
-            self.notify("Stopping this run; the sweep goes on with the next.")
+        """Stop the selected run if it runs, else the only running run, else ask which."""
+        if self.runner is None or not self.running:
+            return
+        running = self.sweep.running_indices()
+        selected = self.query_one(RunTable).cursor_row
+        if selected not in running and len(running) > 1:
+            self.notify("Several runs are training: select one in the run table, then n.")
+            return
+        index = selected if selected in running else next(iter(running), None)
+        self.runner.skip_run(index)
+        label = self.sweep.runs[index].config.label() if index is not None else "this run"
+        self.notify(f"Stopping {label}; the sweep goes on.")
 
     def action_cancel_sweep(self) -> None:
         if self.runner is not None and self.running:
             self.runner.cancel()
-            self.notify("Cancelling: the current run is saved as interrupted.")
+            self.notify("Cancelling: every running run is saved as interrupted.")
 
     async def stop_and_wait(self) -> None:
         """Cancel the sweep and wait until the current run has been saved as interrupted."""
