@@ -3,6 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 
 import pytest
 from factories import run_cli, write
@@ -60,9 +65,10 @@ def test_unwritable_output_folder_exits_2_before_training(tmp_path, tiny_preset,
     assert code == 2 and "cannot write there" in out
 
 
-def test_bad_flag_exits_2(capsys):
+@pytest.mark.parametrize("flag", [["--no-such-flag"], ["--parallel", "0"], ["--parallel", "x"]])
+def test_bad_flag_exits_2(capsys, flag):
     with pytest.raises(SystemExit) as info:
-        main(["--headless", "--no-such-flag"])
+        main(["--headless", *flag])
     assert info.value.code == 2
 
 
@@ -92,7 +98,7 @@ def test_schema_export_is_json_schema(tmp_path, capsys):
 
 @pytest.mark.parametrize("form", ["csv", "json", "markdown"])
 def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsys, form):
-    from test_curves_chart import make_session
+    from factories import make_session
 
     from tui_lab.core.storage import save_model
     from tui_lab.schema import Summary
@@ -118,3 +124,23 @@ def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsy
     assert [str(row["batch"]) for row in rows] == ["8", "32", "128"]
     assert set(Summary.model_fields) <= set(rows[0])
     assert {str(row["status"]) for row in rows} == {"completed"}
+def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, tiny_preset):
+    long = tiny_preset.updated(epochs=500, batch_sizes=[1, 2], train_subset=400)
+    preset = write(tmp_path / "p.json", long.model_dump_json())
+    out = tmp_path / "s"
+    env = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tui_lab", "--headless", str(preset), "--out", str(out)]
+    cmd += ["--parallel", "2"]  # both runs train at once, in two worker processes
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        files = list(out.glob("*.json"))
+        if len(files) == 2 and all(load_session(f).epochs for f in files):
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 130, output
+    sessions = [load_session(f) for f in out.glob("*.json")]
+    assert [s.status for s in sessions] == ["interrupted", "interrupted"]
+    assert all(len(s.epochs) >= 1 for s in sessions)

@@ -10,9 +10,9 @@ import torch.nn.functional as F
 
 from tui_lab.core.data import load_data
 from tui_lab.core.models import build_model
-from tui_lab.run import engine
+from tui_lab.run import engine, train_steps
 from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
-from tui_lab.run.executor import SweepControl
+from tui_lab.run.executor import EVERY_RUN, SweepControl
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 
 
@@ -119,7 +119,7 @@ def test_k_micro_batches_give_the_gradient_of_one_batch_k_times_larger():
     for micro in (None, 16):
         torch.manual_seed(0)
         model = build_model("lenet5", data.input_shape, 10)
-        loss = engine.accumulate_gradient(model, x, y, micro)
+        loss = train_steps.accumulate_gradient(model, x, y, micro)
         grads.append((loss, torch.cat([p.grad.flatten() for p in model.parameters()])))
     (loss_one, grad_one), (loss_acc, grad_acc) = grads
     assert loss_acc.item() == pytest.approx(loss_one.item(), rel=1e-5)
@@ -152,11 +152,14 @@ def test_reports_come_at_every_epoch_end_and_a_few_times_a_second():
     assert engine.report_due(engine.REPORT_SECONDS, last_step_of_epoch=False)
 
 
-def test_stop_signal_accepts_plain_threading_events():
-    assert not SweepControl().is_set()
+def test_a_stop_request_names_one_run_or_every_running_one():
     control = SweepControl(stop_run=threading.Event())
-    control.stop_run.set()
-    assert control.is_set()
+    assert control.stop_request() is None
+    control.skip(3)
+    assert control.stop_request() == 3
+    assert control.stop_request() is None  # taken
+    control.skip()
+    assert control.stop_request() == EVERY_RUN
 
 
 def test_instruments_follow_the_preset(tmp_path, tiny_preset):

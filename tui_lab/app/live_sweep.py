@@ -68,7 +68,7 @@ class LiveSweep:
 
     preset_name: str = ""
     runs: list[RunState] = field(default_factory=list)
-    current: int | None = None
+    current: int | None = None  # the latest run started that still runs (runs may overlap)
     ended: bool = False
     cancelled: bool = False
     failure: str | None = None
@@ -100,6 +100,8 @@ class LiveSweep:
             run = self.runs[event.run_index]
             run.status, run.message = event.status, event.message
             run.peak_memory = event.peak_memory
+            if self.current == event.run_index:
+                self.current = next(reversed(self.running_indices()), None)
         elif isinstance(event, SessionSaved):
             self._mirror(event)
         elif isinstance(event, SweepEnded):
@@ -121,6 +123,9 @@ class LiveSweep:
         if event.final:
             run.status, run.message = session.status, session.message
             run.peak_memory = session.peak_memory or run.peak_memory
+
+    def running_indices(self) -> list[int]:
+        return [i for i, run in enumerate(self.runs) if run.status == "running"]
 
     @property
     def running(self) -> RunState | None:

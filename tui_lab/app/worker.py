@@ -34,7 +34,7 @@ from textual.worker import Worker, get_current_worker
 
 from tui_lab.errors import EXIT_FAILED, BadInput, StorageFault
 from tui_lab.run.events import Event, StepStats
-from tui_lab.run.executor import SweepControl
+from tui_lab.run.executor import EVERY_RUN, SweepControl
 from tui_lab.run.signals import on_termination
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import TrainPreset
@@ -110,10 +110,10 @@ def describe_failure(error: BaseException) -> str:
     return "".join(traceback.format_exception_only(type(error), error)).strip()
 
 
-def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel) -> None:  # type: ignore[no-untyped-def]
+def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel, stop_index) -> None:  # type: ignore[no-untyped-def]
     """The training process: sends ("events", batch)..., then ("failed", text) or ("done",)."""
     silence_stdio()  # it shares the app's terminal: a stray warning would scribble on the screen
-    control = SweepControl(stop_run=stop_run, cancel=cancel)
+    control = SweepControl(stop_run=stop_run, cancel=cancel, stop_index=stop_index)
     # A hang-up or a kill of the whole process group reaches this process too: end like the app.
     # (From a thread: the handler may interrupt this thread while it holds the event's lock.)
     on_termination(lambda signum: threading.Thread(target=cancel.set, daemon=True).start())
@@ -174,7 +174,8 @@ class SweepRunner:
         if mode == "process":
             with real_stderr():
                 stop_run, cancel = self._mp.Event(), self._mp.Event()
-            self.control = SweepControl(stop_run=stop_run, cancel=cancel)  # type: ignore[arg-type]
+                stop_index = self._mp.Value("i", EVERY_RUN)
+            self.control = SweepControl(stop_run=stop_run, cancel=cancel, stop_index=stop_index)  # type: ignore[arg-type]
         else:
             self.control = SweepControl()
         self.worker: Worker[None] | None = None
@@ -190,9 +191,9 @@ class SweepRunner:
         )
         return self.worker
 
-    def skip_run(self) -> None:
-        """End the current run (saved as interrupted); the sweep goes on with the next one."""
-        self.control.stop_run.set()
+    def skip_run(self, run_index: int | None = None) -> None:
+        """End a run (saved as interrupted; None: every running one); the sweep goes on."""
+        self.control.skip(run_index)
 
     def cancel(self) -> None:
         """End the current run (saved as interrupted) and start no more."""
@@ -223,9 +224,15 @@ class SweepRunner:
             events: mp.Queue = self._mp.Queue()
             child = self._mp.Process(
                 target=_child_main,
-                args=(self.request, events, self.control.stop_run, self.control.cancel),
+                args=(
+                    self.request,
+                    events,
+                    self.control.stop_run,
+                    self.control.cancel,
+                    self.control.stop_index,
+                ),
                 name="bslab-sweep",
-                daemon=True,
+                daemon=False,  # it starts the sweep's own worker processes; joined below
             )
             child.start()
         try:

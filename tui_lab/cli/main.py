@@ -44,8 +44,23 @@ def main_parser() -> argparse.ArgumentParser:
         help="train the runs on a Ray cluster at ADDRESS (HOST:PORT, or auto); "
         "without ADDRESS on a local Ray (needs pip install 'tui_lab[ray]')",
     )
+    parser.add_argument(
+        "--parallel",
+        type=parallel_runs,
+        help="runs trained at once, each in its own process: N or auto (the preset's, "
+        "by default auto: fill the machine)",
+    )
     parser.add_argument("--version", action="version", version=f"bslab {__version__}")
     return parser
+
+
+def parallel_runs(text: str) -> int | str:
+    """``--parallel``: a positive whole number or ``auto``."""
+    if text == "auto":
+        return text
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    raise argparse.ArgumentTypeError(f"expected a positive number or auto, not {text!r}")
 
 
 def cmd_main(args: argparse.Namespace) -> int:
@@ -71,6 +86,7 @@ def cmd_main(args: argparse.Namespace) -> int:
             device=args.device,
             data_dir=args.data_dir,
             executor=ray_settings(args.ray),
+            parallel=args.parallel,
             source=str(args.preset),
         )
         return run_headless(prepared)

@@ -31,11 +31,17 @@ def available_devices() -> list[DeviceInfo]:
 
 
 def resolve_device(spec: str, *, source: str | None = None, field: str = "device") -> str:
-    """Map ``auto``/``cuda``/``cuda:N``/``mps``/``cpu`` to a device that exists, or explain."""
+    """Map ``auto``/``cuda``/``cuda:N``/``mps``/``cpu`` to a device that exists, or explain.
+
+    ``cuda`` (and ``auto`` on a CUDA box) stays ``cuda`` when there are several GPUs: every one
+    of them, over which a sweep spreads its runs (see `sweep_devices`).
+    """
     names = [d.name for d in available_devices()]
     spec = spec.strip().lower()
     if spec == "auto":
-        return next((n for n in names if n != "cpu"), "cpu")
+        spec = "cuda" if "cuda:0" in names else next((n for n in names if n != "cpu"), "cpu")
+    if spec == "cuda" and torch.cuda.device_count() > 1:
+        return spec
     if spec == "cuda":
         spec = "cuda:0"
     if spec in names:
@@ -45,6 +51,13 @@ def resolve_device(spec: str, *, source: str | None = None, field: str = "device
         source=source,
         field=field,
     )
+
+
+def sweep_devices(device: str) -> list[str]:
+    """The concrete devices a resolved device stands for: ``cuda`` is every visible GPU."""
+    if device == "cuda":
+        return [f"cuda:{index}" for index in range(torch.cuda.device_count())]
+    return [device]
 
 
 def device_name(device: str) -> str:

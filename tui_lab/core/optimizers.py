@@ -10,10 +10,19 @@ from tui_lab.schema import LrScaling, OptimizerConfig
 
 
 def build_optimizer(
-    params: Iterable[torch.nn.Parameter], config: OptimizerConfig, lr: float
+    params: Iterable[torch.nn.Parameter],
+    config: OptimizerConfig,
+    lr: float,
+    *,
+    capturable: bool = False,
 ) -> torch.optim.Optimizer:
-    """The optimizer named by ``config`` at learning rate ``lr`` (already scaled for the batch)."""
+    """The optimizer named by ``config`` at learning rate ``lr`` (already scaled for the batch).
+
+    ``capturable`` keeps the step counters of optimizers that have them on the device, so that
+    their step can be captured in a CUDA graph (SGD has none and is capturable as it is).
+    """
     c = config.resolved()
+    graph = {"capturable": True} if capturable else {}
     if c.name in ("sgd", "momentum", "nesterov"):
         return torch.optim.SGD(
             params,
@@ -23,7 +32,7 @@ def build_optimizer(
             weight_decay=c.weight_decay,
         )
     if c.name == "rprop":
-        return torch.optim.Rprop(params, lr=lr, etas=c.etas, step_sizes=c.step_sizes)
+        return torch.optim.Rprop(params, lr=lr, etas=c.etas, step_sizes=c.step_sizes, **graph)
     if c.name == "rmsprop":
         return torch.optim.RMSprop(
             params,
@@ -32,20 +41,21 @@ def build_optimizer(
             eps=c.eps,
             momentum=c.momentum,
             weight_decay=c.weight_decay,
+            **graph,
         )
     if c.name == "adagrad":
         return torch.optim.Adagrad(params, lr=lr, eps=c.eps, weight_decay=c.weight_decay)
     if c.name == "adadelta":
         return torch.optim.Adadelta(
-            params, lr=lr, rho=c.rho, eps=c.eps, weight_decay=c.weight_decay
+            params, lr=lr, rho=c.rho, eps=c.eps, weight_decay=c.weight_decay, **graph
         )
     if c.name == "adam":
         return torch.optim.Adam(
-            params, lr=lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay
+            params, lr=lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **graph
         )
     if c.name == "adamw":
         return torch.optim.AdamW(
-            params, lr=lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay
+            params, lr=lr, betas=c.betas, eps=c.eps, weight_decay=c.weight_decay, **graph
         )
     raise ValueError(f"unknown optimizer {c.name!r}")
 

@@ -2,7 +2,7 @@
 
 The whole data set lives on the device; each epoch cuts batches from a fresh seeded permutation,
 so there is no per-sample Python work. Losses are summed on the device and read (one host sync)
-only a few times a second. Stopping is polled between steps. Non-finite losses end the run
+only a few times a second, when the stop signal is polled too. Non-finite losses end the run
 as ``diverged``, an allocation failure as ``out_of_memory``; both are outcomes, not crashes.
 """
 
@@ -32,6 +32,7 @@ from tui_lab.core.devices import device_name, is_out_of_memory, synchronize
 from tui_lab.core.models import seeded_model
 from tui_lab.core.optimizers import build_optimizer, warmup_factor
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, StepStats
+from tui_lab.run.train_steps import EagerSteps, StepKind, graph_plan, train_steps
 from tui_lab.schema import Environment, EpochRecord, RunConfig
 from tui_lab.schema.analysis import NoiseScalePoint
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
@@ -60,7 +61,7 @@ class NeverStop:
         return False
 
 
-def environment(device: str) -> Environment:
+def environment(device: str, step: StepKind = "eager", why: str = "") -> Environment:
     return Environment(
         python=platform.python_version(),
         torch=torch.__version__,
@@ -71,6 +72,8 @@ def environment(device: str) -> Environment:
         threads=torch.get_num_threads(),
         bslab=__version__,
         cores=available_cores(),
+        training_step=step,
+        training_step_reason=why,
     )
 
 
@@ -138,24 +141,6 @@ def reached_target(config: RunConfig, val_accuracy: float) -> bool:
     return config.stop_at_target and val_accuracy >= config.target_accuracy
 
 
-def accumulate_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro: int | None):
-    """Backward the batch's mean loss, in micro-batches if asked; returns the loss (on device).
-
-    Each micro-batch's loss is weighted by its share of the batch, so the accumulated gradient
-    equals the gradient of one pass over the whole batch.
-    """
-    if micro is None or micro >= len(y):
-        loss = F.cross_entropy(model(x), y)
-        loss.backward()
-        return loss.detach()
-    total = torch.zeros((), device=x.device)
-    for xs, ys in zip(x.split(micro), y.split(micro), strict=True):
-        loss = F.cross_entropy(model(xs), ys) * (len(ys) / len(y))
-        loss.backward()
-        total += loss.detach()
-    return total
-
-
 def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """Mean loss and accuracy on a whole split, in eval mode, in chunks to bound memory."""
     model.eval()
@@ -178,7 +163,9 @@ def train_run(
     steps = steps_per_epoch(n_train, config.batch_size)
     if device.type == "cpu":
         torch.set_num_threads(cpu_threads(config))
-    yield RunStarted(run_index, config, environment(config.device), n_train, len(data.val_y), steps)
+    kind, why = graph_plan(config)
+    env = environment(config.device, kind, why)
+    yield RunStarted(run_index, config, env, n_train, len(data.val_y), steps)
     model = None
     memory = PeakMemory(device)
     instruments = None
@@ -187,10 +174,13 @@ def train_run(
         memory.reset()
         data = data.to(device)
         model = seeded_model(config.model, data, config.seed, device)
-        optimizer = build_optimizer(model.parameters(), config.optimizer, config.lr)
+        optimizer = build_optimizer(
+            model.parameters(), config.optimizer, config.lr, capturable=kind == "cuda_graph"
+        )
         instruments = Instruments.for_run(config, config.epochs * steps, n_train)
+        stepper = train_steps(kind, model, optimizer, data.train_x, data.train_y, config)
         status, message, last_step = yield from _epochs(
-            config, data, model, optimizer, instruments, run_index, stop
+            config, data, stepper, instruments, run_index, stop
         )
     except Exception as error:
         status = "out_of_memory" if is_out_of_memory(error) else "failed"
@@ -325,14 +315,18 @@ class Instruments:
 def _epochs(
     config: RunConfig,
     data: Data,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
+    stepper: EagerSteps,
     instruments: Instruments,
     run_index: int,
     stop: StopSignal,
 ) -> Iterator[Event]:
-    """The training loop proper; returns (status, message, optimizer steps taken)."""
+    """The training loop proper; returns (status, message, optimizer steps taken).
+
+    Per step it only decides what kind of step to take: anything else (reading the loss,
+    polling the stop signal, timing) waits for a report, a few times a second.
+    """
     device = data.train_x.device
+    model, optimizer = stepper.model, stepper.optimizer
     batch, n_train = config.batch_size, data.n_train
     steps = steps_per_epoch(n_train, batch)
     shuffler = torch.Generator().manual_seed(config.seed)
@@ -345,9 +339,8 @@ def _epochs(
     reached = False  # the target accuracy, at some epoch's end
     model.train()
     for epoch in range(1, config.epochs + 1):
-        order = torch.randperm(n_train, generator=shuffler).to(device)
-        epoch_loss = torch.zeros((), device=device)
-        interval_loss = torch.zeros((), device=device)
+        stepper.begin_epoch(torch.randperm(n_train, generator=shuffler))
+        epoch_loss = 0.0  # the device's running total at the last report
         interval_steps = 0
         interval_start = time.perf_counter()
         epoch_start = interval_start
@@ -369,16 +362,15 @@ def _epochs(
                 lr = config.lr * warmup_factor(config.lr_scaling, step, steps)
                 for group in optimizer.param_groups:
                     group["lr"] = lr
-            idx = order[i * batch : (i + 1) * batch]
-            x, y = data.train_x[idx], data.train_y[idx]
-            optimizer.zero_grad(set_to_none=True)
-            loss = accumulate_gradient(model, x, y, config.micro_batch_size)
-            optimizer.step()
-            interval_loss += loss
+            stepper.step(i)
             interval_steps += 1
             step += 1
             if report_due(time.perf_counter() - interval_start, i == steps - 1):
-                mean_loss = interval_loss.item() / interval_steps  # the interval's one host sync
+                # The interval's one host sync. The total runs over the epoch, so the epoch's
+                # loss does not depend on when reports happened to fall.
+                total = stepper.loss_sum.item()
+                mean_loss = (total - epoch_loss) / interval_steps
+                epoch_loss = total
                 now, cpu_now = time.perf_counter(), time.process_time()
                 seconds = train_seconds + (now - epoch_start)
                 samples = (epoch - 1) * n_train + min((i + 1) * batch, n_train)
@@ -397,14 +389,12 @@ def _epochs(
                 measured.clear()
                 if not math.isfinite(mean_loss):
                     return "diverged", f"training loss became {mean_loss} at step {step}", step
-                epoch_loss += interval_loss
-                interval_loss.zero_()
                 interval_steps = 0
                 interval_start = time.perf_counter()  # the consumer's time is not training time
                 epoch_start += interval_start - now
                 cpu_start += time.process_time() - cpu_now
-            if stop.is_set():
-                return "interrupted", f"stopped during epoch {epoch} at step {step}", step
+                if stop.is_set():
+                    return "interrupted", f"stopped during epoch {epoch} at step {step}", step
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         cpu_seconds = time.process_time() - cpu_start
@@ -415,7 +405,7 @@ def _epochs(
             noise.guess_cost(time.perf_counter() - eval_start, len(data.val_y))
         record = EpochRecord(
             epoch=epoch,
-            train_loss=epoch_loss.item() / steps,
+            train_loss=epoch_loss / steps,
             val_loss=val_loss,
             val_accuracy=val_accuracy,
             train_seconds=epoch_seconds,

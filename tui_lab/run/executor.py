@@ -15,21 +15,62 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from tui_lab.core.data import Data
+from tui_lab.core.devices import sweep_devices
 from tui_lab.run.events import Event
 from tui_lab.run.stacked import train_task
 from tui_lab.schema import RunConfig
 
+EVERY_RUN = -1  # a stop request for every running run
+
+
+class SharedInt(Protocol):
+    """An int that several threads or processes see: a ``multiprocessing.Value`` or a `Box`."""
+
+    value: int
+
+
+@dataclass
+class Box:
+    value: int = EVERY_RUN
+
 
 @dataclass
 class SweepControl:
-    """Thread-safe requests from a UI: stop the current run (and go on), or cancel the sweep."""
+    """Requests from a UI, safe across threads (and processes, given multiprocessing parts):
+    stop one run or every running one (saved as interrupted; the sweep goes on), or cancel the
+    sweep. Several runs may train at once, so a stop request names its run."""
 
     stop_run: threading.Event = field(default_factory=threading.Event)
     cancel: threading.Event = field(default_factory=threading.Event)
+    stop_index: SharedInt = field(default_factory=Box)  # which run stop_run means
+
+    def skip(self, run_index: int | None = None) -> None:
+        """Stop one run (by index), or every running one (None)."""
+        self.stop_index.value = EVERY_RUN if run_index is None else run_index
+        self.stop_run.set()
+
+    def stop_request(self) -> int | None:
+        """The run a pending stop request names (EVERY_RUN: all), taking it; None if none."""
+        if not self.stop_run.is_set():
+            return None
+        self.stop_run.clear()
+        return self.stop_index.value
+
+
+@dataclass
+class TaskStop:
+    """The engine's stop signal for the runs of one task trained in this process (a stop for
+    any run of a stacked task stops the whole stack: its runs share every step)."""
+
+    control: SweepControl
+    run_indices: tuple[int, ...]
+    stopped: bool = False
 
     def is_set(self) -> bool:
-        """The engine's stop signal: either request ends the current run."""
-        return self.stop_run.is_set() or self.cancel.is_set()
+        request = self.control.stop_request()
+        if request == EVERY_RUN or request in self.run_indices:
+            self.stopped = True
+        return self.stopped or self.control.cancel.is_set()
 
 
 @dataclass(frozen=True)
@@ -66,5 +107,7 @@ class InlineExecutor:
         for task in tasks:
             if control.cancel.is_set():
                 return
-            control.stop_run.clear()
-            yield from train_task(task.runs, data, control)
+            control.stop_request()  # one made after the last run ended is stale
+            runs = tuple((i, c.updated(device=sweep_devices(c.device)[0])) for i, c in task.runs)
+            stop = TaskStop(control, tuple(i for i, _ in runs))
+            yield from train_task(runs, data, stop)

@@ -19,8 +19,10 @@ from tui_lab.core.weights import save_weights, weights_path_for
 from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
+from tui_lab.run.process_pool import LocalProcesses, capacity
 from tui_lab.run.recorder import SessionRecorder
 from tui_lab.run.stacked import plan_tasks
+from tui_lab.run.train_steps import graph_plan
 from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
 
 
@@ -85,6 +87,7 @@ def plan_runs(
                                 seed=seed,
                                 device=device,
                                 threads=preset.threads,
+                                cuda_graphs=preset.cuda_graphs,
                                 group_id=group,
                                 group_size=len(seeds),
                                 lr_factor=factor,
@@ -96,6 +99,14 @@ def plan_runs(
                                 trajectory=preset.trajectory,
                             )
                         )
+                        kind, why = graph_plan(runs[-1])
+                        if preset.cuda_graphs == "on" and kind != "cuda_graph":
+                            raise BadInput(
+                                f"cuda_graphs is on but {runs[-1].label()} cannot be captured: "
+                                f"{why}",
+                                source=source,
+                                field="cuda_graphs",
+                            )
     return runs
 
 
@@ -115,6 +126,7 @@ def prepare_sweep(
     device: str | None = None,
     data_dir: Path | None = None,
     executor: ExecutorSettings | None = None,
+    parallel: int | str | None = None,
     source: str | None = None,
 ) -> PreparedSweep:
     """Validate everything, load the data and join the cluster if the sweep trains on one;
@@ -126,6 +138,8 @@ def prepare_sweep(
         preset = preset.updated(data_dir=data_dir)
     if executor is not None:
         preset = preset.updated(executor=executor)
+    if parallel is not None:
+        preset = preset.updated(parallel=parallel)
     out_dir = ensure_writable_dir(out_dir)
     data = load_data(
         preset.dataset,
@@ -149,9 +163,17 @@ def prepare_sweep(
         runner = RayExecutor(preset.executor)
     else:
         resolved_device = resolve_device(device_spec, source=device_source, field=device_field)
-        runner = InlineExecutor()
     runs = plan_runs(preset, data.n_train, resolved_device, source)
+    if preset.executor.kind != "ray":
+        runner = local_executor(runs, preset.parallel)
     return PreparedSweep(preset, data, runs, out_dir, runner)
+
+
+def local_executor(runs: list[RunConfig], parallel: int | str) -> Executor:
+    """Worker processes when more than one run fits on the machine at once, else this process."""
+    if capacity(runs, parallel).slots > 1:
+        return LocalProcesses(parallel)
+    return InlineExecutor()
 
 
 def run_sweep(
@@ -159,8 +181,9 @@ def run_sweep(
     control: SweepControl | None = None,
     executor: Executor | None = None,
 ) -> Iterator[Event]:
-    """Train every run through ``executor`` (default: the one the sweep was prepared with);
-    yields the engine's events plus SessionSaved after each save.
+    """Train every run through ``executor`` (default: the one the sweep was prepared with: a
+    Ray cluster, worker processes when several runs fit at once, or this process); yields the
+    engine's events, interleaved when runs overlap, plus SessionSaved after each save.
 
     Sessions and weights are written here, from the events, whichever executor trained the run.
     If the consumer stops early (Ctrl+C, a signal, closing the generator), every run that had

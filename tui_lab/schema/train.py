@@ -58,6 +58,12 @@ def _plain_file_name(value: str) -> str:
 
 WeightsFile = Annotated[str, Field(max_length=255), AfterValidator(_plain_file_name)]
 Stacking = Literal["auto", "stacked", "separate"]
+CudaGraphs = Literal["auto", "on", "off"]
+CUDA_GRAPHS_HELP = (
+    "Replay each full training step from a captured CUDA graph: auto where it can be captured "
+    "(a CUDA device, no micro-batching or lr warm-up, an optimizer that can be captured), on "
+    "(an error where it cannot), off."
+)
 
 # Per optimizer: its default learning rate and the hyper-parameters it accepts, with defaults.
 # Passing a hyper-parameter an optimizer does not have is an error rather than silently ignored.
@@ -276,6 +282,13 @@ class TrainPreset(StrictModel):
         "one per core, above). 1 is fastest when other programs share the cores.",
     )
     lr_scaling: LrScaling = Field(default_factory=LrScaling)
+    parallel: PositiveInt | Literal["auto"] = Field(
+        "auto",
+        description="Runs trained at once, each in its own process. auto: one slot per core "
+        "on the cpu (large batches get several threads), several small-batch runs per GPU, "
+        "every GPU of the box with device 'cuda'.",
+    )
+    cuda_graphs: CudaGraphs = Field("auto", description=CUDA_GRAPHS_HELP)
     curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
     )
@@ -348,6 +361,7 @@ class RunConfig(StrictModel):
     lr_grid_size: PositiveInt = Field(1, description="How many lrs the grid tries at this batch.")
     protocol: Literal["fixed", "best-lr"] = "fixed"
     stacking: Stacking = "auto"
+    cuda_graphs: CudaGraphs = "auto"
     curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
@@ -379,6 +393,10 @@ class Environment(StrictModel):
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
     cores: int | None = Field(None, description="CPUs this process may use.")
+    training_step: Literal["eager", "cuda_graph"] = Field(
+        "eager", description="How each training step ran: eagerly, or replayed from a CUDA graph."
+    )
+    training_step_reason: str = Field("", description="Why that kind of step was used.")
 
 
 class EpochRecord(StrictModel):

@@ -55,8 +55,13 @@ class TrainScreen(Screen):
             "Noise/acc",
             tooltip="swap the accuracy chart for the gradient noise scale (both shown when wide)",
         ),
-        Binding("n", "skip_run", "Skip", tooltip="stop this run (saved) and start the next"),
-        Binding("c", "cancel_sweep", "Cancel", tooltip="stop this run (saved), no more"),
+        Binding(
+            "n",
+            "skip_run",
+            "Skip",
+            tooltip="stop the running run (the selected one when several run; saved) and go on",
+        ),
+        Binding("c", "cancel_sweep", "Cancel", tooltip="stop every running run (saved), no more"),
         Binding("m", "app.toggle_maximize", "Zoom", show=False),
     ]
 
@@ -67,6 +72,7 @@ class TrainScreen(Screen):
         self.runner: SweepRunner | None = None
         self.run_colors = RunColors()
         self.stopping = ""  # what the user asked for and is on its way: "skip" or "cancel"
+        self.skip_index: int | None = None  # the run `n` stops, once confirmed
         self._dirty = False
 
     def compose(self) -> ComposeResult:
@@ -205,11 +211,20 @@ class TrainScreen(Screen):
         chart.show_raw = not chart.show_raw
 
     def action_skip_run(self) -> None:
-        """Asks first: the run is cut short (saved as interrupted), the sweep goes on."""
+        """Asks first: the run is cut short (saved as interrupted), the sweep goes on. With
+        several runs training it stops the selected one, or the only one."""
+        if self.runner is None or not self.running:
+            return
+        running = self.sweep.running_indices()
+        selected = self.query_one(RunTable).cursor_row
+        if selected not in running and len(running) > 1:
+            self.notify("Several runs are training: select one in the run table, then n.")
+            return
+        self.skip_index = selected if selected in running else next(iter(running), None)
         self._confirmed(SKIP, "skip")
 
     def action_cancel_sweep(self) -> None:
-        """Asks first, as quitting does: the run is cut short and no more start."""
+        """Asks first, as quitting does: every running run is cut short and no more start."""
         self._confirmed(CANCEL, "cancel")
 
     def _confirmed(self, question: tuple[str, str], request: str) -> None:
@@ -220,7 +235,7 @@ class TrainScreen(Screen):
             if not (yes and self.runner is not None and self.running):
                 return
             if request == "skip":
-                self.runner.skip_run()
+                self.runner.skip_run(self.skip_index)
             else:
                 self.runner.cancel()
             self.stopping = request

@@ -1,0 +1,86 @@
+"""Several runs at once: same results as one after another, and every run stops cleanly."""
+
+from __future__ import annotations
+
+from factories import ENVIRONMENT, run_config, small_sweep
+
+from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.core.storage import load_session
+from tui_lab.run import process_pool
+from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, StepStats, SweepStarted
+from tui_lab.run.executor import InlineExecutor, RunTask, SweepControl
+from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first
+from tui_lab.run.sweep import prepare_sweep, run_sweep
+
+
+def losses_by_run(events):
+    runs: dict[int, list[tuple[float, float]]] = {}
+    for e in events:
+        if isinstance(e, EpochEnded):
+            runs.setdefault(e.run_index, []).append((e.record.train_loss, e.record.val_loss))
+    return runs
+
+
+def test_concurrent_runs_give_the_same_losses_as_sequential_ones(tmp_path):
+    # One thread per run whatever the batch size, so nothing but the scheduling differs.
+    preset = small_sweep(batch_sizes=[8, 32, "full"], threads=1)
+    prepared = prepare_sweep(preset, out_dir=tmp_path / "seq")
+    sequential = losses_by_run(run_sweep(prepared, executor=InlineExecutor()))
+    prepared = prepare_sweep(preset, out_dir=tmp_path / "par")
+    events = list(run_sweep(prepared, executor=LocalProcesses(parallel=2)))
+    assert losses_by_run(events) == sequential and len(sequential) == 3
+    assert len(list((tmp_path / "par").glob("*.safetensors"))) == 3  # weights came back too
+
+
+def test_skip_one_run_then_quit_saves_every_running_run_as_interrupted(tmp_path):
+    preset = small_sweep(epochs=200, batch_sizes=[8, 16], threads=1)
+    control = SweepControl()
+    stream = run_sweep(prepare_sweep(preset, out_dir=tmp_path), control, LocalProcesses(2))
+    started, ended = set(), {}
+    for event in stream:
+        if isinstance(event, RunStarted):
+            started.add(event.run_index)
+        if isinstance(event, StepStats) and started == {0, 1} and not ended:
+            control.skip(1)  # `n` on the second run's row
+        if isinstance(event, RunEnded):
+            ended[event.run_index] = event.status
+            break
+    stream.close()  # quitting: the other run is still training
+    assert ended == {1: "interrupted"}
+    sessions = [load_session(p) for p in tmp_path.glob("*.json")]
+    assert sorted(s.status for s in sessions) == ["interrupted", "interrupted"]
+
+
+def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
+    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    runs = [run_config(b) for b in (512, 1, 8, 32)]
+    room = capacity(runs, "auto")
+    assert room.slots == 2 and room.total_cores == 2
+    tasks = longest_first([RunTask.single(i, c) for i, c in enumerate(runs)], n_train=1437)
+    assert [t.runs[0][1].batch_size for t in tasks] == [1, 8, 32, 512]
+    assert capacity(runs, 3).slots == 3  # asked for: three at once, one core each at least
+    assert capacity(runs[:1], "auto").slots == 1  # one run: trained in this process
+
+
+def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
+    monkeypatch.setattr(process_pool, "machine_cores", lambda: 16)
+    monkeypatch.setattr(process_pool, "sweep_devices", lambda d: ["cuda:0", "cuda:1"])
+    small = [run_config(8).updated(device="cuda") for _ in range(10)]
+    room = capacity(small, "auto")
+    placed = [room.place(c, process_pool.need(c, 16)) for c in small]
+    assert placed.count("cuda:0") == placed.count("cuda:1") == process_pool.GPU_SHARE
+    assert placed[-2:] == [None, None]  # the rest wait for a free share
+    big = run_config(4096).updated(device="cuda")
+    assert capacity([big], "auto").place(big, process_pool.need(big, 16)) == "cuda:0"
+
+
+def test_the_live_sweep_shows_several_running_runs():
+    runs = [run_config(b) for b in (1, 8, 32)]
+    sweep = LiveSweep()
+    sweep.apply(SweepStarted("t", runs))
+    for index in (0, 1):
+        sweep.apply(RunStarted(index, runs[index], ENVIRONMENT, 100, 20, 100))
+    assert [r.status for r in sweep.runs] == ["running", "running", "pending"]
+    assert sweep.running_indices() == [0, 1] and sweep.current == 1
+    sweep.apply(RunEnded(1, "interrupted", "stopped"))
+    assert sweep.running_indices() == [0] and sweep.current == 0  # the headline follows run 0

@@ -1,0 +1,291 @@
+"""Several runs at once on this machine, each in its own process.
+
+Small-batch steps are bound by per-step overhead, not arithmetic, so one run leaves most of the
+machine idle: two single-thread runs on two cores give about 1.9x the samples/s of one, and
+several small-batch runs share a GPU the same way. The pool fills the machine:
+
+- on the cpu, the threads of the runs at once never exceed the cores; each run uses the threads
+  it would use alone (one for small batches, torch's default for large ones), so its losses do
+  not depend on what ran beside it;
+- on a GPU, up to GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
+  device ``cuda`` the runs spread over every visible GPU;
+- the longest runs start first, so the sweep ends soon after its longest run.
+
+Workers are spawned once and load the data once, then take runs one after another; events come
+back pickled by value over one queue. Workers ignore Ctrl+C: the parent stops them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import multiprocessing as mp
+import os
+import pickle
+import queue
+import signal
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+from tui_lab.core.data import Data, load_data
+from tui_lab.core.devices import sweep_devices
+from tui_lab.run.engine import cpu_threads, steps_per_epoch, train_run
+from tui_lab.run.events import Event, RunEnded
+from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
+from tui_lab.schema import RunConfig
+
+# Small-batch runs sharing one GPU: each keeps a CPU core busy launching kernels, and the GPU
+# interleaves their small kernels.
+GPU_SHARE = 4
+# From this batch size a run's kernels fill a GPU by themselves.
+GPU_LARGE_BATCH = 1024
+# What one optimizer step costs on top of its samples, in samples (order of magnitude: a
+# LeNet-5 step costs about as much fixed overhead as 30 samples' arithmetic on a CPU core).
+STEP_COST_SAMPLES = 32
+POLL_SECONDS = 0.05
+JOIN_SECONDS = 5.0
+
+
+def machine_cores() -> int:
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def estimated_cost(task: RunTask, n_train: int) -> float:
+    """A task's work in sample-equivalents: its samples plus a fixed cost per step."""
+    return sum(
+        config.epochs * (n_train + STEP_COST_SAMPLES * steps_per_epoch(n_train, config.batch_size))
+        for _, config in task.runs
+    )
+
+
+@dataclass(frozen=True)
+class Need:
+    """What a run occupies while it trains: CPU cores and, on a GPU, a share of it."""
+
+    cores: int
+    gpu_units: int
+
+
+def need(config: RunConfig, cores: int) -> Need:
+    """What one run occupies; a task of several runs trains them one after another."""
+    if config.device.startswith("cuda"):
+        big = config.batch_size >= GPU_LARGE_BATCH
+        return Need(1, GPU_SHARE if big else 1)
+    return Need(min(cpu_threads(config), cores), 0)
+
+
+def task_need(task: RunTask, cores: int) -> Need:
+    needs = [need(config, cores) for _, config in task.runs]
+    return Need(max(n.cores for n in needs), max(n.gpu_units for n in needs))
+
+
+@dataclass
+class Capacity:
+    """The machine as a sweep may fill it, and what is taken right now."""
+
+    total_cores: int
+    gpus: dict[str, int]  # concrete device -> free units
+    slots: int  # most runs at once
+    running: int = 0
+    cores: int = field(init=False)  # free now
+
+    def __post_init__(self) -> None:
+        self.cores = self.total_cores
+
+    def place(self, config: RunConfig, n: Need) -> str | None:
+        """The device to start this (task's first) run on now, taking its share; None if it
+        must wait."""
+        if self.running >= self.slots or n.cores > self.cores:
+            return None
+        if n.gpu_units:
+            device = max(self.gpus, key=lambda d: self.gpus[d])  # the least busy GPU
+            if self.gpus[device] < n.gpu_units:
+                return None
+            self.gpus[device] -= n.gpu_units
+        else:
+            device = config.device
+        self.cores -= n.cores
+        self.running += 1
+        return device
+
+    def release(self, device: str, n: Need) -> None:
+        self.cores += n.cores
+        self.running -= 1
+        if n.gpu_units:
+            self.gpus[device] += n.gpu_units
+
+
+def capacity(runs: Sequence[RunConfig], parallel: int | str) -> Capacity:
+    """How many runs may train at once: ``parallel`` runs, or (auto) what fills the machine."""
+    cores = machine_cores()
+    devices = sweep_devices(runs[0].device) if runs else []
+    gpus = {d: GPU_SHARE for d in devices if d.startswith("cuda")}
+    if parallel == "auto":
+        slots = min(cores, GPU_SHARE * len(gpus)) if gpus else cores
+    else:
+        slots = int(parallel)
+        cores = max(cores, slots)  # asked for explicitly: every slot gets a core at least
+    return Capacity(cores, gpus, max(1, min(slots, len(runs))))
+
+
+def longest_first(tasks: Sequence[RunTask], n_train: int) -> list[RunTask]:
+    return sorted(tasks, key=lambda t: -estimated_cost(t, n_train))
+
+
+@dataclass
+class _Worker:
+    process: mp.process.BaseProcess
+    tasks: mp.Queue
+    runs: set[int] = field(default_factory=set)  # of its task, not ended yet
+    device: str = ""
+    need: Need = field(default_factory=lambda: Need(0, 0))
+
+
+class LocalProcesses:
+    """An executor that trains up to `capacity` runs at once in worker processes."""
+
+    def __init__(self, parallel: int | str = "auto") -> None:
+        self.parallel = parallel
+        self._mp = mp.get_context("spawn")  # fork would copy torch's threads and CUDA state
+
+    def execute(
+        self, tasks: Sequence[RunTask], data: Data, control: SweepControl
+    ) -> Iterator[Event]:
+        room = capacity([config for t in tasks for _, config in t.runs], self.parallel)
+        pending = longest_first(tasks, data.n_train)
+        indices = [index for t in tasks for index, _ in t.runs]
+        position = {index: i for i, index in enumerate(indices)}
+        events: mp.Queue = self._mp.Queue()
+        stops = self._mp.Array("b", len(indices), lock=False)
+        cancel = self._mp.Event()
+        workers: list[_Worker] = []
+        try:
+            while pending or any(w.runs for w in workers):
+                self._forward_control(control, cancel, stops, position, workers, pending)
+                self._start_what_fits(pending, room, workers, position, events, stops, cancel)
+                try:
+                    event = pickle.loads(events.get(timeout=POLL_SECONDS))
+                except queue.Empty:
+                    yield from self._reap_dead(workers, room)
+                    continue
+                if isinstance(event, RunEnded):
+                    self._free(event.run_index, workers, room)
+                yield event
+        finally:
+            cancel.set()
+            self._shut_down(workers, events)
+
+    @staticmethod
+    def _forward_control(control, cancel, stops, position, workers, pending) -> None:  # type: ignore[no-untyped-def]
+        if control.cancel.is_set():
+            cancel.set()
+            pending.clear()
+        request = control.stop_request()
+        if request is None:
+            return
+        for worker in workers:
+            for index in worker.runs:
+                if request in (EVERY_RUN, index):
+                    stops[position[index]] = 1
+
+    def _start_what_fits(self, pending, room, workers, position, events, stops, cancel) -> None:  # type: ignore[no-untyped-def]
+        """Start every waiting run that fits now, longest first (shorter ones fill the gaps)."""
+        for task in list(pending):
+            n = task_need(task, room.total_cores)
+            device = room.place(task.runs[0][1], n)
+            if device is None:
+                continue
+            worker = next((w for w in workers if not w.runs), None)
+            if worker is None:
+                worker = self._spawn(events, stops, cancel)
+                workers.append(worker)
+            pending.remove(task)
+            worker.runs, worker.device, worker.need = {i for i, _ in task.runs}, device, n
+            runs = [(position[i], i, config.updated(device=device)) for i, config in task.runs]
+            worker.tasks.put(runs)
+
+    def _spawn(self, events, stops, cancel) -> _Worker:  # type: ignore[no-untyped-def]
+        tasks: mp.Queue = self._mp.Queue()
+        process = self._mp.Process(
+            target=_worker_main, args=(tasks, events, stops, cancel), name="bslab-run", daemon=True
+        )
+        process.start()
+        return _Worker(process, tasks)
+
+    @staticmethod
+    def _free(run_index: int, workers: list[_Worker], room: Capacity) -> None:
+        """A run ended; its worker is free once its task's last run has."""
+        for worker in workers:
+            if run_index in worker.runs:
+                worker.runs.discard(run_index)
+                if not worker.runs:
+                    room.release(worker.device, worker.need)
+
+    @staticmethod
+    def _reap_dead(workers: list[_Worker], room: Capacity) -> Iterator[Event]:
+        """A worker that died mid-run (killed, out of host memory) fails its run, not the sweep."""
+        for worker in workers:
+            if worker.runs and not worker.process.is_alive():
+                code = worker.process.exitcode
+                for index in sorted(worker.runs):
+                    yield RunEnded(index, "failed", f"the run's process ended (exit code {code})")
+                worker.runs.clear()
+                room.release(worker.device, worker.need)
+
+    @staticmethod
+    def _shut_down(workers: list[_Worker], events: mp.Queue) -> None:
+        """Let the workers end (their runs stop at the next report), then terminate stragglers.
+
+        A worker cannot exit while its last events sit unread in the pipe, so they are drained
+        meanwhile; nothing is read after a terminate, which can cut a message in half.
+        """
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.tasks.put(None)
+        deadline = time.monotonic() + JOIN_SECONDS
+        while time.monotonic() < deadline and any(w.process.is_alive() for w in workers):
+            with contextlib.suppress(queue.Empty):
+                events.get(timeout=POLL_SECONDS)
+        for worker in workers:
+            if worker.process.is_alive():
+                worker.process.terminate()
+            worker.process.join()
+
+
+class _SharedStop:
+    """A worker's stop signal for its current run: its own flag, or the sweep's cancel."""
+
+    def __init__(self, stops, slot: int, cancel) -> None:  # type: ignore[no-untyped-def]
+        self.stops, self.slot, self.cancel = stops, slot, cancel
+
+    def is_set(self) -> bool:
+        return bool(self.stops[self.slot]) or self.cancel.is_set()
+
+
+def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel) -> None:  # type: ignore[no-untyped-def]
+    # Ctrl+C, SIGTERM and SIGHUP reach the whole process group: the parent handles them and
+    # stops its workers; a worker whose parent died (even by kill -9) ends too.
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_IGN)
+    parent = mp.parent_process()
+    if parent is not None:
+        threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
+    while (runs := tasks.get()) is not None:
+        for slot, run_index, config in runs:
+            try:
+                data = load_data(
+                    config.dataset,
+                    data_dir=config.data_dir,
+                    seed=config.seed,
+                    train_subset=config.train_subset,
+                )
+                stop = _SharedStop(stops, slot, cancel)
+                for event in train_run(config, data, run_index=run_index, stop=stop):
+                    events.put(pickle.dumps(event))
+            except Exception as error:  # the parent checked the data: this is a bug
+                failed = RunEnded(run_index, "failed", f"{type(error).__name__}: {error}")
+                events.put(pickle.dumps(failed))
