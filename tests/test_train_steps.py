@@ -26,10 +26,10 @@ def epoch_losses(config, data):
 def test_static_buffer_steps_train_exactly_like_eager_ones(monkeypatch):
     """The graphed step's buffers (permutation, device-side position, partial last batch,
     noise-measuring steps in between) run eagerly on the cpu: the losses must be identical."""
-    # 150 samples at batch 16: 9 full batches and a partial one of 6; noise every 4th step.
+    # 150 samples at batch 16: 9 full batches and a partial one of 6; noise 4 times an epoch.
     data = load_data("digits").subset(150, seed=0)
     config = run_config(16, optimizer="momentum", epochs=3).updated(
-        model="mlp", noise_scale={"enabled": True, "every": 4}
+        model="mlp", noise_scale={"enabled": True, "per_epoch": 4, "time_share": 1.0}
     )
     eager, _ = epoch_losses(config.updated(cuda_graphs="off"), data)
     monkeypatch.setattr("tui_lab.run.engine.graph_plan", lambda c: ("cuda_graph", "test"))

@@ -233,19 +233,20 @@ def run_sweep(
 
 
 def _ended(event: RunEnded, recorder: SessionRecorder, paths: list[Path]) -> Iterator[Event]:
-    """Record the run's end, save its weights beside the session, then its final save (the
-    file says how the run ended only once its weights are there)."""
+    """Record the run's end: its weights beside the session, then the final save (the file says
+    how the run ended only once its weights are there). All of it happens before the event goes
+    on, so a consumer that stops at RunEnded (quitting, Ctrl+C) still leaves the run saved."""
     recorder.handle(event)
+    final = None
+    if recorder.path is not None:
+        paths.append(recorder.path)
+        weights_file = None
+        if event.weights is not None:
+            weights = weights_path_for(recorder.path)
+            save_weights(event.weights, weights)
+            weights_file = weights.name
+        final = recorder.finish(event.run_index, weights_file=weights_file)
     yield replace(event, weights=None)  # consumers need no copy of the weights
-    if recorder.path is None:
-        return
-    paths.append(recorder.path)
-    weights_file = None
-    if event.weights is not None:
-        weights = weights_path_for(recorder.path)
-        save_weights(event.weights, weights)
-        weights_file = weights.name
-    final = recorder.finish(event.run_index, weights_file=weights_file)
     if final is not None:
         yield final
 
