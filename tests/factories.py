@@ -152,7 +152,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
 
 
 async def wait_until(pilot: Pilot, condition, timeout: float = 120.0) -> None:
-    """Wait for ``condition``; generous, so that a busy 2-core machine slows a test, not fails it."""
+    """Wait for ``condition``; generous, so a busy 2-core machine slows a test, not fails it."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -167,7 +167,9 @@ def test_the_newest_request_wins_and_s_saves_what_is_shown(tmp_path: Path):
         app = Host(lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            await pilot.press("right_square_bracket", "right_square_bracket", "right_square_bracket")
+            await pilot.press(
+                "right_square_bracket", "right_square_bracket", "right_square_bracket"
+            )
             await until(pilot, lambda: lab_drawn(app))
             assert math.isclose(app.screen.session.paths[0].optimizer.lr, 0.5 * 1.5**3)
             await pilot.press("s")
