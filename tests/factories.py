@@ -80,7 +80,6 @@ def small_sweep(**changes) -> TrainPreset:
         "batch_sizes": [32, "full"],
         "epochs": 2,
         "device": "cpu",
-        "parallel": 1,  # in this process: worker processes cost seconds to start
     }
     return TrainPreset.model_validate({**fields, **changes})
 
@@ -153,7 +152,7 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
 
 
 async def wait_until(pilot: Pilot, condition, timeout: float = 120.0) -> None:
-    """Wait for ``condition``: generous, so that a busy 2-core machine slows a test, not fails."""
+    """Wait for ``condition``; generous, so a busy 2-core machine slows a test, not fails it."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"

@@ -193,7 +193,8 @@ def test_analysis_key_opens_the_scaling_charts_of_the_ticked_runs(sessions_dir: 
             await pilot.press("a")  # untick all: nothing to analyse
             await pilot.press("g")
             assert isinstance(app.screen, CompareScreen)
-            assert any("then press g" in note for note in app.notes)
+            said = str(app.screen.query_one("#comparison").border_subtitle)
+            assert "g analyses the ticked runs" in said  # in place, not over the table
             await pilot.press("a", "g")
             assert isinstance(app.screen, AnalysisScreen)
             await pilot.pause(0.2)

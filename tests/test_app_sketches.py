@@ -113,7 +113,7 @@ def test_step_keys_change_the_lab_and_the_paths_redraw(tmp_path: Path):
             assert "sgd 0.5" in readout(app) and "rprop 0.05" in readout(app)
             drawn = plot.generation
 
-            await pilot.press("b", "bracketright", "c", "n", "E")
+            await pilot.press("b", "right_square_bracket", "c", "n", "E")
             await until(pilot, lambda: lab_drawn(app))
             preset = screen.preset
             assert preset.batch_sizes == [16] and preset.condition_number == 50
@@ -167,7 +167,9 @@ def test_the_newest_request_wins_and_s_saves_what_is_shown(tmp_path: Path):
         app = Host(lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.pause()
-            await pilot.press("bracketright", "bracketright", "bracketright")
+            await pilot.press(
+                "right_square_bracket", "right_square_bracket", "right_square_bracket"
+            )
             await until(pilot, lambda: lab_drawn(app))
             assert math.isclose(app.screen.session.paths[0].optimizer.lr, 0.5 * 1.5**3)
             await pilot.press("s")
@@ -270,7 +272,8 @@ def test_compare_opens_the_sketches_of_the_ticked_runs(tmp_path: Path):
             assert len(app.screen.runs) == 2
             assert any("No sketch for: adam b=32" in note for note in app.notes)
             await pilot.press("escape", "a", "k")  # nothing ticked any more
-            assert any("Tick two to four runs" in note for note in app.notes)
+            said = str(app.screen.query_one("#comparison").border_subtitle)
+            assert "k sketches 2 to 4 ticked runs (0 ticked)" in said
 
     run(scenario)
 

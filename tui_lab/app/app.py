@@ -38,7 +38,7 @@ class BslabApp(App[int]):
     BINDINGS: ClassVar = [
         Binding("ctrl+q", "quit", "Quit", priority=True),
         Binding("f1,question_mark", "help", "Help"),
-        # Off the footer, so that each screen's own keys fit 80 columns: F1 lists them first.
+        # Off the footer, so that each screen's own keys fit 80 columns: F1 and ctrl+p list them.
         Binding("f2", "switch_mode('setup')", "Setup", show=False),
         Binding("f3", "switch_mode('train')", "Train", show=False),
         Binding("f4", "switch_mode('compare')", "Compare", show=False),

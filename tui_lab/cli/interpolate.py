@@ -63,14 +63,19 @@ def main(argv: Sequence[str]) -> int:
     console = Console()
     width, height = plot_size(args, console)
     a, b = (LoadedSession(p, load_session(p)) for p in (args.session_a, args.session_b))
-    interp = compute(
-        a,
-        b,
-        points=args.points,
-        train_samples=args.train_samples,
-        device=resolve_device(args.device, field="--device"),
-        data_dir=args.data_dir,
-    )
+    device = resolve_device(args.device, field="--device")
+    # seconds to a minute on a CPU: say what is happening rather than show a blank screen
+    with console.status(
+        f"Evaluating both networks at {args.points} points on the line through their weights…"
+    ):
+        interp = compute(
+            a,
+            b,
+            points=args.points,
+            train_samples=args.train_samples,
+            device=device,
+            data_dir=args.data_dir,
+        )
     print_lines(console, render_interpolation(interp, width, height or PLOT_HEIGHT).splitlines())
     console.print(
         f"solid: {interp.train_samples} training samples, dotted: {interp.val_samples} "

@@ -78,7 +78,7 @@ def draw_lr_range(plt: Any, tests: Sequence[RangeTest], size: tuple[int, int]) -
         if suggested is not None:
             at = min(range(len(xs)), key=lambda i: abs(xs[i] - math.log10(suggested)))
             plt.scatter([xs[at]], [ys[at]], marker="●", color=color)
-        legend.append(LegendEntry("━", f"batch {test.batch_size}", color))
+        legend.append(LegendEntry("━", f"b={test.batch_size}", color))  # short: one legend line
         xs_all += xs
         ys_all += ys
     if xs_all:

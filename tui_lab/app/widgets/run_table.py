@@ -21,7 +21,7 @@ COLUMNS = (
     ("val acc", 7),
     ("samples/s", 9),
     ("lr", 6),
-    ("peak mem", 8),
+    ("peak mem", 9),
 )
 MEMORY_SUFFIX = {"process_peak_rss": " rss"}  # on the cpu: the process's peak RSS, not the run's
 
