@@ -11,8 +11,9 @@ import torch
 os.environ["BSLAB_OFFLINE"] = "1"  # nothing may download data during tests
 torch.set_num_threads(1)  # torch's thread pool thrashes when pytest shares 2 cores
 
-from factories import small_sweep  # noqa: E402
+from factories import OLD_RUN, SWEEP, small_sweep  # noqa: E402
 
+from tui_lab.core.storage import save_model  # noqa: E402
 from tui_lab.schema import TrainPreset  # noqa: E402
 
 SNAPSHOTS_TEXT = Path(__file__).parent / "snapshots_text"
@@ -52,3 +53,12 @@ def assert_text_snapshot():
         assert text == path.read_text(encoding="utf-8")
 
     return check
+
+
+@pytest.fixture
+def sessions_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "sessions"
+    folder.mkdir()
+    for session in [*SWEEP, OLD_RUN]:
+        save_model(session, folder / f"{session.id}.json")
+    return folder

@@ -5,16 +5,19 @@ from __future__ import annotations
 import json
 import math
 import time
+from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
+from textual.screen import Screen
 
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.cli.main import main
+from tui_lab.core.storage import LoadedSession
 from tui_lab.run.recorder import summarize
 from tui_lab.schema import (
     Environment,
@@ -22,10 +25,12 @@ from tui_lab.schema import (
     LossCurve,
     LrScaling,
     OptimizerConfig,
+    ParaboloidPreset,
     RunConfig,
     Session,
     Status,
     TrainPreset,
+    TrajectorySketch,
 )
 from tui_lab.schema.analysis import NoiseScalePoint
 
@@ -233,3 +238,67 @@ def noise_point(
         "probe_size": 1024,
     }
     return NoiseScalePoint(**{**fields, **changes})
+
+
+SMALL_LAB = ParaboloidPreset(
+    kind="paraboloid",
+    optimizers=[OptimizerConfig(name="sgd"), OptimizerConfig(name="rprop")],
+    batch_sizes=[4],
+    epochs=10,
+)
+
+
+class Host(App):
+    """Stands in for the bslab app: shows one screen and records notifications."""
+
+    def __init__(self, make_screen: Callable[[], Screen]) -> None:
+        super().__init__()
+        self.make_screen = make_screen
+        self.notes: list[str] = []
+
+    def on_mount(self) -> None:
+        self.push_screen(self.make_screen())
+
+    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
+        self.notes.append(message)
+        super().notify(message, **kwargs)
+
+
+def bowl_sketch(turns: float = 1.5, scale: float = 3.0) -> TrajectorySketch:
+    """A path spiralling into the final weights at (0, 0), over an elliptical bowl."""
+    steps = list(range(0, 300, 10))
+    fractions = [1 - s / steps[-1] for s in steps]
+    angles = [2 * math.pi * turns * f for f in fractions]
+    grid = [-4 + 8 * i / 14 for i in range(15)]
+    return TrajectorySketch(
+        steps=steps,
+        path_x=[scale * f * math.cos(a) for f, a in zip(fractions, angles, strict=True)],
+        path_y=[scale * f * math.sin(a) / 2 for f, a in zip(fractions, angles, strict=True)],
+        explained_variance=(0.81, 0.12),
+        grid_x=grid,
+        grid_y=grid,
+        grid_loss=[[0.05 + 0.1 * x * x + 0.4 * y * y for x in grid] for y in grid],
+        eval_samples=256,
+    )
+
+
+def sketched(session: Session, **sketch_options) -> LoadedSession:
+    session.trajectory = bowl_sketch(**sketch_options)
+    return LoadedSession(Path(f"{session.id}.json"), session)
+
+
+PAIR = [
+    sketched(make_session(8, rate=1.2)),
+    sketched(make_session(1024, rate=0.5), turns=0.4, scale=1.5),
+]
+
+
+SWEEP = [
+    make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged", minutes=10),
+    make_session(32, rate=1.0, seconds_per_epoch=1.0, minutes=10),
+    make_session(256, rate=0.6, seconds_per_epoch=0.4, minutes=10),
+    make_session(32, "adam", rate=1.5, seconds_per_epoch=1.2, minutes=10),
+]
+
+
+OLD_RUN = make_session(64, preset="older", minutes=0)

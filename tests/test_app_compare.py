@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
 from factories import CompareHost, make_session
 from textual.app import App
 from textual.widgets import DataTable, SelectionList
@@ -17,23 +16,6 @@ from tui_lab.app.widgets.comparison import COLUMNS, ComparisonTable
 from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.widgets.scaling_chart import ScalingChart
 from tui_lab.core.storage import save_model
-
-SWEEP = [
-    make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged", minutes=10),
-    make_session(32, rate=1.0, seconds_per_epoch=1.0, minutes=10),
-    make_session(256, rate=0.6, seconds_per_epoch=0.4, minutes=10),
-    make_session(32, "adam", rate=1.5, seconds_per_epoch=1.2, minutes=10),
-]
-OLD_RUN = make_session(64, preset="older", minutes=0)
-
-
-@pytest.fixture
-def sessions_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "sessions"
-    folder.mkdir()
-    for session in [*SWEEP, OLD_RUN]:
-        save_model(session, folder / f"{session.id}.json")
-    return folder
 
 
 def run(scenario) -> None:

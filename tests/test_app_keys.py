@@ -12,9 +12,7 @@ import asyncio
 import inspect
 from pathlib import Path
 
-from test_app_compare import sessions_dir  # noqa: F401 (a fixture)
-from test_app_sketches import PAIR, SMALL_LAB, Host, sketched
-from test_curves_chart import make_session
+from factories import PAIR, SMALL_LAB, Host, make_session, sketched
 from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
@@ -197,7 +195,7 @@ def test_train_keys_while_training(tmp_path: Path):
     run(scenario)
 
 
-def test_compare_keys(sessions_dir: Path):  # noqa: F811 (the fixture)
+def test_compare_keys(sessions_dir: Path):
     async def scenario():
         app = BslabApp(compare_paths=[sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
@@ -266,7 +264,7 @@ def test_sketches_keys():
     run(scenario)
 
 
-def test_every_footer_fits_80_columns(sessions_dir: Path):  # noqa: F811 (wider: more room)
+def test_every_footer_fits_80_columns(sessions_dir: Path):
     async def scenario():
         app = BslabApp(preset=small_preset(), out_dir=sessions_dir, worker_mode="thread")
         async with app.run_test(size=(80, 24)) as pilot:

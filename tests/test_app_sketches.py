@@ -8,9 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factories import CompareHost, make_session
+from factories import PAIR, SMALL_LAB, CompareHost, Host, make_session, sketched
 from textual.app import App
-from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Input, Static
 
 from tui_lab.app.screens.paraboloid import ParaboloidScreen, ladder_step, next_batch_size
@@ -18,35 +17,8 @@ from tui_lab.app.screens.sketches import SketchesScreen, SketchPlot
 from tui_lab.core.storage import LoadedSession, load_any_session, load_sessions, save_model
 from tui_lab.schema import (
     Interpolation,
-    OptimizerConfig,
-    ParaboloidPreset,
     ParaboloidSession,
-    Session,
-    TrajectorySketch,
 )
-
-SMALL_LAB = ParaboloidPreset(
-    kind="paraboloid",
-    optimizers=[OptimizerConfig(name="sgd"), OptimizerConfig(name="rprop")],
-    batch_sizes=[4],
-    epochs=10,
-)
-
-
-class Host(App):
-    """Stands in for the bslab app: shows one screen and records notifications."""
-
-    def __init__(self, make_screen: Callable[[], Screen]) -> None:
-        super().__init__()
-        self.make_screen = make_screen
-        self.notes: list[str] = []
-
-    def on_mount(self) -> None:
-        self.push_screen(self.make_screen())
-
-    def notify(self, message: str, **kwargs) -> None:  # type: ignore[override]
-        self.notes.append(message)
-        super().notify(message, **kwargs)
 
 
 def run(scenario) -> None:
@@ -70,35 +42,6 @@ def lab_drawn(app: App) -> bool:
 
 def readout(app: App) -> str:
     return str(app.screen.query_one("#readout", Static).render())
-
-
-def bowl_sketch(turns: float = 1.5, scale: float = 3.0) -> TrajectorySketch:
-    """A path spiralling into the final weights at (0, 0), over an elliptical bowl."""
-    steps = list(range(0, 300, 10))
-    fractions = [1 - s / steps[-1] for s in steps]
-    angles = [2 * math.pi * turns * f for f in fractions]
-    grid = [-4 + 8 * i / 14 for i in range(15)]
-    return TrajectorySketch(
-        steps=steps,
-        path_x=[scale * f * math.cos(a) for f, a in zip(fractions, angles, strict=True)],
-        path_y=[scale * f * math.sin(a) / 2 for f, a in zip(fractions, angles, strict=True)],
-        explained_variance=(0.81, 0.12),
-        grid_x=grid,
-        grid_y=grid,
-        grid_loss=[[0.05 + 0.1 * x * x + 0.4 * y * y for x in grid] for y in grid],
-        eval_samples=256,
-    )
-
-
-def sketched(session: Session, **sketch_options) -> LoadedSession:
-    session.trajectory = bowl_sketch(**sketch_options)
-    return LoadedSession(Path(f"{session.id}.json"), session)
-
-
-PAIR = [
-    sketched(make_session(8, rate=1.2)),
-    sketched(make_session(1024, rate=0.5), turns=0.4, scale=1.5),
-]
 
 
 # The paraboloid lab

@@ -124,6 +124,8 @@ def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsy
     assert [str(row["batch"]) for row in rows] == ["8", "32", "128"]
     assert set(Summary.model_fields) <= set(rows[0])
     assert {str(row["status"]) for row in rows} == {"completed"}
+
+
 def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, tiny_preset):
     long = tiny_preset.updated(epochs=500, batch_sizes=[1, 2], train_subset=400)
     preset = write(tmp_path / "p.json", long.model_dump_json())
