@@ -85,6 +85,7 @@ def small_sweep(**changes) -> TrainPreset:
         "batch_sizes": [32, "full"],
         "epochs": 2,
         "device": "cpu",
+        "parallel": 1,  # in this process: worker processes cost seconds to start
     }
     return TrainPreset.model_validate({**fields, **changes})
 

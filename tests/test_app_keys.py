@@ -38,7 +38,7 @@ from tui_lab.schema import TrainPreset
 KEYS: dict[type[Screen], set[str]] = {
     SetupScreen: {"ctrl+r", "ctrl+o", "ctrl+s", "ctrl+f"},
     TrainScreen: {"x", "w", "b", "n", "c", "m"},
-    CompareScreen: {"x", "v", "w", "k", "g", "m", "a", "o", "r", "p", "escape"},
+    CompareScreen: {"x", "v", "w", "e", "k", "g", "m", "a", "o", "r", "p", "escape"},
     ParaboloidScreen: {
         *map(str, range(1, 10)),
         "b",
@@ -200,7 +200,7 @@ def test_compare_keys(sessions_dir: Path):
         app = BslabApp(compare_paths=[sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            for key in ("x", "v", "v", "w", "p", "p", "a", "a", "a"):
+            for key in ("x", "v", "v", "w", "e", "p", "p", "a", "a", "a"):
                 await shows_an_effect(pilot, key)
             await shows_an_effect(pilot, "k")  # nothing ticked: it says what k needs
             await shows_an_effect(pilot, "g")  # and what g needs

@@ -80,13 +80,14 @@ OPTIMIZER_DEFAULTS: dict[str, dict[str, object]] = {
 }
 
 
+LearningRate = Annotated[float, Field(gt=0, le=MAX_LR, allow_inf_nan=False)]
+
+
 class OptimizerConfig(StrictModel):
     """One optimizer and its hyper-parameters; fields left out take the optimizer's defaults."""
 
     name: OptimizerName
-    lr: Annotated[float, Field(gt=0, le=MAX_LR, allow_inf_nan=False)] | None = Field(
-        None, description="Base learning rate (before scaling)."
-    )
+    lr: LearningRate | None = Field(None, description="Base learning rate (before scaling).")
     momentum: Fraction | None = None
     weight_decay: Annotated[float, Field(ge=0, le=MAX_LR, allow_inf_nan=False)] | None = None
     eps: PositiveFloat | None = None
@@ -136,8 +137,8 @@ class PresetOptimizer(OptimizerConfig):
     """An optimizer as a preset gives it: ``lr`` may be a list, a grid tried at every batch."""
 
     lr: (
-        PositiveFloat
-        | Annotated[list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST)]
+        LearningRate
+        | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_LIST)]
         | None
     ) = Field(None, description="Base learning rate (before scaling), or a list of them: a grid.")
 

@@ -18,6 +18,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
+from tui_lab.analysis.seeds import seed_groups
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
@@ -270,6 +271,10 @@ class CompareScreen(Screen):
         chart.show_raw = not chart.show_raw
 
     def action_toggle_seeds(self) -> None:
+        """Seeds of one configuration: their mean with a band, or every seed as its own line."""
+        if all(group.n == 1 for group in seed_groups(self.selected_sessions)):
+            self.say("e switches seeds' mean and each seed: these runs have one seed each")
+            return
         for chart in self.query(CurvesChart):
             chart.by_group = not chart.by_group
 
