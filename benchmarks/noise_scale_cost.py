@@ -7,6 +7,7 @@ training time (both timed inside the same run, so that a busy machine slows both
 the extra wall time against the same run with the noise scale off (interleaved; noisy when the
 machine is busy). A last line times one measurement.
 Usage: python benchmarks/noise_scale_cost.py [--device cpu|cuda] [--epochs 8] [--repeats 2]
+       [--dataset fashion-mnist --train-subset 8000]
 """
 
 from __future__ import annotations
@@ -26,13 +27,13 @@ from tui_lab.run.engine import NoiseProbe, cpu_threads, train_run
 from tui_lab.run.events import EpochEnded, RunEnded, StepStats
 from tui_lab.schema.analysis import NoiseScaleSettings
 
-TARGET = 0.95  # the quickstart's: a run that reaches it is measured there once more
 
-
-def timed_run(device: str, batch: int, epochs: int, noise: bool, data) -> tuple[float, float, int]:
+def timed_run(
+    device: str, batch: int, epochs: int, noise: bool, data, dataset: str, target: float
+) -> tuple[float, float, int]:
     """(training seconds, seconds spent measuring, measurements) of one engine run."""
-    config = run_config(device, batch, epochs, instruments=noise, trajectory=False)
-    config = config.model_copy(update={"target_accuracy": TARGET})
+    config = run_config(device, batch, epochs, instruments=noise, trajectory=False, dataset=dataset)
+    config = config.model_copy(update={"target_accuracy": target})
     measuring = [0.0]
     original = NoiseProbe.measure
 
@@ -76,13 +77,22 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--batch-sizes", default="1,8,32,128,512,full")
+    parser.add_argument("--dataset", default="digits", help="digits, or an IDX set on disk")
+    parser.add_argument("--train-subset", type=int, help="train on this many samples")
+    parser.add_argument(
+        "--target",
+        type=float,
+        default=0.95,
+        help="a run that reaches it is measured there once more",
+    )
     args = parser.parse_args()
     device = resolve_device(args.device)
-    data = load_data("digits").to(device)
+    data = load_data(args.dataset, train_subset=args.train_subset).to(device)
     n = data.n_train
     settings = NoiseScaleSettings()
     print(
-        f"device {device}, torch {torch.__version__}, LeNet-5 on {n} digits, {args.epochs} epochs"
+        f"device {device}, torch {torch.__version__}, LeNet-5 on {n:,} {args.dataset} samples, "
+        f"{args.epochs} epochs"
     )
     print(
         f"default cadence: probe {settings.probe_size}, at most {settings.per_epoch:g} per epoch, "
@@ -98,9 +108,11 @@ def main() -> None:
         shares, walls, trains, counts = [], [], [], []
         for _ in range(args.repeats):  # interleaved: both see the same machine load
             start = time.perf_counter()
-            timed_run(device, batch, args.epochs, False, data)
+            timed_run(device, batch, args.epochs, False, data, args.dataset, args.target)
             middle = time.perf_counter()
-            train, measuring, count = timed_run(device, batch, args.epochs, True, data)
+            train, measuring, count = timed_run(
+                device, batch, args.epochs, True, data, args.dataset, args.target
+            )
             end = time.perf_counter()
             shares.append(measuring / train)
             walls.append((end - middle) / (middle - start) - 1)

@@ -68,10 +68,33 @@ def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
     small = [run_config(8).updated(device="cuda") for _ in range(10)]
     room = capacity(small, "auto")
     placed = [room.place(c, process_pool.need(c, 16)) for c in small]
-    assert placed.count("cuda:0") == placed.count("cuda:1") == process_pool.GPU_SHARE
-    assert placed[-2:] == [None, None]  # the rest wait for a free share
+    devices = [p[0] if p else None for p in placed]
+    assert devices.count("cuda:0") == devices.count("cuda:1") == process_pool.GPU_SHARE
+    assert devices[-2:] == [None, None]  # the rest wait for a free share
     big = run_config(4096).updated(device="cuda")
-    assert capacity([big], "auto").place(big, process_pool.need(big, 16)) == "cuda:0"
+    assert capacity([big], "auto").place(big, process_pool.need(big, 16))[0] == "cuda:0"
+
+
+def test_on_two_cores_a_large_batch_runs_beside_a_small_one_and_takes_both_cores_last(
+    monkeypatch,
+):
+    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    monkeypatch.setattr(
+        process_pool, "preferred_threads", lambda config: 1 if config.batch_size < 16 else 2
+    )
+    small, large, last = run_config(1), run_config(512), run_config(2048)
+    room = capacity([small, large, last], "auto")
+    assert room.place(small, process_pool.need(small, 2), waiting=2)[1].cores == 1
+    # Two single-thread runs beat one run on two threads: the large batch does not wait.
+    _, granted = room.place(large, process_pool.need(large, 2), waiting=1)
+    assert granted.cores == 1 and room.cores == 0
+    room.release("cpu", granted)
+    room.release("cpu", process_pool.Need(1, 0))  # both ended: the last run is alone
+    assert room.place(last, process_pool.need(last, 2), waiting=0)[1].cores == 2
+    pinned = run_config(512).updated(threads=2)  # a preset's threads are kept: it waits
+    busy = capacity([small, pinned], "auto")
+    busy.place(small, process_pool.need(small, 2), waiting=1)
+    assert busy.place(pinned, process_pool.need(pinned, 2)) is None
 
 
 def test_the_live_sweep_shows_several_running_runs():

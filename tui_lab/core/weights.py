@@ -72,8 +72,11 @@ def check_weights_match(model: nn.Module, weights: dict[str, Tensor], path: Path
 
 
 def flat_parameters(model: torch.nn.Module) -> torch.Tensor:
-    """All parameters as one detached vector, in `model.parameters()` order, on their device."""
-    return torch.nn.utils.parameters_to_vector(model.parameters()).detach()
+    """All parameters as one detached vector, in `model.parameters()` order, on their device.
+
+    Each parameter is flattened in its logical (row-major) order whatever its memory layout
+    (channels-last weights included), which is the order `set_flat_parameters` reads back."""
+    return torch.cat([p.detach().reshape(-1) for p in model.parameters()])
 
 
 def set_flat_parameters(model: torch.nn.Module, flat: torch.Tensor) -> None:

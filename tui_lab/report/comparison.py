@@ -106,6 +106,8 @@ def noise_verdict(point: NoiseScalePoint, n_train: int) -> str:
     if point.b_simple is not None and point.b_simple > n_train:
         return f"exceeds the training set ({n_train:,})"
     return ""
+
+
 def status_key(session: Session) -> str:
     """The session's status, or ``did_not_learn`` for a completed run that ended at chance."""
     if session.status == "completed" and session.summary and session.summary.learned is False:

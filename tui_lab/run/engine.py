@@ -111,15 +111,24 @@ def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
 
 
+def preferred_threads(config: RunConfig) -> int:
+    """The threads a run would take on an idle machine: the preset's count, else one for small
+    batches (their operations are too small to split) and torch's default for larger ones."""
+    if config.threads:
+        return config.threads
+    if config.batch_size < SMALL_BATCH:
+        return 1
+    return DEFAULT_THREADS
+
+
 def cpu_threads(config: RunConfig) -> int:
     """The preset's thread count, else one thread for small batches, and for larger ones as
     many as there are idle cores now (at most torch's default): a thread whose core another
     program holds stalls every operation it shares, and throughput collapses (68 samples/s
     instead of 2,000 with one of two cores busy)."""
-    if config.threads:
-        return config.threads
-    if config.batch_size < SMALL_BATCH or DEFAULT_THREADS == 1:
-        return 1
+    preferred = preferred_threads(config)
+    if config.threads or preferred == 1:
+        return preferred
     idle = idle_cores()
     if idle is None:
         return DEFAULT_THREADS
@@ -195,7 +204,7 @@ def train_run(
         sketch = instruments.sketch(model, data, step=last_step)
     weights = None
     if model is not None:
-        weights = {name: t.detach().cpu() for name, t in model.state_dict().items()}
+        weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
     yield RunEnded(run_index, status, message, peak, sketch, weights)
 
 

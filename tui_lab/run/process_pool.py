@@ -4,9 +4,12 @@ Small-batch steps are bound by per-step overhead, not arithmetic, so one run lea
 machine idle: two single-thread runs on two cores give about 1.9x the samples/s of one, and
 several small-batch runs share a GPU the same way. The pool fills the machine:
 
-- on the cpu, the threads of the runs at once never exceed the cores; each run uses the threads
-  it would use alone (one for small batches, torch's default for large ones), so its losses do
-  not depend on what ran beside it;
+- on the cpu, the threads of the runs at once never exceed the cores. Small-batch runs take one
+  thread; a large-batch run takes the cores no waiting run could use (two single-thread runs
+  give more samples/s than one run on two threads), so it gets several threads only towards
+  the end of a sweep. A preset's ``threads`` is kept as asked (and the run waits for its cores):
+  CPU losses depend on the thread count at floating-point level, so a pinned count makes a run
+  give the same losses sequential or concurrent. Each session records the threads it used;
 - on a GPU, up to GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
   device ``cuda`` the runs spread over every visible GPU;
 - the longest runs start first, so the sweep ends soon after its longest run.
@@ -30,7 +33,7 @@ from dataclasses import dataclass, field
 
 from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import sweep_devices
-from tui_lab.run.engine import cpu_threads, steps_per_epoch, train_run
+from tui_lab.run.engine import preferred_threads, steps_per_epoch, train_run
 from tui_lab.run.events import Event, RunEnded
 from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
 from tui_lab.schema import RunConfig
@@ -71,11 +74,12 @@ class Need:
 
 
 def need(config: RunConfig, cores: int) -> Need:
-    """What one run occupies; a task of several runs trains them one after another."""
+    """What one run would occupy on an idle machine; a task of several runs trains them one
+    after another."""
     if config.device.startswith("cuda"):
         big = config.batch_size >= GPU_LARGE_BATCH
         return Need(1, GPU_SHARE if big else 1)
-    return Need(min(cpu_threads(config), cores), 0)
+    return Need(min(preferred_threads(config), cores), 0)
 
 
 def task_need(task: RunTask, cores: int) -> Need:
@@ -96,27 +100,35 @@ class Capacity:
     def __post_init__(self) -> None:
         self.cores = self.total_cores
 
-    def place(self, config: RunConfig, n: Need) -> str | None:
-        """The device to start this (task's first) run on now, taking its share; None if it
-        must wait."""
-        if self.running >= self.slots or n.cores > self.cores:
+    def place(self, config: RunConfig, wanted: Need, waiting: int = 0) -> tuple[str, Need] | None:
+        """Where to start this (task's first) run now and what it gets, taking that share; None
+        if it must wait. ``waiting``: other runs that could start after it; a CPU run whose
+        threads are not pinned leaves one core for each of them while slots are free."""
+        if self.running >= self.slots or self.cores < 1:
             return None
-        if n.gpu_units:
+        if wanted.gpu_units:
             device = max(self.gpus, key=lambda d: self.gpus[d])  # the least busy GPU
-            if self.gpus[device] < n.gpu_units:
+            if self.gpus[device] < wanted.gpu_units or wanted.cores > self.cores:
                 return None
-            self.gpus[device] -= n.gpu_units
+            self.gpus[device] -= wanted.gpu_units
+            granted = wanted
+        elif config.threads:  # pinned: exactly that many, or wait
+            if wanted.cores > self.cores:
+                return None
+            device, granted = config.device, wanted
         else:
-            device = config.device
-        self.cores -= n.cores
+            others = min(waiting, self.slots - self.running - 1)
+            spare = max(1, self.cores - others)
+            device, granted = config.device, Need(min(wanted.cores, spare), 0)
+        self.cores -= granted.cores
         self.running += 1
-        return device
+        return device, granted
 
-    def release(self, device: str, n: Need) -> None:
-        self.cores += n.cores
+    def release(self, device: str, granted: Need) -> None:
+        self.cores += granted.cores
         self.running -= 1
-        if n.gpu_units:
-            self.gpus[device] += n.gpu_units
+        if granted.gpu_units:
+            self.gpus[device] += granted.gpu_units
 
 
 def capacity(runs: Sequence[RunConfig], parallel: int | str) -> Capacity:
@@ -195,17 +207,23 @@ class LocalProcesses:
     def _start_what_fits(self, pending, room, workers, position, events, stops, cancel) -> None:  # type: ignore[no-untyped-def]
         """Start every waiting run that fits now, longest first (shorter ones fill the gaps)."""
         for task in list(pending):
-            n = task_need(task, room.total_cores)
-            device = room.place(task.runs[0][1], n)
-            if device is None:
+            first = task.runs[0][1]
+            placed = room.place(first, task_need(task, room.total_cores), len(pending) - 1)
+            if placed is None:
                 continue
+            device, granted = placed
             worker = next((w for w in workers if not w.runs), None)
             if worker is None:
                 worker = self._spawn(events, stops, cancel)
                 workers.append(worker)
             pending.remove(task)
-            worker.runs, worker.device, worker.need = {i for i, _ in task.runs}, device, n
-            runs = [(position[i], i, config.updated(device=device)) for i, config in task.runs]
+            worker.runs, worker.device, worker.need = {i for i, _ in task.runs}, device, granted
+            # The threads are the pool's to give: the worker must not look at the load itself.
+            threads = {} if device.startswith("cuda") else {"threads": granted.cores}
+            runs = [
+                (position[i], i, config.updated(device=device, **threads))
+                for i, config in task.runs
+            ]
             worker.tasks.put(runs)
 
     def _spawn(self, events, stops, cancel) -> _Worker:  # type: ignore[no-untyped-def]

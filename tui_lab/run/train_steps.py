@@ -32,7 +32,6 @@ CAPTURABLE = {"rprop", "rmsprop", "adadelta", "adam", "adamw"}
 CAPTURE_SAFE = {"sgd", "momentum", "nesterov"} | CAPTURABLE
 
 
-
 def graph_plan(config: RunConfig) -> tuple[StepKind, str]:
     """Which kind of step this run uses, and why (the session's environment records both)."""
     if config.cuda_graphs == "off":
