@@ -18,6 +18,14 @@ from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.cli.main import main
 from tui_lab.core.storage import LoadedSession
+from tui_lab.run.events import (
+    Event,
+    RunEnded,
+    RunStarted,
+    SessionSaved,
+    StepStats,
+    SweepStarted,
+)
 from tui_lab.run.recorder import summarize
 from tui_lab.schema import (
     Environment,
@@ -303,3 +311,61 @@ SWEEP = [
 
 
 OLD_RUN = make_session(64, preset="older", minutes=0)
+
+
+def seed_session(
+    batch: int, seed: int, *, done: int = 4, seconds_per_epoch: float = 1.0
+) -> Session:
+    """Seed ``seed`` of ``sgd b=batch`` in a sweep of 3 seeds and 4 epochs, ``done`` of them
+    trained (fewer: still running, its curves shorter than its siblings')."""
+    session = make_session(
+        batch,
+        epochs=done,
+        rate=0.8 + 0.2 * seed,
+        seconds_per_epoch=seconds_per_epoch,
+        status="completed" if done == 4 else "running",
+        preset="seeds",
+    )
+    config = session.config.updated(seed=seed, group_id=f"seeds/b{batch}", group_size=3, epochs=4)
+    session = session.model_copy(update={"id": f"seeds-b{batch}-s{seed}", "config": config})
+    session.summary = summarize(session)
+    return session
+
+
+def seeded_sweep_events() -> tuple[list[Event], list[Event]]:
+    """A live sweep of sgd b=8 and b=64, 3 seeds each, 2 runs at once, from made-up events:
+    b=8's seeds 0 and 1 done, seed 2 at 2000 of 4000 samples (5 samples/s); b=64's seed 0 at
+    1000 (20/s), seeds 1 and 2 not started. Then (the second list) both running runs get on.
+
+    The whole sweep's ETA, by hand: b=8 s=2 has 2000 samples left at 1.05 s/5 (evaluation
+    adds 5% to training time), 420 s; b=64 s=0 3000 at 1.2 s/20 (its epoch: 0.5 s + 0.1 s
+    evaluation), 180 s; the two b=64 seeds to come 4000 at their sibling's cost, 240 s each:
+    1080 s of work over 2 slots, 540 s. After the second list: (210 + 120 + 480) / 2 = 405 s.
+    """
+    sessions = [
+        seed_session(8, 0, seconds_per_epoch=200.0),
+        seed_session(8, 1, seconds_per_epoch=200.0),
+        seed_session(8, 2, done=2, seconds_per_epoch=2.0),
+        seed_session(64, 0, done=1, seconds_per_epoch=0.5),
+    ]
+    pending = [seed_session(64, seed).config for seed in (1, 2)]
+    configs = [s.config for s in sessions] + pending
+    events: list[Event] = [SweepStarted("seeds", configs)]
+
+    def start(index: int) -> None:
+        config = configs[index]
+        events.append(RunStarted(index, config, ENVIRONMENT, 1000, 200, math.ceil(1000 / 8)))
+        events.append(SessionSaved(index, Path(f"{index}.json"), sessions[index], final=False))
+
+    def step(index: int, samples: int, speed: float) -> StepStats:
+        epoch = samples // 1000 + 1
+        return StepStats(index, epoch, samples // 8, 0.0, samples, 0.0, 0.3, 0.05, speed)
+
+    for index in (0, 1):
+        start(index)
+        events.append(RunEnded(index, "completed", ""))
+        events.append(SessionSaved(index, Path(f"{index}.json"), sessions[index], final=True))
+    for index in (2, 3):
+        start(index)
+    events += [step(2, 2000, 5.0), step(3, 1000, 20.0)]
+    return events, [step(2, 3000, 5.0), step(3, 2000, 20.0)]

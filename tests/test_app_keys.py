@@ -12,7 +12,7 @@ import asyncio
 import inspect
 from pathlib import Path
 
-from factories import PAIR, SMALL_LAB, Host, make_session, sketched
+from factories import PAIR, SMALL_LAB, Host, make_session, seeded_sweep_events, sketched
 from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
@@ -31,13 +31,15 @@ from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.widgets.curves import NO_SEEDS
+from tui_lab.app.worker import SweepEvents
 from tui_lab.schema import TrainPreset
 
 # The keys of each screen's BINDINGS that the tests below press (first key of a "a,b" binding
 # and every other one too).
 KEYS: dict[type[Screen], set[str]] = {
     SetupScreen: {"ctrl+r", "ctrl+o", "ctrl+s", "ctrl+f"},
-    TrainScreen: {"x", "w", "b", "n", "c", "m"},
+    TrainScreen: {"x", "w", "b", "e", "n", "c", "m"},
     CompareScreen: {"x", "v", "w", "e", "k", "g", "m", "a", "o", "r", "p", "escape"},
     ParaboloidScreen: {
         *map(str, range(1, 10)),
@@ -178,6 +180,10 @@ def test_train_keys_while_training(tmp_path: Path):
                     screen.query_one("#loss-chart").show_raw,
                 )
                 assert after != before or screen.has_class("-show-noise"), key
+            await pilot.press("e")  # one seed per run here: it says so
+            await pilot.pause(0.2)
+            assert [note.message for note in app._notifications][-1:] == [NO_SEEDS]
+            assert screen.query_one("#loss-chart").by_group  # nothing to switch
             app.train_screen.query_one("#loss-chart").focus()
             await pilot.press("m")
             assert screen.maximized is not None
@@ -191,6 +197,20 @@ def test_train_keys_while_training(tmp_path: Path):
             while app.train_screen.running:
                 await pilot.pause(0.1)
             assert [run.status for run in screen.sweep.runs] == ["interrupted", "skipped"]
+
+    run(scenario)
+
+
+def test_train_seed_key_switches_means_and_every_seed(tmp_path: Path):
+    async def scenario():
+        app = BslabApp(out_dir=tmp_path, worker_mode="thread")
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.press("f3")
+            app.train_screen.post_message(SweepEvents(seeded_sweep_events()[0]))
+            await settle(pilot)
+            await shows_an_effect(pilot, "e")  # every seed its own line
+            assert not app.screen.query_one("#loss-chart").by_group
+            await shows_an_effect(pilot, "e")  # back to each configuration's mean and band
 
     run(scenario)
 

@@ -8,14 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import make_session, noise_point, wait_until
+from factories import make_session, noise_point, seeded_sweep_events, wait_until
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import Confirm
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
+from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart, rgb_style
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
@@ -260,3 +260,79 @@ def test_train_layout_after_visiting_every_screen_80x24(snap_compare, tmp_path, 
         await visit_every_screen(pilot)
 
     assert snap_compare(app, terminal_size=(80, 24), run_before=visit)
+
+
+def eta_seconds(app: BslabApp) -> int:
+    """The whole sweep's ETA as the progress area shows it, ``ETA ~m:ss``, in seconds."""
+    text = str(app.train_screen.query_one("#sweep-eta").render())
+    assert text.startswith("ETA ~"), text
+    minutes, seconds = text.removeprefix("ETA ~").split(":")
+    return int(minutes) * 60 + int(seconds)
+
+
+async def feed_seeded_sweep(pilot: Pilot) -> list:
+    """The Train screen in the middle of a sweep with seeds (see ``seeded_sweep_events``)."""
+    events, later = seeded_sweep_events()
+    await pilot.press("f3")
+    pilot.app.train_screen.post_message(SweepEvents(events))
+    await pilot.pause(REDRAW_INTERVAL + 0.2)
+    return later
+
+
+@sync
+async def test_seeds_draw_as_each_configurations_mean_and_band_and_e_shows_every_seed(tmp_path):
+    app = BslabApp(out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(100, 30)) as pilot:
+        await feed_seeded_sweep(pilot)
+        screen = app.train_screen
+        chart = screen.query_one("#accuracy-chart", CurvesChart)
+        series = chart.series()
+        lines = [s for s in series if s.label]
+        assert [s.label for s in lines] == ["sgd b=8 mean of 3 seeds", "sgd b=64 mean of 1/3 seeds"]
+        b8 = lines[0]
+        low, high = (s for s in series if s.faint and s.color == b8.color)
+        seeds = [run.session for run in screen.sweep.runs[:3]]
+        first = [100 * s.epochs[0].val_accuracy for s in seeds]
+        last = [100 * s.epochs[-1].val_accuracy for s in seeds[:2]]  # seed 2 is at epoch 2
+        assert b8.x == [1, 2, 3, 4]
+        assert b8.y[0] == pytest.approx(sum(first) / 3) and low.y[0] == pytest.approx(min(first))
+        assert b8.y[-1] == pytest.approx(sum(last) / 2) and high.y[-1] == pytest.approx(max(last))
+        # One colour per configuration: its mean, its band and every seed's row in the table.
+        table = screen.query_one(RunTable)
+        swatches = [table.get_row_at(row)[0].spans[0].style for row in range(4)]
+        assert swatches == [rgb_style(b8.color)] * 3 + [rgb_style(lines[1].color)]
+        assert "seeds: mean, min–max band (e: each)" in str(chart.border_title)
+        assert str(chart.border_subtitle) == "4 runs: colours as in the table"  # none left out
+
+        await pilot.press("e")
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        lines = [s for s in chart.series() if s.label]
+        labels = ["sgd b=8 s=0", "sgd b=8 s=1", "sgd b=8 s=2", "sgd b=64 s=0"]
+        assert [s.label for s in lines] == labels
+        assert {s.color for s in lines[:3]} == {b8.color}
+        assert [len(s.x) for s in lines[:3]] == [4, 4, 2]  # each seed as far as it got
+        assert "e: means" in str(chart.border_title)
+        assert not screen.query_one("#loss-chart", CurvesChart).by_group  # both charts switch
+
+        await pilot.press("e")
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        assert next(s.label for s in chart.series() if s.label) == "sgd b=8 mean of 3 seeds"
+
+
+@sync
+async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(tmp_path):
+    app = BslabApp(out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        later = await feed_seeded_sweep(pilot)
+        screen = app.train_screen
+        first = eta_seconds(app)
+        assert 530 <= first <= 540  # 540 s by hand: runs to come and 2 slots included
+        screen.post_message(SweepEvents(later))
+        await pilot.pause(0.5)
+        second = eta_seconds(app)
+        assert 395 <= second <= 405  # the running runs got on
+        await pilot.pause(1.3)
+        assert 0 < eta_seconds(app) < second  # it counts down between reports
+        screen.post_message(SweepEvents([SweepEnded(False, [])]))
+        await pilot.pause(0.5)
+        assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for

@@ -13,7 +13,7 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tui_lab.schema.train import Session
+from tui_lab.schema.train import RunConfig, Session
 
 SIGNIFICANCE = 0.05  # Welch's t-test, two-sided: the verdicts' "decided" rule
 
@@ -107,9 +107,13 @@ def median_or_none(values: Sequence[float | None]) -> float | None:
 
 
 def group_key(session: Session) -> str:
-    """What ties a run to its siblings of other seeds: the group id the sweep gave it, or
-    (older sessions) its whole configuration but the seed."""
-    cfg = session.config
+    """What ties a run to its siblings of other seeds: see ``config_group_key``."""
+    return config_group_key(session.config)
+
+
+def config_group_key(cfg: RunConfig) -> str:
+    """The group id the sweep gave a run, or (older sessions) its whole configuration but the
+    seed; from the config alone, for runs not saved yet (the app's live sweep)."""
     if cfg.group_id is not None:
         return cfg.group_id
     return cfg.model_dump_json(exclude={"seed", "device", "threads"})

@@ -6,8 +6,12 @@ apply events as they arrive and redraw only on its own (throttled) schedule.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
+import numpy as np
+
+from tui_lab.analysis.seeds import config_group_key
 from tui_lab.run.events import (
     EpochEnded,
     Event,
@@ -42,6 +46,26 @@ class RunState:
     noise: list[NoiseScalePoint] = field(default_factory=list)  # measured so far, live
     n_train: int = 0
     peak_memory: MemoryPeak | None = None
+    stacked: int = 1  # runs trained together as one model with this one (itself too)
+    mean_samples_per_second: float | None = None  # over the whole run, once it has ended
+
+    @property
+    def group(self) -> str:
+        """The configuration this run is a seed of: its siblings share their speed."""
+        return config_group_key(self.config)
+
+    @property
+    def overhead(self) -> float:
+        """Wall time per training second: evaluation after each epoch is not in samples/s."""
+        epochs = self.session.epochs if self.session else []
+        train = sum(e.train_seconds for e in epochs)
+        return (train + sum(e.eval_seconds for e in epochs)) / train if train > 0 else 1.0
+
+    @property
+    def seconds_per_sample(self) -> float | None:
+        """Wall seconds a sample costs this run (evaluation included), once it has a speed."""
+        speed = self.mean_samples_per_second or self.samples_per_second
+        return self.overhead / speed if speed else None
 
     def noise_points(self) -> list[NoiseScalePoint]:
         """The measurements as they arrive, or the saved ones for a run seen only saved."""
@@ -72,6 +96,7 @@ class LiveSweep:
     ended: bool = False
     cancelled: bool = False
     failure: str | None = None
+    slots: float = 0.0  # the most runs seen training at once (a stack of K counts once)
 
     def apply(self, event: Event) -> None:
         if isinstance(event, SweepStarted):
@@ -83,6 +108,9 @@ class LiveSweep:
             run.status = "running"
             run.samples_total = event.config.epochs * event.n_train
             run.n_train = event.n_train
+            run.stacked = max(1, event.stacked)
+            occupied = sum(1 / r.stacked for r in self.runs if r.status == "running")
+            self.slots = max(self.slots, occupied)
         elif isinstance(event, StepStats):
             run = self.runs[event.run_index]
             run.samples, run.loss = event.samples, event.loss
@@ -123,6 +151,8 @@ class LiveSweep:
         if event.final:
             run.status, run.message = session.status, session.message
             run.peak_memory = session.peak_memory or run.peak_memory
+            if session.summary is not None:
+                run.mean_samples_per_second = session.summary.samples_per_second
 
     def running_indices(self) -> list[int]:
         return [i for i, run in enumerate(self.runs) if run.status == "running"]
@@ -142,3 +172,53 @@ class LiveSweep:
 
     def sessions(self) -> list[Session]:
         return [run.session for run in self.runs if run.session is not None]
+
+    def eta_seconds(self) -> float | None:
+        """Wall seconds until the whole sweep is done, or None until some run has a speed.
+
+        Each running run needs its samples left at its speed; each run not started yet its
+        epochs × training samples at the seconds per sample of a sibling seed, else of the
+        measured runs nearest in batch size (interpolated in log-log: per-sample cost falls with
+        the batch). Runs share ``slots``: the sweep ends no sooner than its longest run left, and
+        no sooner than all the work left spread evenly over the slots.
+        """
+        if self.ended or not self.runs:
+            return None
+        basis = self._measured_costs()
+        if not basis:
+            return None
+        n_train = next((run.n_train for run in self.runs if run.n_train), 0)
+        stacked = {run.group: run.stacked for run in self.runs if run.status != "pending"}
+        longest = work = 0.0
+        for run in self.runs:
+            if run.status not in ("pending", "running"):
+                continue
+            total = run.samples_total or run.config.epochs * n_train
+            cost = run.seconds_per_sample or _interpolated_cost(run, basis)
+            left = max(0, total - run.samples) * cost
+            longest = max(longest, left)
+            work += left / (run.stacked if run.status == "running" else stacked.get(run.group, 1))
+        return max(longest, work / max(1.0, self.slots))
+
+    def _measured_costs(self) -> dict[str, list[tuple[int, float]]]:
+        """(batch size, seconds per sample) of every run with a speed, by configuration."""
+        costs: dict[str, list[tuple[int, float]]] = {}
+        for run in self.runs:
+            cost = run.seconds_per_sample
+            if cost is not None and run.samples > 0:
+                costs.setdefault(run.group, []).append((run.config.batch_size, cost))
+        return costs
+
+
+def _interpolated_cost(run: RunState, basis: dict[str, list[tuple[int, float]]]) -> float:
+    """A run's seconds per sample before it has a speed: its sibling seeds' mean, else the
+    measured batch sizes' costs interpolated in log-log (held flat beyond the ends)."""
+    if run.group in basis:
+        siblings = [cost for _, cost in basis[run.group]]
+        return sum(siblings) / len(siblings)
+    by_batch: dict[int, list[float]] = {}
+    for batch, cost in (point for points in basis.values() for point in points):
+        by_batch.setdefault(batch, []).append(cost)
+    logs = sorted((math.log(b), math.log(sum(c) / len(c))) for b, c in by_batch.items())
+    xs, ys = zip(*logs, strict=True)
+    return math.exp(float(np.interp(math.log(run.config.batch_size), xs, ys)))

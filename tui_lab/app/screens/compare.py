@@ -18,12 +18,18 @@ from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
-from tui_lab.analysis.seeds import seed_groups
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
-from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis, run_label
+from tui_lab.app.widgets.curves import (
+    NO_SEEDS,
+    CurvesChart,
+    RunColors,
+    next_x_axis,
+    run_label,
+    toggle_seed_view,
+)
 from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
 from tui_lab.report.comparison import run_order
@@ -272,11 +278,8 @@ class CompareScreen(Screen):
 
     def action_toggle_seeds(self) -> None:
         """Seeds of one configuration: their mean with a band, or every seed as its own line."""
-        if all(group.n == 1 for group in seed_groups(self.selected_sessions)):
-            self.say("e switches seeds' mean and each seed: these runs have one seed each")
-            return
-        for chart in self.query(CurvesChart):
-            chart.by_group = not chart.by_group
+        if not toggle_seed_view(self.query(CurvesChart), self.selected_sessions):
+            self.say(NO_SEEDS)
 
     def action_toggle_all(self) -> None:
         if len(self.picker.selected) == self.picker.option_count:

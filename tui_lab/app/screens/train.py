@@ -22,7 +22,13 @@ from textual.worker import WorkerError
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
-from tui_lab.app.widgets.curves import CurvesChart, RunColors, next_x_axis
+from tui_lab.app.widgets.curves import (
+    NO_SEEDS,
+    CurvesChart,
+    RunColors,
+    next_x_axis,
+    toggle_seed_view,
+)
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
@@ -52,8 +58,14 @@ class TrainScreen(Screen):
         Binding(
             "b",
             "toggle_noise",
-            "Noise/acc",
+            "Noise",
             tooltip="swap the accuracy chart for the gradient noise scale (both shown when wide)",
+        ),
+        Binding(
+            "e",
+            "toggle_seeds",
+            "Seeds",
+            tooltip="seeds of one configuration: their mean and min–max band, or every seed",
         ),
         Binding(
             "n",
@@ -104,7 +116,6 @@ class TrainScreen(Screen):
         for widget in self.query(CurvesChart):
             widget.run_colors = self.run_colors
         self.query_one(RunTable).run_colors = self.run_colors
-        self.query_one(SweepProgress).sweep_started_at = None
         self.stopping = ""
         self.runner = SweepRunner(self, request, self.worker_mode)
         self.runner.start()
@@ -209,6 +220,15 @@ class TrainScreen(Screen):
     def action_toggle_raw(self) -> None:
         chart = self.query_one("#loss-chart", CurvesChart)
         chart.show_raw = not chart.show_raw
+
+    def action_toggle_seeds(self) -> None:
+        """Seeds of one configuration: their mean with a band, or every seed as its own line;
+        without seeds, say so rather than do nothing."""
+        sessions = self.sweep.sessions()
+        if not toggle_seed_view(self.query(CurvesChart), sessions):
+            self.notify(
+                NO_SEEDS if sessions else "e switches seeds' mean and each seed: no runs yet"
+            )
 
     def action_skip_run(self) -> None:
         """Asks first: the run is cut short (saved as interrupted), the sweep goes on. With

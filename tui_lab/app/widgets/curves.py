@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any, Literal
@@ -18,7 +18,7 @@ import numpy as np
 from textual.color import Color
 from textual.reactive import reactive
 
-from tui_lab.analysis.seeds import SeedGroup, seed_groups
+from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
 from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
 from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
@@ -102,26 +102,29 @@ def preferred_color(config: RunConfig) -> int:
 
 
 class RunColors:
-    """A colour per run, derived from the run itself (``preferred_color``), so that Train, Compare
-    and the sketches agree. Share one between the charts and legends of a screen: when two runs
-    shown together ask for the same colour, the later one takes the next free colour."""
+    """A colour per configuration, derived from the run itself (``preferred_color``), so that
+    Train, Compare and the sketches agree, and every seed of a configuration (its ``group_key``)
+    wears its colour: the mean, the band and each seed's line. Share one between the charts and
+    legends of a screen: when two configurations shown together ask for the same colour, the
+    later one takes the next free colour."""
 
     def __init__(self) -> None:
-        self._by_id: dict[str, int] = {}
+        self._by_group: dict[str, int] = {}
 
     def __call__(self, session: Session) -> RGB:
-        index = self._by_id.get(session.id)
+        key = group_key(session)
+        index = self._by_group.get(key)
         if index is None:
-            wanted, taken = preferred_color(session.config), set(self._by_id.values())
+            wanted, taken = preferred_color(session.config), set(self._by_group.values())
             free = [(wanted + k) % len(PALETTE) for k in range(len(PALETTE))]
             index = next((i for i in free if i not in taken), wanted)
-            self._by_id[session.id] = index
+            self._by_group[key] = index
         return PALETTE[index]
 
     def retain(self, sessions: Sequence[Session]) -> None:
-        """Forget the runs no longer shown, so that their colours are free again."""
-        shown = {session.id for session in sessions}
-        self._by_id = {key: index for key, index in self._by_id.items() if key in shown}
+        """Forget the configurations no longer shown, so that their colours are free again."""
+        shown = {group_key(session) for session in sessions}
+        self._by_group = {key: index for key, index in self._by_group.items() if key in shown}
 
 
 def seed_band(
@@ -150,7 +153,29 @@ def seed_band(
 
 
 def group_label(group: SeedGroup) -> str:
-    return f"{group.config.group_label()} mean of {group.n} seeds"
+    """``sgd b=32 mean of 4 seeds``; ``2/4 seeds`` while the others have not saved yet (live),
+    or when only some of them are ticked."""
+    planned = group.config.group_size
+    count = f"{group.n}/{planned}" if group.n < planned else str(group.n)
+    return f"{group.config.group_label()} mean of {count} seeds"
+
+
+def has_seeds(group: SeedGroup) -> bool:
+    """Whether a configuration is drawn as a mean and band: it has (or will have) several seeds."""
+    return group.n > 1 or group.config.group_size > 1
+
+
+def toggle_seed_view(charts: Iterable[CurvesChart], sessions: Sequence[Session]) -> bool:
+    """The ``e`` key of every screen with curves: seeds as their mean and band, or each seed.
+    False, and nothing changed, when no configuration has several seeds (the screen says so)."""
+    if not any(has_seeds(group) for group in seed_groups(sessions)):
+        return False
+    for chart in charts:
+        chart.by_group = not chart.by_group
+    return True
+
+
+NO_SEEDS = "e switches seeds' mean and each seed: these runs have one seed each"
 
 
 @dataclass(frozen=True)
@@ -213,28 +238,23 @@ class CurvesChart(FramedPlot):
 
     def series(self) -> list[Series]:
         """What the next draw plots, downsampled, faint raw curves and bands first so lines
-        stay on top. With ``by_group``, several seeds of one configuration draw as one mean."""
+        stay on top. With ``by_group``, the seeds of one configuration draw as one mean with its
+        min–max band, in the place of its first run, so the legend keeps the runs' order."""
         faint: list[Series] = []
         lines: list[Series] = []
-        shown = self._sessions[:MAX_CURVES]
-        groups = seed_groups(shown) if self.by_group else []
-        grouped = {s.id for g in groups if g.n > 1 for s in g.sessions}
-        for group in groups:
-            if group.n == 1:
-                continue
+        for group in seed_groups(self._sessions[:MAX_CURVES]):
             color = self.run_colors(group.sessions[0])
-            xs, mean, low, high = seed_band([self._curve(s) for s in group.sessions])
-            faint += [Series(None, xs, low, color, faint=True)]
-            faint += [Series(None, xs, high, color, faint=True)]
-            lines.append(Series(group_label(group), xs, mean, color))
-        for session in shown:
-            if session.id in grouped:
+            if self.by_group and has_seeds(group):
+                xs, mean, low, high = seed_band([self._curve(s) for s in group.sessions])
+                faint += [Series(None, xs, low, color, faint=True)]
+                faint += [Series(None, xs, high, color, faint=True)]
+                lines.append(Series(group_label(group), xs, mean, color))
                 continue
-            color = self.run_colors(session)
-            if self.metric == "loss" and self.show_raw:
-                xs, ys = metric_points(session, self.metric, self.x_axis)
-                faint.append(Series(None, xs, _log10(ys), color, faint=True))
-            lines.append(Series(run_label(session), *self._curve(session), color))
+            for session in group.sessions:
+                if self.metric == "loss" and self.show_raw:
+                    xs, ys = metric_points(session, self.metric, self.x_axis)
+                    faint.append(Series(None, xs, _log10(ys), color, faint=True))
+                lines.append(Series(run_label(session), *self._curve(session), color))
         everything = faint + lines
         limit = max(30, min(MAX_POINTS, POINT_BUDGET // max(1, len(everything))))
         return [Series(s.label, *downsample(s.x, s.y, limit), s.color, s.faint) for s in everything]
@@ -291,7 +311,7 @@ class CurvesChart(FramedPlot):
         return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}{seeds}"
 
     def _has_groups(self) -> bool:
-        return any(g.n > 1 for g in seed_groups(self._sessions))
+        return any(has_seeds(g) for g in seed_groups(self._sessions))
 
     def _legend(self, plotted: list[Series]) -> str:
         """Each run's swatch and name, when they fit on the border; else how many runs there
@@ -301,10 +321,10 @@ class CurvesChart(FramedPlot):
             return "no runs selected"
         room = self.size.width - 4
         text = "  ".join(f"━ {s.label}" for s in labels)
-        if len(text) <= room and len(self._sessions) == len(labels):
-            return "  ".join(f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in labels)
         count = len(self._sessions)
-        shown = f"first {len(labels)} of {count:,} runs" if count > len(labels) else f"{count} runs"
+        if len(text) <= room and count <= MAX_CURVES:
+            return "  ".join(f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in labels)
+        shown = f"first {MAX_CURVES} of {count:,} runs" if count > MAX_CURVES else f"{count} runs"
         return f"{shown}: colours as in the table"
 
 

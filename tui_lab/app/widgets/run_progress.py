@@ -20,7 +20,8 @@ def clock(seconds: float | None) -> str:
 
 
 class SweepProgress(Vertical):
-    """Three lines: the current run and its numbers, then the run's and the sweep's bars + ETA."""
+    """Three lines: the current run and its numbers, then the run's and the sweep's bars + ETA
+    (of the whole sweep: runs still to start and runs training side by side included)."""
 
     DEFAULT_CSS = """
     SweepProgress { height: auto; padding: 0 1; }
@@ -34,7 +35,11 @@ class SweepProgress(Vertical):
 
     def __init__(self, **widget_kwargs) -> None:
         super().__init__(**widget_kwargs)
-        self.sweep_started_at: float | None = None
+        self._eta: tuple[float | None, float] = (None, 0.0)  # (seconds left, when estimated)
+        self._waiting = False  # a sweep is under way: its ETA is shown
+
+    def on_mount(self) -> None:
+        self.set_interval(1.0, self._count_down, name="sweep-eta-countdown")
 
     def compose(self) -> ComposeResult:
         yield Static("No sweep yet: set one up on the Setup screen (F2).", id="progress-status")
@@ -50,8 +55,6 @@ class SweepProgress(Vertical):
     def show(self, sweep: LiveSweep, headline: str, note: str = "") -> None:
         """Redraw from the sweep's state; ``headline`` is the status for when no run is active,
         ``note`` what was asked of the running run (skip, cancel) and is on its way."""
-        if sweep.runs and self.sweep_started_at is None:
-            self.sweep_started_at = time.monotonic()
         run = sweep.running
         status = self.query_one("#progress-status", Static)
         if run is None:
@@ -72,16 +75,34 @@ class SweepProgress(Vertical):
                 parts.append(f"{run.samples_per_second:,.0f} samples/s")
             status.update("  ".join(parts))
             speed = run.samples_per_second
-            remaining = (run.samples_total - run.samples) / speed if speed else None
+            remaining = max(0, run.samples_total - run.samples) / speed if speed else None
             self.query_one("#run-eta", Static).update(f"ETA {clock(remaining)}")
         self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else 0.0)
         self.query_one("#sweep-bar", ProgressBar).update(progress=sweep.fraction)
-        self.query_one("#sweep-eta", Static).update(self._sweep_eta(sweep))
+        self._estimate_sweep(sweep)
 
-    def _sweep_eta(self, sweep: LiveSweep) -> str:
-        """Elapsed time scaled by the share still to do: rough, as later runs differ in speed."""
-        if sweep.ended or self.sweep_started_at is None:
-            return ""
-        done = sweep.fraction
-        elapsed = time.monotonic() - self.sweep_started_at
-        return f"ETA ~{clock(elapsed * (1 - done) / done if done > 0.001 else None)}"
+    def _estimate_sweep(self, sweep: LiveSweep) -> None:
+        """Take a fresh estimate of the whole sweep (``LiveSweep.eta_seconds``) and show it."""
+        self._eta = (sweep.eta_seconds(), time.monotonic())
+        self._waiting = bool(sweep.runs) and not (sweep.ended or sweep.failure)
+        eta = self.query_one("#sweep-eta", Static)
+        left = sum(run.status in ("pending", "running") for run in sweep.runs)
+        eta.tooltip = (
+            f"the whole sweep: {left} run{'s' * (left != 1)} to finish, up to "
+            f"{max(1, round(sweep.slots))} at once; from each run's samples/s"
+            if self._waiting
+            else None
+        )
+        self._count_down()
+
+    def _count_down(self) -> None:
+        """The estimate less the time since it was taken: it moves between training reports
+        (evaluation, a run starting), never below zero."""
+        seconds, taken = self._eta
+        text = ""
+        if self._waiting and seconds is None:
+            text = "estimating…"
+        elif self._waiting and seconds is not None:
+            left = seconds - (time.monotonic() - taken)
+            text = f"ETA ~{clock(left)}" if left >= 1 else "finishing…"
+        self.query_one("#sweep-eta", Static).update(text)

@@ -15,7 +15,7 @@ from tui_lab.report.vocabulary import STATUS_STYLES, status_word
 # (title, width): fixed, as cells change while training and auto widths would not follow.
 # What matters first; with a cell's padding of 1 each side they fit 80 columns.
 COLUMNS = (
-    ("run", 12),
+    ("run", 14),  # "━ sgd b=64 s=0": a seed's label whole
     ("status", 13),
     ("epoch", 7),
     ("val acc", 7),
