@@ -63,6 +63,18 @@ def test_without_two_reached_sizes_the_text_says_what_the_fit_needs():
     assert "needs two batch sizes" in "\n".join(analysis_lines(group))
 
 
+def test_steps_that_do_not_fall_with_batch_size_give_no_critical_batch_size():
+    # The quickstart at one lr: 3 epochs at batch 32, 12 at 128 (more steps, not fewer).
+    sessions = [
+        session_from_accuracies(32, [0.9, 0.93, 0.95], 1.0),
+        session_from_accuracies(128, [0.5] * 11 + [0.95], 1.0),
+    ]
+    group = scaling_groups(sessions)[0]
+    text = "\n".join(analysis_lines(group))
+    assert "steps to target did not fall with batch size (32, 128)" in text
+    assert "B_crit = " not in text and "≈ 0" not in text
+
+
 def test_charts_mark_runs_that_never_reached_the_target():
     group = scaling_groups(sweep())[0]
     steps, samples, times = (plain(c) for c in render_report(group, width=80, height=16))

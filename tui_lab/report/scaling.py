@@ -280,6 +280,12 @@ def _fit_lines(fit: ScalingFit | None) -> list[str]:
     if fit is None:
         return ["  no steps-to-target fit: it needs two batch sizes that reach the target"]
     sizes = ", ".join(map(str, fit.batch_sizes))
+    if fit.e_min <= 0:  # the fit's best is a flat line: nothing like a B_crit to read off
+        return [
+            f"  no McCandlish fit: steps to target did not fall with batch size ({sizes}),",
+            "    so no critical batch size can be read off at this learning rate",
+            "    (try an lr scaling rule, or the best-lr protocol with an lr grid)",
+        ]
     exact = ", exact for two sizes" if len(fit.batch_sizes) == 2 else ""
     lines = [
         "  McCandlish fit (S/S_min − 1)(E/E_min − 1) = 1,",
