@@ -29,6 +29,7 @@ from tui_lab.app.widgets.curves import (
     next_x_axis,
     toggle_seed_view,
 )
+from tui_lab.app.widgets.lines import set_line
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
 from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
@@ -196,13 +197,14 @@ class TrainScreen(Screen):
             return
         point = run.noise_scale
         if point is None:
-            line.update("critical batch size ≈ [dim]not measured yet[/]")
+            set_line(line, "critical batch size ≈ [dim]not measured yet[/]")
             return
         verdict = noise_verdict(point, run.n_train)
-        line.update(
+        set_line(
+            line,
             f"critical batch size ≈ [b]{noise_interval_text(point)}[/]"
             + (f" [b $warning]{verdict}[/]" if verdict else "")
-            + f"  [dim]{run.config.label()} at epoch {point.epoch:.1f}[/]"
+            + f"  [dim]{run.config.label()} at epoch {point.epoch:.1f}[/]",
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

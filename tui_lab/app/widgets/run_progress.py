@@ -9,6 +9,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Label, ProgressBar, Static
 
 from tui_lab.app.live_sweep import LiveSweep
+from tui_lab.app.widgets.lines import set_line
 
 
 def clock(seconds: float | None) -> str:
@@ -58,8 +59,8 @@ class SweepProgress(Vertical):
         run = sweep.running
         status = self.query_one("#progress-status", Static)
         if run is None:
-            status.update(headline)
-            self.query_one("#run-eta", Static).update("")
+            set_line(status, headline)
+            set_line(self.query_one("#run-eta", Static), "")
         else:
             index = sweep.current + 1 if sweep.current is not None else 0
             parts = [
@@ -73,10 +74,10 @@ class SweepProgress(Vertical):
                 parts.append(f"acc {run.accuracy:.1%}")
             if run.samples_per_second:
                 parts.append(f"{run.samples_per_second:,.0f} samples/s")
-            status.update("  ".join(parts))
+            set_line(status, "  ".join(parts))
             speed = run.samples_per_second
             remaining = max(0, run.samples_total - run.samples) / speed if speed else None
-            self.query_one("#run-eta", Static).update(f"ETA {clock(remaining)}")
+            set_line(self.query_one("#run-eta", Static), f"ETA {clock(remaining)}")
         self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else 0.0)
         self.query_one("#sweep-bar", ProgressBar).update(progress=sweep.fraction)
         self._estimate_sweep(sweep)
@@ -105,4 +106,4 @@ class SweepProgress(Vertical):
         elif self._waiting and seconds is not None:
             left = seconds - (time.monotonic() - taken)
             text = f"ETA ~{clock(left)}" if left >= 1 else "finishing…"
-        self.query_one("#sweep-eta", Static).update(text)
+        set_line(self.query_one("#sweep-eta", Static), text)
