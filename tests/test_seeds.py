@@ -164,3 +164,16 @@ def test_the_shipped_seed_presets_plan_best_lr_sweeps(name):
     assert all(r.stop_at_target for r in runs)
     per_batch = len(runs) // len(preset.batch_sizes)
     assert per_batch == 4 * len(preset.lr_factors())
+
+
+def test_mean_and_sd_are_as_precise_as_the_spread_allows_so_cells_are_not_cut():
+    from tui_lab.report.seeds import _mean_sd
+
+    # Shallue's digits preset at 80 columns read "0.0778±0.01…" (the sd cut off).
+    assert _mean_sd(Spread((0.0645, 0.0600, 0.0700, 0.0635))) == "0.065±0.004"
+    assert (
+        _mean_sd(Spread((0.0778, 0.0678, 0.0878))) == "0.078±0.010"
+    )  # an sd starting with 1 keeps two digits
+    assert _mean_sd(Spread((0.975, 0.7, 1.25))) == "1.0±0.3"
+    assert _mean_sd(Spread((2.0, 2.0))) == "2.00±0.00"  # no spread: the mean's own digits
+    assert _mean_sd(Spread((0.83,))) == "0.830"

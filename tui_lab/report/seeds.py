@@ -29,12 +29,17 @@ def _decimals(value: float) -> int:
 
 
 def _mean_sd(spread: Spread | None, missing: str = "—") -> str:
-    """``1.23±0.05``: the mean to three significant digits and the sd to as many decimals."""
+    """``1.23±0.05``: the mean to three significant digits, but no finer than its sd, which
+    gets one significant digit (two when it starts with a 1): ``0.065±0.005``, ``0.08±0.01``."""
     if spread is None:
         return missing
     decimals = _decimals(spread.mean)
     if spread.n == 1:
         return f"{spread.mean:.{decimals}f}"
+    if spread.sd > 0:
+        exponent = math.floor(math.log10(spread.sd))
+        leading_one = f"{spread.sd / 10**exponent:.0f}" == "1"
+        decimals = min(decimals, max(0, -exponent + leading_one))
     return f"{spread.mean:.{decimals}f}±{spread.sd:.{decimals}f}"
 
 
