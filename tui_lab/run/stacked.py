@@ -57,9 +57,11 @@ STACKABLE_MODELS = {"lenet5", "mlp"}
 LR_SCALABLE = {"sgd", "momentum", "nesterov", "rmsprop", "adagrad", "adam", "adamw"}
 Ending = tuple[Status, str, int]  # how a run ended early: status, message, steps taken
 MAX_REPLICAS = 32  # more gains little and multiplies the memory of activations
-# Measured with benchmarks/seeds.py on 2 busy cores, against separate runs sharing the cores
-# perfectly (K/2 times one seed's wall time): 8 stacked LeNet-5 seeds took 2.8x one seed's wall
-# time at batch 1, 3.5x at 2, 4.1x at 4 and 4.6x at 8, so a CPU stacks LeNet-5 up to batch 2.
+# Measured with benchmarks/seeds.py, against separate runs sharing the cores perfectly (K/2
+# times one seed's wall time): 8 stacked LeNet-5 seeds took 2.8x one seed's wall time at batch
+# 1, 3.5x at 2, 4.1x at 4 and 4.6x at 8 on 2 busy cores; on 2 quiet cores, with channels-last
+# single runs, 4.0x at batch 1 and 3.7-4.6x at 2 (a tie with separate runs) and 4.9-6.6x at 16
+# and 32. So a CPU stacks LeNet-5 up to batch 2, where it ties when quiet and wins when busy.
 # The MLP is memory-bound at small batches (its weights dwarf its arithmetic) and its batched
 # matrix products lose: 12 stacked seeds took 10-20x one seed at batch 1, so a CPU never stacks
 # it. On CUDA a stack fills the GPU that one small run leaves idle, up to about this many samples
