@@ -15,7 +15,6 @@ Run from the repository root: PYTHONPATH=. python benchmarks/gpu_throughput.py
 from __future__ import annotations
 
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -24,12 +23,12 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))  # step_times, beside this file
 
 from step_times import bench_config, step_table, synthetic_data
+from sweep import timed_sweep
 
 from tui_lab.core.data import load_data
 from tui_lab.errors import BadInput
 from tui_lab.run.engine import train_run
-from tui_lab.run.events import EpochEnded, RunStarted, SessionSaved
-from tui_lab.run.sweep import prepare_sweep, run_sweep
+from tui_lab.run.events import EpochEnded, RunStarted
 from tui_lab.schema import TrainPreset
 
 DEVICE = "cuda:0"
@@ -78,14 +77,7 @@ def shared_gpu(dataset: str) -> None:
             optimizer={"name": "sgd", "lr": 0.01, "momentum": 0.9}, batch_sizes=[8] * n,
             epochs=epochs, device=DEVICE, parallel=n,
         )  # fmt: skip
-        with tempfile.TemporaryDirectory() as out:
-            start = time.perf_counter()
-            sessions = [
-                e.session
-                for e in run_sweep(prepare_sweep(preset, out_dir=Path(out)))
-                if isinstance(e, SessionSaved) and e.final
-            ]
-            wall = time.perf_counter() - start
+        wall, sessions = timed_sweep(preset, n)
         rates = [s.summary.samples_per_second or 0.0 for s in sessions if s.summary]
         total = sum(rates)  # the runs overlap: their rates add up
         one = one or total
@@ -99,14 +91,7 @@ def reference_sweep() -> None:
         batch_sizes=[1, 8, 32, 128, 512, 2048, 8192, "full"], epochs=1, device="cuda",
     )  # fmt: skip
     print("\n4. reference sweep, 1 epoch, concurrent (parallel auto)")
-    with tempfile.TemporaryDirectory() as out:
-        start = time.perf_counter()
-        sessions = [
-            e.session
-            for e in run_sweep(prepare_sweep(preset, out_dir=Path(out)))
-            if isinstance(e, SessionSaved) and e.final
-        ]
-        wall = time.perf_counter() - start
+    wall, sessions = timed_sweep(preset, "auto")
     for s in sessions:
         epoch = s.epochs[0] if s.epochs else None
         seconds = (

@@ -369,3 +369,13 @@ def seeded_sweep_events() -> tuple[list[Event], list[Event]]:
         start(index)
     events += [step(2, 2000, 5.0), step(3, 1000, 20.0)]
     return events, [step(2, 3000, 5.0), step(3, 2000, 20.0)]
+
+
+def as_at_a_terminal() -> None:
+    """``preexec_fn`` for a child that should meet Ctrl+C and SIGHUP as a program started at a
+    terminal does: a suite run under ``nohup`` or as a background job hands its children those
+    signals ignored, and bslab rightly keeps an inherited ignore (``nohup bslab ...``)."""
+    import signal
+
+    for signum in (signal.SIGINT, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)

@@ -10,7 +10,7 @@ import sys
 import time
 
 import pytest
-from factories import run_cli, write
+from factories import as_at_a_terminal, run_cli, write
 
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_session
@@ -133,7 +133,9 @@ def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, t
     env = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "tui_lab", "--headless", str(preset), "--out", str(out)]
     cmd += ["--parallel", "2"]  # both runs train at once, in two worker processes
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, preexec_fn=as_at_a_terminal
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         files = list(out.glob("*.json"))

@@ -19,6 +19,7 @@ import time
 from pathlib import Path
 
 import pytest
+from factories import as_at_a_terminal
 
 from tui_lab.core.storage import load_session
 from tui_lab.schema import Session, TrainPreset
@@ -58,7 +59,11 @@ def test_a_signal_saves_the_run_as_interrupted_and_exits_128_plus_its_number(
     out = tmp_path / "s"
     cmd = [sys.executable, "-m", "tui_lab", "--headless", str(long_preset(tiny_preset, tmp_path))]
     proc = subprocess.Popen(
-        [*cmd, "--out", str(out)], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        [*cmd, "--out", str(out)],
+        env=ENV,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        preexec_fn=as_at_a_terminal,
     )
     try:
         wait_for_an_epoch(out)
@@ -97,6 +102,7 @@ def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset,
         stdout=slave,
         stderr=slave,
         start_new_session=True,
+        preexec_fn=as_at_a_terminal,
     )
     os.close(slave)
     screen = threading.Thread(target=drain, args=(master,), daemon=True)  # the app must not block
