@@ -336,3 +336,18 @@ async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(
         screen.post_message(SweepEvents([SweepEnded(False, [])]))
         await pilot.pause(0.5)
         assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for
+
+
+@sync
+async def test_while_the_running_runs_have_no_estimate_the_line_shows_the_last_measured_one(
+    tmp_path,
+):
+    app = BslabApp(out_dir=tmp_path, worker_mode="thread")
+    async with app.run_test(size=(80, 24)) as pilot:
+        await feed_seeded_sweep(pilot)
+        screen = app.train_screen
+        line = lambda: str(screen.query_one("#critical-batch").render())  # noqa: E731
+        assert "not measured yet" in line()  # nothing measured anywhere
+        screen.sweep.runs[1].noise.append(noise_point(3.0, 120.0))  # a finished seed's value
+        screen._redraw()
+        assert "≈ 120 (96–150)" in line() and "sgd b=8 s=1 at epoch 3.0" in line()

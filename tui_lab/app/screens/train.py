@@ -186,11 +186,13 @@ class TrainScreen(Screen):
         self.query_one(RunTable).show(self.sweep.runs)
 
     def _show_critical_batch(self) -> None:
-        """The running run's latest estimate, else the last one measured (when the sweep ended)."""
+        """The running run's latest estimate, else the last one measured in the sweep (short
+        runs may have only the one where they reached the target); the line names the run and
+        epoch it comes from, so an older value is never taken for the running run's."""
         line = self.query_one("#critical-batch", Static)
         run = self.sweep.running
         measured = [r for r in self.sweep.runs if r.noise_scale is not None]
-        if run is None and measured:
+        if (run is None or run.noise_scale is None) and measured:
             run = measured[-1]
         line.display = bool(self.sweep.runs)
         if run is None:
