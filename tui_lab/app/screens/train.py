@@ -45,7 +45,7 @@ from tui_lab.app.worker import (
 from tui_lab.report.comparison import noise_interval_text, noise_verdict
 from tui_lab.run.events import RunStarted
 
-REFRESH_SECONDS = 0.25
+REFRESH_SECONDS = 0.5  # progress, table and the critical batch line: twice a second
 
 
 class TrainScreen(Screen):

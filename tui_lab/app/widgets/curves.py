@@ -37,7 +37,9 @@ STATUS_MARKS = {"diverged": "diverged", "out_of_memory": "OOM", "failed": "faile
 MAX_POINTS = 300  # per series: plotext's cost grows with points, the eye gains nothing past this
 MAX_CURVES = 24  # runs drawn at once: past this a chart is a tangle and costs seconds to draw
 POINT_BUDGET = 2000  # over all series of one chart: a sweep of 12 runs draws in ~40 ms
-REDRAW_INTERVAL = 0.5  # seconds: at most two redraws a second (each costs 5-40 ms of UI CPU)
+REDRAW_INTERVAL = 1.0  # seconds: at most one redraw a second (each costs 5-40 ms of UI CPU, and
+# on a small machine that time comes out of training: the app open cost 12-20% of headless
+# throughput on 2 cores at two redraws a second)
 FAINT = 0.6  # how far a raw curve's colour is blended into the background
 
 
@@ -211,7 +213,7 @@ class CurvesChart(FramedPlot):
         self._last_draw = -math.inf
 
     def update_sessions(self, sessions: Sequence[Session]) -> None:
-        """Show these runs; call as often as you like, the chart redraws at most 4 times/s."""
+        """Show these runs; call as often as you like, the chart redraws at most once a second."""
         self._sessions = list(sessions)
         self._schedule_draw()
 
