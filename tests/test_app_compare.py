@@ -13,7 +13,7 @@ from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.widgets.comparison import COLUMNS, ComparisonTable
-from tui_lab.app.widgets.curves import CurvesChart
+from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart
 from tui_lab.app.widgets.scaling_chart import ScalingChart
 from tui_lab.core.storage import save_model
 
@@ -144,7 +144,7 @@ def test_help_lists_the_keys_of_the_screen_below_and_closes_with_escape(sessions
     run(scenario)
 
 
-def _settle(seconds: float = 0.4):
+def _settle(seconds: float = REDRAW_INTERVAL + 0.2):
     async def run_before(pilot) -> None:
         await pilot.pause(seconds)  # let the throttled charts draw
 
@@ -161,7 +161,7 @@ def test_snapshot_compare_wide(snap_compare, sessions_dir: Path):
 
 def test_snapshot_help_80x24(snap_compare, sessions_dir: Path):
     async def open_help(pilot) -> None:
-        await pilot.pause(0.3)
+        await pilot.pause(REDRAW_INTERVAL + 0.2)
         await pilot.press("question_mark")
 
     assert snap_compare(CompareHost([sessions_dir]), terminal_size=(80, 24), run_before=open_help)

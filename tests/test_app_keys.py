@@ -31,7 +31,7 @@ from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import NO_SEEDS
+from tui_lab.app.widgets.curves import NO_SEEDS, CurvesChart
 from tui_lab.app.worker import SweepEvents
 from tui_lab.schema import TrainPreset
 
@@ -102,8 +102,10 @@ def picture(app: App) -> list[tuple[str, str]]:
 async def settle(pilot: Pilot, seconds: float = 0.15) -> None:
     """Until the picture stops changing (charts redraw on a throttle, workers post back)."""
     last = None
-    for _ in range(40):
+    for _ in range(80):
         await pilot.pause(seconds)
+        if any(chart.redraw_pending for chart in pilot.app.screen.query(CurvesChart)):
+            continue  # a chart has newer data to draw: the picture will change
         now = (type(pilot.app.screen), picture(pilot.app))
         if now == last:
             return

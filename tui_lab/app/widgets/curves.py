@@ -212,6 +212,11 @@ class CurvesChart(FramedPlot):
         self._draw_pending = False
         self._last_draw = -math.inf
 
+    @property
+    def redraw_pending(self) -> bool:
+        """Whether a throttled redraw is still to come: what is shown is not the latest yet."""
+        return self._draw_pending
+
     def update_sessions(self, sessions: Sequence[Session]) -> None:
         """Show these runs; call as often as you like, the chart redraws at most once a second."""
         self._sessions = list(sessions)
