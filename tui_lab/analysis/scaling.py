@@ -17,7 +17,7 @@ import numpy as np
 
 from tui_lab.analysis.seeds import SeedGroup, Spread, decided, seed_groups
 from tui_lab.schema.analysis import BatchOptima, ScalingFit
-from tui_lab.schema.train import Session
+from tui_lab.schema.session import Session
 
 
 @dataclass(frozen=True)

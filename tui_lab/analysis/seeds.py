@@ -13,7 +13,8 @@ import statistics
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from tui_lab.schema.train import RunConfig, Session
+from tui_lab.schema.session import Session
+from tui_lab.schema.train import RunConfig
 
 SIGNIFICANCE = 0.05  # Welch's t-test, two-sided: the verdicts' "decided" rule
 

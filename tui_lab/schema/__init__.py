@@ -17,15 +17,13 @@ from tui_lab.schema.paraboloid import (
     ParaboloidPreset,
     ParaboloidSession,
 )
+from tui_lab.schema.session import Environment, EpochRecord, LossCurve, Session, Status, Summary
 from tui_lab.schema.train import (
     OPTIMIZER_DEFAULTS,
     OPTIMIZER_NAMES,
     DatasetName,
-    Environment,
-    EpochRecord,
     ExecutorSettings,
     LocalExecutorSettings,
-    LossCurve,
     LrGrid,
     LrScaling,
     ModelName,
@@ -34,10 +32,7 @@ from tui_lab.schema.train import (
     PresetOptimizer,
     RayExecutorSettings,
     RunConfig,
-    Session,
     Stacking,
-    Status,
-    Summary,
     TrainPreset,
 )
 from tui_lab.schema.trajectory import Interpolation, TrajectorySketch
