@@ -12,12 +12,8 @@ from tui_lab.report.comparison import (
     noise_interval_text,
     noise_verdict,
 )
-from tui_lab.report.scaling import (
-    analysis_lines,
-    draw_steps_to_target,
-    render_report,
-    scaling_groups,
-)
+from tui_lab.report.scaling import draw_steps_to_target, render_report, scaling_groups
+from tui_lab.report.scaling_text import analysis_lines
 from tui_lab.schema.analysis import MemoryPeak
 
 

@@ -9,7 +9,8 @@ from pydantic import ValidationError
 from rich.console import Console
 
 from tui_lab.analysis.seeds import Spread, decided, median_or_none
-from tui_lab.report.scaling import analysis_lines, render_report, scaling_groups
+from tui_lab.report.scaling import render_report, scaling_groups
+from tui_lab.report.scaling_text import analysis_lines
 from tui_lab.report.seeds import sweep_view
 from tui_lab.run.recorder import summarize
 from tui_lab.run.sweep import plan_runs

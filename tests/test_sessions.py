@@ -11,7 +11,8 @@ from rich.console import Console
 from tui_lab.core.storage import load_session, load_sessions, save_model
 from tui_lab.errors import BadInput
 from tui_lab.report.comparison import comparison_rows, comparison_table
-from tui_lab.report.scaling import analysis_lines, scaling_groups
+from tui_lab.report.scaling import scaling_groups
+from tui_lab.report.scaling_text import analysis_lines
 from tui_lab.run.events import StepStats
 from tui_lab.run.recorder import CurveBuffer, summarize
 from tui_lab.schema import (

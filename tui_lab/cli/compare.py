@@ -84,7 +84,8 @@ def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -
     """Per group of runs at several batch sizes: the optima, the fit and, if asked, charts."""
     from rich.text import Text
 
-    from tui_lab.report.scaling import analysis_lines, render_report, scaling_groups
+    from tui_lab.report.scaling import render_report, scaling_groups
+    from tui_lab.report.scaling_text import analysis_lines
 
     width = min(MAX_CHART_WIDTH, console.width)
     for group in scaling_groups(sessions):

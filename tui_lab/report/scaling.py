@@ -1,4 +1,5 @@
-"""Steps to target against batch size, and the wall-time trade-off, as charts and plain words.
+"""Steps to target against batch size, and the wall-time trade-off, as charts (the same
+analysis in plain words is ``report.scaling_text``).
 
 Runs are grouped by everything but the batch size (data set, model, optimizer, lr rule, target):
 only within such a group do steps to target measure what the batch size alone does. Per group:
@@ -15,7 +16,6 @@ textual-plotext widget's ``plt``), with logs taken here: plotext's own log axis 
 from __future__ import annotations
 
 import math
-import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -25,15 +25,12 @@ import plotext
 
 from tui_lab.analysis.scaling import (
     ScalingRow,
-    Verdict,
     best_lr_rows,
     fit_scaling,
     perfect_scaling_line,
     rows_from_sessions,
     time_optimal_batch,
-    verdict,
 )
-from tui_lab.analysis.seeds import Spread
 from tui_lab.report.comparison import noise_at_target
 from tui_lab.report.plotting import PALETTE, RGB, log_ticks, render_plotext, short_number
 from tui_lab.schema import Session
@@ -144,173 +141,6 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
             )
         )
     return groups
-
-
-def _seeds_text(a: Spread | None, b: Spread | None) -> str:
-    """``at 4 seeds``, or ``at 4 and 3 seeds`` when fewer seeds of one reached the target."""
-    na, nb = (a.n if a else 0), (b.n if b else 0)
-    return f"at {na} seeds" if na == nb else f"at {na} and {nb} seeds"
-
-
-def _verdict_lines(found: Verdict, measure: str, target: str) -> list[str]:
-    """Which batch size is optimal, with its error bar and whether the runner-up is beaten."""
-    best, other = found.best, found.runner_up
-    if measure == "time":
-        what, to_target = "wall time", f" of training to {target}"
-
-        def value(row: ScalingRow) -> str:
-            spread = row.seconds
-            text = f"{row.seconds_to_target:.1f}" if spread is None else spread.mean_text(".1f")
-            return f"{text} s"
-
-        spreads = (best.seconds, other.seconds if other else None)
-    else:
-        what, to_target = "final accuracy", ""
-
-        def value(row: ScalingRow) -> str:
-            spread = row.accuracy
-            return f"{row.final_accuracy:.1%}" if spread is None else spread.mean_text(".1%")
-
-        spreads = (best.accuracy, other.accuracy if other else None)
-    if found.decided is None or other is None:  # one seed: no error bar, nothing tested
-        return [f"  optimal in {what}: batch {best.batch_size}, {value(best)}{to_target}"]
-    seeds = _seeds_text(*spreads)
-    if found.decided:
-        return [
-            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{to_target}),",
-            f"    ahead of batch {other.batch_size} ({value(other)}; decided {seeds})",
-        ]
-    return [
-        f"  optimal in {what}: undecided between batch {best.batch_size} ({value(best)})",
-        f"    and {other.batch_size} ({value(other)}) {seeds}",
-    ]
-
-
-def analysis_lines(group: ScalingGroup) -> list[str]:
-    """What the group's runs say, in a few lines of at most 80 columns (Rich markup)."""
-    target = f"{group.target_accuracy:.0%}"
-    lines = [f"[bold]{group.label}[/], target {target} validation accuracy"]
-    seeds = max((r.seeds for r in group.rows), default=1)
-    if seeds > 1:
-        lines.append(f"  {seeds} seeds per configuration; steps to target are medians over seeds,")
-        lines.append("  times and accuracies means (decided: Welch's t-test, p < 0.05)")
-    fastest = verdict(group.rows, "time")
-    if fastest is not None:
-        lines += _verdict_lines(fastest, "time", target)
-    else:
-        lines.append(f"  no run reached {target}: no batch size is optimal in wall time")
-    contended = sorted({r.batch_size for r in group.rows if r.contended})
-    if contended and fastest is not None:
-        lines += [
-            f"    [yellow]~ but batch {', '.join(map(str, contended))} was timed on a busy machine"
-            "[/]",
-            "    (other work held the cores): rerun on a quiet one before trusting this",
-        ]
-    accurate = verdict(group.rows, "accuracy")
-    if accurate is not None:
-        lines += _verdict_lines(accurate, "accuracy", target)
-    stuck = [r for r in group.rows if not r.learned]
-    for row in stuck:
-        lr = f" at lr {row.lr:.3g}" if row.lr is not None else ""
-        lines.append(f"  [bold red]batch {row.batch_size} did not learn{lr}[/] (chance accuracy)")
-    never = [r for r in group.rows if not r.reached_target and r.learned]
-    if never:
-        counts = f" (of {seeds} seeds, {', '.join(str(r.reached) for r in never)} did)"
-        lines.append(
-            f"  never reached {target}: batch {', '.join(str(r.batch_size) for r in never)}"
-            + (counts if seeds > 1 else "")
-        )
-    if group.best_lr:
-        lines += _best_lr_lines(group)
-    lines += _fit_lines(group.fit)
-    if group.noise_scales:
-        lines += _noise_lines(group)
-    return lines
-
-
-def _noise_lines(group: ScalingGroup) -> list[str]:
-    """B_noise where the runs reached the target, against the fitted B_crit (McCandlish et al.
-    predict B_crit ≈ B_noise at the same loss level, within a small factor)."""
-    values = group.noise_scales
-    median = statistics.median(values)
-    spread = "" if len(values) == 1 else f" (runs: {min(values):,.0f} to {max(values):,.0f})"
-    lines = [f"  gradient noise scale where the runs reached the target: {median:,.0f}{spread}"]
-    b_crit = group.fit.b_crit if group.fit is not None else None
-    if b_crit:
-        ratio = max(b_crit, median) / min(b_crit, median)
-        verdict = "agree within 2×" if ratio <= 2 else "differ by more than 2×"
-        lines.append(
-            f"    fitted B_crit {b_crit:,.0f} and B_noise {median:,.0f} {verdict} ({ratio:.1f}×)"
-        )
-    else:
-        lines.append("    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)")
-    return lines
-
-
-def _best_lr_lines(group: ScalingGroup) -> list[str]:
-    """The lr chosen at each batch size (Shallue et al.'s protocol), and where the choice sits
-    at the edge of the grid (the best lr may lie beyond it)."""
-    grids: dict[int, list[float]] = {}
-    for tried in group.tried:
-        grids.setdefault(tried.batch_size, []).append(tried.lr or 0.0)
-    lines = [
-        "  best lr per batch size (fewest median steps to target, "
-        f"of {max(map(len, grids.values()))} tried):"
-    ]
-    line = "   "
-    for row in group.rows:
-        pick = f" {row.batch_size}: {row.lr or 0.0:.3g},"
-        if len(line) + len(pick) > 78:
-            lines.append(line.rstrip(","))
-            line = "   "
-        line += pick
-    lines.append(line.rstrip(","))
-    edge = [
-        str(row.batch_size)
-        for row in group.rows
-        if len(grids[row.batch_size]) > 2
-        and row.lr in (min(grids[row.batch_size]), max(grids[row.batch_size]))
-    ]
-    if edge:
-        lines.append(f"    at the edge of the grid for batch {', '.join(edge)}: widen it there")
-    return lines
-
-
-def _fit_lines(fit: ScalingFit | None) -> list[str]:
-    if fit is None:
-        return ["  no steps-to-target fit: it needs two batch sizes that reach the target"]
-    sizes = ", ".join(map(str, fit.batch_sizes))
-    if fit.e_min <= 0:  # the fit's best is a flat line: nothing like a B_crit to read off
-        return [
-            f"  no McCandlish fit: steps to target did not fall with batch size ({sizes}),",
-            "    so no critical batch size can be read off at this learning rate",
-            "    (try an lr scaling rule, or the best-lr protocol with an lr grid)",
-        ]
-    exact = ", exact for two sizes" if len(fit.batch_sizes) == 2 else ""
-    lines = [
-        "  McCandlish fit (S/S_min − 1)(E/E_min − 1) = 1,",
-        f"    to batch {sizes} (R² of log steps {fit.r2:.2f}{exact}):",
-        f"    S_min = {fit.s_min:,.0f} steps, E_min = {fit.e_min:,.0f} samples, "
-        + (
-            f"B_crit = E_min/S_min ≈ {fit.b_crit:.3g}"
-            if fit.b_crit is not None
-            else "S_min ≈ 0: perfect scaling"
-        ),
-    ]
-    smallest = min(fit.batch_sizes)
-    if fit.b_crit is not None and fit.b_crit < smallest:
-        lines += [
-            f"    B_crit is below the smallest batch here ({smallest}): steps did not fall",
-            "    with batch size at this learning rate (try an lr scaling rule)",
-        ]
-    elif fit.b_crit is not None:
-        lines += [
-            "    below B_crit doubling the batch nearly halves the steps; above it the",
-            "    steps hardly fall and the samples (epochs) needed grow",
-        ]
-    else:
-        lines.append("    at every size tried: B_crit lies beyond the largest batch")
-    return lines
 
 
 def _log10(values: Sequence[float]) -> list[float]:

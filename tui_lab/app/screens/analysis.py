@@ -21,11 +21,11 @@ from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.scaling_chart import Draw, ScalingChart
 from tui_lab.report.scaling import (
     ScalingGroup,
-    analysis_lines,
     draw_steps_to_target,
     draw_time_tradeoff,
     scaling_groups,
 )
+from tui_lab.report.scaling_text import analysis_lines
 from tui_lab.schema import Session
 
 
