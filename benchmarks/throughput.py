@@ -149,9 +149,7 @@ def main() -> None:
         # get the same count, so that the figures compare loops, not thread settings.
         config = run_config(device, batch, args.epochs, dataset=args.dataset)
         threads = cpu_threads(config)
-        with_instruments = config.model_copy(
-            update={"noise_scale": NoiseScaleSettings(), "trajectory": TrajectorySettings()}
-        )
+        with_instruments = run_config(device, batch, args.epochs, True, dataset=args.dataset)
         methods: dict[str, Epochs] = {
             "minimal": minimal_epochs(data, device, batch),
             "loader": dataloader_epochs(data, device, batch),
