@@ -1,9 +1,12 @@
 #!/usr/bin/env bash
-# Every GPU check in one go, for a CUDA machine (about 6 minutes on one H200), from the repo root:
-#   bash benchmarks/gpu.sh
-# Issue 12: stacked seeds against separate runs (and the stacked-equals-separate test on CUDA);
-# issue 14: the noise-scale probe's cost; the quickstart on CUDA. A .whl/ folder of wheels (packages
-# the machine lacks) and a .gpudata/ folder (BSLAB_DATA: FashionMNIST/*.gz) are used if present.
+# Every GPU check of issue 26 in one go, for a CUDA machine (about 5-6 minutes on one H200), from
+# the repo root:   bash benchmarks/gpu.sh
+# 1. the CUDA tests; 2. step times eager vs graphed, engine vs minimal loop, runs sharing the GPU,
+# the first 2 epochs of the reference sweep (extrapolated to 20); 3. 8 stacked seeds vs one;
+# 4. the quickstart on CUDA; 5. where a batch-1 step's time goes (profiler).
+# A .whl/ folder of wheels (packages the machine lacks: pydantic, textual, plotext...) and a
+# .gpudata/ folder (BSLAB_DATA: FashionMNIST/raw/*.gz) are used if present. With $OUT set, the log
+# is also written to $OUT/gpu.log.
 set -u
 export PYTHONPATH="$PWD${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 if [ -d .whl ]; then
@@ -11,19 +14,26 @@ if [ -d .whl ]; then
     --target /tmp/site .whl/*.whl && export PYTHONPATH="$PYTHONPATH:/tmp/site"
 fi
 [ -d .gpudata ] && export BSLAB_DATA="$PWD/.gpudata"
+log=${OUT:-/tmp}/gpu.log
+exec > >(tee -a "$log") 2>&1
 section() { printf '\n===== %s (%s)\n' "$1" "$(date +%T)"; }
 
 section "machine"
-nvidia-smi -L; python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
-section "CUDA tests (skipped on CPU machines)"
-timeout 150 python3 -m pytest -q -p no:cacheprovider tests/test_stacked.py -k cuda 2>&1 | tail -8
-section "issue 12: 8 seeds stacked vs separate"
-timeout 100 python3 benchmarks/seeds.py --device cuda --batches 1 4 16 64 256 1024 --steps 200
-section "issue 14: noise-scale probe cost"
-timeout 60 python3 benchmarks/noise_scale_cost.py --device cuda --epochs 4 --repeats 1
-section "quickstart on cuda"
+nvidia-smi -L; nproc
+python3 -c "import torch; print('torch', torch.__version__, torch.cuda.get_device_name())"
+section "1. CUDA tests (skipped on CPU machines) and stacked-equals-separate"
+timeout 120 python3 -m pytest -q -p no:cacheprovider -p no:randomly tests/test_stacked.py \
+  tests/test_train_steps.py tests/test_engine.py -k "cuda or stack or graph" 2>&1 | tail -12
+section "2. step times, runs sharing the GPU, reference sweep (2 epochs)"
+timeout 240 python3 benchmarks/gpu_throughput.py
+section "3. 8 seeds stacked vs separate"
+timeout 90 python3 benchmarks/seeds.py --device cuda --batches 1 4 16 64 256 1024 --steps 200
+section "4. quickstart on cuda"
 start=$SECONDS
-timeout 150 python3 -m tui_lab --headless presets/quickstart.json --device cuda --out /tmp/quick \
-  2>&1 | tail -14
+timeout 60 python3 -m tui_lab --headless presets/quickstart.json --device cuda --out /tmp/quick \
+  2>&1 | tail -16
 echo "quickstart wall: $((SECONDS - start)) s"
+section "5. where a batch-1 step's time goes"
+timeout 45 python3 benchmarks/step_profile.py --device cuda --batch 1 --steps 200 2>&1 \
+  | grep -v -E "^(USDT|ERROR|WARNING):"
 section "done"

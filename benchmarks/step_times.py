@@ -6,8 +6,11 @@ LeNet-5 + SGD(momentum) on resident tensors. Per batch size, interleaved rounds 
   engine graphed    the engine, instruments off, cuda_graphs on          (CUDA only)
   minimal graphed   the CUDA-graphs tutorial's loop: copy the batch into static tensors,
                     replay a graph of forward, backward and step          (CUDA only)
+  engine+instr      the engine as a sweep runs it: default instruments (noise scale within its
+                    time share, trajectory snapshots), graphed on CUDA
 Each figure is the median over rounds of the per-step time of one timed epoch (the engine's
-after a warm-up epoch). Usable alone: python benchmarks/step_times.py [--device cuda]
+second epoch, by wall clock between its epoch events less evaluation, so the instruments'
+time counts). Usable alone: python benchmarks/step_times.py [--device cuda]
 """
 
 from __future__ import annotations
@@ -113,11 +116,18 @@ def _time_steps(step: Callable[[int], None], steps: int, device: str) -> float:
     return (time.perf_counter() - start) / steps
 
 
-def engine_step(data: Data, device: str, batch: int, graphs: str) -> float:
-    """The engine's second epoch (the first warms up, and captures the graph)."""
+def engine_step(data: Data, device: str, batch: int, graphs: str, instruments=False) -> float:
+    """The engine's second epoch (the first warms up, and captures the graph), by wall clock."""
     config = bench_config(device, batch, 2, graphs)
-    epochs = [e.record for e in train_run(config, data) if isinstance(e, EpochEnded)]
-    return epochs[-1].train_seconds / (epochs[-1].steps - epochs[0].steps)
+    if instruments:
+        config = config.updated(noise_scale=NoiseScaleSettings(), trajectory=TrajectorySettings())
+    ends: list[tuple[float, EpochEnded]] = []
+    for event in train_run(config, data):
+        if isinstance(event, EpochEnded):
+            ends.append((time.perf_counter(), event))
+    (first_end, first), (second_end, second) = ends
+    steps = second.record.steps - first.record.steps
+    return (second_end - first_end - second.record.eval_seconds) / steps
 
 
 def step_table(device: str, batches: list[int], steps: int, rounds: int) -> None:
@@ -129,6 +139,8 @@ def step_table(device: str, batches: list[int], steps: int, rounds: int) -> None
     if cuda:
         methods["engine graphed"] = lambda d, b: engine_step(d, device, b, "on")
         methods["minimal graphed"] = lambda d, b: minimal_graphed(d, device, b, steps)
+    graphs = "auto" if cuda else "off"
+    methods["engine+instr"] = lambda d, b: engine_step(d, device, b, graphs, instruments=True)
     torch.set_num_threads(1)
     print(f"\nms per step (median of {rounds} interleaved rounds, min in brackets), {device}")
     print(f"{'batch':>6} " + " ".join(f"{name:>19}" for name in methods))
