@@ -44,10 +44,10 @@ def engine_losses(config, data) -> tuple[str, list[float]]:  # type: ignore[no-u
 
 def graphed_matches_eager() -> None:
     data = synthetic_data(4010, DEVICE)  # 125 full batches of 32, then a partial one of 10
-    print("1. graphed vs eager epoch losses (3 epochs, batch 32, noise scale every 4th step)")
+    print("1. graphed vs eager epoch losses (3 epochs, batch 32, noise scale 4 times an epoch)")
     for optimizer in ("momentum", "adam"):
         config = bench_config(DEVICE, 32, 3, "off", optimizer={"name": optimizer, "lr": 0.01})
-        config = config.updated(noise_scale={"enabled": True, "every": 4})
+        config = config.updated(noise_scale={"enabled": True, "per_epoch": 4, "time_share": 1})
         eager_kind, eager = engine_losses(config, data)
         graphed_kind, graphed = engine_losses(config.updated(cuda_graphs="on"), data)
         diff = max(abs(a - b) / max(abs(b), 1e-12) for a, b in zip(graphed, eager, strict=True))
