@@ -128,6 +128,21 @@ def test_a_sweep_on_ray_gives_the_losses_of_a_local_sweep(local_ray, tmp_path):
         assert all(weights[k].equal(local_weights[k]) for k in local_weights)
 
 
+def test_every_executor_trains_every_seed_on_the_preset_split(local_ray, tmp_path):
+    """The split is the preset's (its seed), not each run's: the same per-seed losses inline, on
+    worker processes and on Ray (issue 25)."""
+    preset = small_sweep(threads=1, seed=3, replicates=2, batch_sizes=[32], stacking="separate")
+
+    def losses(name, **how):
+        sessions = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / name, **how)))
+        return {s.config.seed: [e.train_loss for e in s.epochs] for _, s in sessions.values()}
+
+    inline = losses("inline")
+    assert len(inline) == 2
+    assert losses("pool", parallel=2) == inline
+    assert losses("ray", executor=ON_RAY) == inline
+
+
 def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
     local_ray, tmp_path
 ):

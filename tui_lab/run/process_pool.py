@@ -31,11 +31,12 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tui_lab.core.data import Data, load_data
+from tui_lab.core.data import Data, DataSpec
 from tui_lab.core.devices import sweep_devices
-from tui_lab.run.engine import preferred_threads, steps_per_epoch, train_run
+from tui_lab.run.engine import preferred_threads, steps_per_epoch
 from tui_lab.run.events import Event, RunEnded
 from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
+from tui_lab.run.stacked import train_task
 from tui_lab.schema import RunConfig
 
 # Small-batch runs sharing one GPU: each keeps a CPU core busy launching kernels, and the GPU
@@ -163,11 +164,13 @@ class LocalProcesses:
     def __init__(self, parallel: int | str = "auto") -> None:
         self.parallel = parallel
         self._mp = mp.get_context("spawn")  # fork would copy torch's threads and CUDA state
+        self._data: Data | DataSpec | None = None
 
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
         room = capacity([config for t in tasks for _, config in t.runs], self.parallel)
+        self._data = data.spec or data  # workers load the sweep's split again, or get a copy
         pending = longest_first(tasks, data.n_train)
         indices = [index for t in tasks for index, _ in t.runs]
         position = {index: i for i, index in enumerate(indices)}
@@ -229,7 +232,10 @@ class LocalProcesses:
     def _spawn(self, events, stops, cancel) -> _Worker:  # type: ignore[no-untyped-def]
         tasks: mp.Queue = self._mp.Queue()
         process = self._mp.Process(
-            target=_worker_main, args=(tasks, events, stops, cancel), name="bslab-run", daemon=True
+            target=_worker_main,
+            args=(tasks, events, stops, cancel, self._data),
+            name="bslab-run",
+            daemon=True,
         )
         process.start()
         return _Worker(process, tasks)
@@ -275,16 +281,17 @@ class LocalProcesses:
 
 
 class _SharedStop:
-    """A worker's stop signal for its current run: its own flag, or the sweep's cancel."""
+    """A worker's stop signal for its current task: a flag of any of its runs (a stack stops
+    as a whole: its runs share every step), or the sweep's cancel."""
 
-    def __init__(self, stops, slot: int, cancel) -> None:  # type: ignore[no-untyped-def]
-        self.stops, self.slot, self.cancel = stops, slot, cancel
+    def __init__(self, stops, slots: list[int], cancel) -> None:  # type: ignore[no-untyped-def]
+        self.stops, self.slots, self.cancel = stops, slots, cancel
 
     def is_set(self) -> bool:
-        return bool(self.stops[self.slot]) or self.cancel.is_set()
+        return any(self.stops[slot] for slot in self.slots) or self.cancel.is_set()
 
 
-def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel) -> None:  # type: ignore[no-untyped-def]
+def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel, data) -> None:  # type: ignore[no-untyped-def]
     # Ctrl+C, SIGTERM and SIGHUP reach the whole process group: the parent handles them and
     # stops its workers; a worker whose parent died (even by kill -9) ends too.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -292,18 +299,15 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel) -> None:  # t
     parent = mp.parent_process()
     if parent is not None:
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
-    while (runs := tasks.get()) is not None:
-        for slot, run_index, config in runs:
-            try:
-                data = load_data(
-                    config.dataset,
-                    data_dir=config.data_dir,
-                    seed=config.seed,
-                    train_subset=config.train_subset,
-                )
-                stop = _SharedStop(stops, slot, cancel)
-                for event in train_run(config, data, run_index=run_index, stop=stop):
-                    events.put(pickle.dumps(event))
-            except Exception as error:  # the parent checked the data: this is a bug
+    # The sweep's own split: loaded again from how the parent loaded it (the preset's seed).
+    data = data.load() if isinstance(data, DataSpec) else data
+    while (task := tasks.get()) is not None:
+        slots = [slot for slot, _, _ in task]
+        runs = [(run_index, config) for _, run_index, config in task]
+        try:
+            for event in train_task(runs, data, _SharedStop(stops, slots, cancel)):
+                events.put(pickle.dumps(event))
+        except Exception as error:  # the parent checked the data: this is a bug
+            for run_index, _ in runs:
                 failed = RunEnded(run_index, "failed", f"{type(error).__name__}: {error}")
                 events.put(pickle.dumps(failed))

@@ -24,9 +24,10 @@ from typing import Any
 
 from tui_lab.core.data import Data
 from tui_lab.errors import BadInput
-from tui_lab.run.engine import SMALL_BATCH, environment, steps_per_epoch, train_run
+from tui_lab.run.engine import SMALL_BATCH, environment, steps_per_epoch
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
 from tui_lab.run.executor import RunTask, SweepControl
+from tui_lab.run.stacked import train_task
 from tui_lab.schema import RayExecutorSettings, RunConfig
 
 RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
@@ -134,17 +135,17 @@ def cpu_threads_on_cluster(config: RunConfig, settings: RayExecutorSettings) -> 
     return 1 if config.batch_size < SMALL_BATCH else LARGE_BATCH_CPUS
 
 
-def train_task(task: RunTask, data: Data) -> Iterator[Event]:
-    """On a Ray worker: train the task's runs, naming this node in each run's environment."""
+def train_on_node(task: RunTask, data: Data) -> Iterator[Event]:
+    """On a Ray worker: train the task (as every executor does), naming this node in each run's
+    environment."""
     import ray
 
     node = ray.util.get_node_ip_address()
-    for run_index, config in task.runs:
-        for event in train_run(config, data, run_index=run_index):
-            if isinstance(event, RunStarted):
-                event = replace(event, environment=event.environment.updated(node=node))
-            yield event
-            injected_fault(event)
+    for event in train_task(task.runs, data):
+        if isinstance(event, RunStarted):
+            event = replace(event, environment=event.environment.updated(node=node))
+        yield event
+        injected_fault(event)
 
 
 def injected_fault(event: Event) -> None:
@@ -190,7 +191,7 @@ class RayExecutor:
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
         ray = import_ray()
-        remote = ray.remote(max_retries=0)(train_task)  # retried here, where the runs are known
+        remote = ray.remote(max_retries=0)(train_on_node)  # retried here, where the runs are known
         data_ref = ray.put(data)
         running: dict[Any, Attempt] = {}
 
