@@ -219,13 +219,43 @@ def test_noise_scale_keeps_to_its_share_of_the_training_time_from_the_first_meas
         generator=torch.Generator(),
         next_due=100,
     )
-    assert not probe.affordable(train_seconds=100.0)  # no idea yet what a measurement costs
+    assert not probe.affordable(train_seconds=100.0, done=0.1)  # its cost is not known yet
+    assert probe.skipped == ""  # nothing to say before the first guess
     probe.guess_cost(eval_seconds=0.1, eval_samples=1000)  # 10 x 1000 x 0.1 ms = 1 s
     assert probe.last_cost == pytest.approx(1.0)
-    assert not probe.affordable(train_seconds=19.0) and probe.affordable(train_seconds=20.0)
+    assert not probe.affordable(train_seconds=19.0, done=0.5)
+    assert probe.affordable(train_seconds=20.0, done=0.5)
+    # The run would take 38 s in all: the probe costs 1/38 of it, over the 5% share so far.
+    assert (
+        "would cost 3% of this run" in probe.skipped and "noise_scale.time_share" in probe.skipped
+    )
     probe.seconds, probe.last_cost = 1.0, 0.5  # measured once: its real cost counts from now on
     probe.guess_cost(eval_seconds=1.0, eval_samples=1000)
-    assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0)
+    assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0, done=1.0)
+
+
+def test_a_short_run_records_a_noise_scale_and_says_why_it_skipped_the_others(tmp_path):
+    """LeNet-5 on the digits at batch 64 with micro-batches of 16 for 2 epochs: the probe costs
+    more than 5% of so short a run, yet the run ends with a finite, positive reading (issue 25)."""
+    from factories import small_sweep
+
+    preset = small_sweep(
+        model="lenet5",
+        train_subset=None,
+        batch_sizes=[64],
+        micro_batch_size=16,
+        target_accuracy=0.999,  # not reached: no measurement at the target either
+        noise_scale={"per_epoch": 4},
+    )
+    events = events_of(preset, tmp_path)
+    (session,) = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
+    assert session.status == "completed" and len(session.epochs) == 2
+    assert session.noise_scale, session.noise_scale_note
+    last = session.noise_scale[-1]
+    assert last.b_simple is not None and 0 < last.b_simple < float("inf")
+    assert last.epoch == 2.0 and not last.at_target
+    if len(session.noise_scale) < 8:  # some due readings were skipped: the session says why
+        assert "raise `noise_scale.time_share`" in session.noise_scale_note
 
 
 def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypatch):

@@ -205,7 +205,8 @@ def train_run(
     weights = None
     if model is not None:
         weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    yield RunEnded(run_index, status, message, peak, sketch, weights)
+    note = instruments.noise.skipped if instruments and instruments.noise else ""
+    yield RunEnded(run_index, status, message, peak, sketch, weights, noise_note=note)
 
 
 @dataclass
@@ -220,7 +221,9 @@ class NoiseProbe:
     next_due: float  # samples seen
     seconds: float = 0.0  # spent measuring so far
     last_cost: float = math.inf  # unknown until guessed from an evaluation, or measured
-    reached: bool = False  # measured where the run reached its target (stacked runs' flag)
+    reached: bool = False  # measured where the run reached its target
+    taken: int = 0  # measurements so far
+    skipped: str = ""  # why a due measurement was first skipped, in words (for the session)
 
     def guess_cost(self, eval_seconds: float, eval_samples: int) -> None:
         """Before the first measurement, guess its cost from an evaluation pass: per-sample
@@ -229,12 +232,37 @@ class NoiseProbe:
         if math.isinf(self.last_cost) and eval_samples:
             self.last_cost = PER_SAMPLE_COST_VS_EVAL * self.probe_size * eval_seconds / eval_samples
 
-    def affordable(self, train_seconds: float) -> bool:
+    def affordable(self, train_seconds: float, done: float) -> bool:
         """Whether one more measurement (costing what the last one did) fits the time share;
-        a share of 1 measures whenever due."""
-        return (
-            self.time_share >= 1 or self.seconds + self.last_cost <= self.time_share * train_seconds
-        )
+        a share of 1 measures whenever due. ``done``: the fraction of the run trained so far.
+        The first time it does not fit, the reason is kept for the session."""
+        if self.time_share >= 1 or self.seconds + self.last_cost <= self.time_share * train_seconds:
+            return True
+        if not self.skipped and math.isfinite(self.last_cost) and train_seconds > 0 and done > 0:
+            share = self.last_cost / (train_seconds / done)
+            self.skipped = (
+                f"the probe would cost {share:.0%} of this run (noise_scale.time_share allows "
+                f"{self.time_share:.0%}); raise `noise_scale.time_share`"
+            )
+        return False
+
+    def after_epoch(
+        self,
+        model: nn.Module,
+        data: Data,
+        where: tuple[float, int, int, float],
+        *,
+        reached: bool,
+        last: bool,
+    ) -> tuple[NoiseScalePoint, ...]:
+        """The measurements an epoch's end calls for, whatever the time budget: where the run
+        first reached its target (McCandlish's B_crit belongs to a loss level), and at the run's
+        last epoch if nothing was measured yet, so that every run has at least one reading."""
+        at_target = reached and not self.reached
+        self.reached = self.reached or reached
+        if at_target or (last and not self.taken):
+            return (self.measure(model, data, where, at_target=at_target),)
+        return ()
 
     def measure(
         self, model: nn.Module, data: Data, where: tuple[float, int, int, float], at_target=False
@@ -249,6 +277,7 @@ class NoiseProbe:
         estimate = measure(model, F.cross_entropy, x, y, data.n_train)
         self.last_cost = time.perf_counter() - start
         self.seconds += self.last_cost
+        self.taken += 1
         epoch, step, samples, seconds = where
         self.next_due = samples + self.every_samples
         low, high = estimate.interval()
@@ -345,7 +374,6 @@ def _epochs(
     step = 0
     train_seconds = 0.0
     measured: list[NoiseScalePoint] = []  # noise-scale measurements not yet reported
-    reached = False  # the target accuracy, at some epoch's end
     model.train()
     for epoch in range(1, config.epochs + 1):
         stepper.begin_epoch(torch.randperm(n_train, generator=shuffler))
@@ -359,7 +387,7 @@ def _epochs(
             if noise is not None and samples >= noise.next_due:
                 now = time.perf_counter()
                 seconds = train_seconds + now - epoch_start
-                if noise.affordable(seconds):
+                if noise.affordable(seconds, samples / (config.epochs * n_train)):
                     where = (epoch - 1 + i / steps, step, samples, seconds)
                     measured.append(noise.measure(model, data, where))
                     # Measuring is not training: keep it out of the epoch's and interval's time.
@@ -425,13 +453,13 @@ def _epochs(
             cpu_seconds=cpu_seconds,
             load_average=load_average(),
         )
-        at_target = []
-        if noise is not None and val_accuracy >= config.target_accuracy and not reached:
-            # McCandlish's B_crit belongs to a loss level: measure where the target was reached.
+        points: tuple[NoiseScalePoint, ...] = ()
+        if noise is not None and math.isfinite(val_loss):
             where = (float(epoch), step, epoch * n_train, train_seconds)
-            at_target.append(noise.measure(model, data, where, at_target=True))
-        reached = reached or val_accuracy >= config.target_accuracy
-        yield EpochEnded(run_index, record, tuple(at_target))
+            last = epoch == config.epochs or reached_target(config, val_accuracy)
+            reached = val_accuracy >= config.target_accuracy
+            points = noise.after_epoch(model, data, where, reached=reached, last=last)
+        yield EpochEnded(run_index, record, points)
         if not math.isfinite(val_loss):
             return "diverged", f"validation loss became {val_loss} after epoch {epoch}", step
         if reached_target(config, val_accuracy):

@@ -236,7 +236,8 @@ def train_stacked(
         weights = None
         if model is not None:
             weights = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
-        yield RunEnded(index, status, message, peak, sketch, weights)
+        note = instruments[k].noise.skipped if instruments and instruments[k].noise else ""
+        yield RunEnded(index, status, message, peak, sketch, weights, noise_note=note)
 
 
 def train_task(
@@ -388,16 +389,14 @@ def _noise_points(
     """A replica's noise-scale measurements at the end of an epoch: when one is due by samples
     seen (stacked runs measure at epoch ends, not mid-epoch) and where it first reached the
     target. The probe works on the replica's own weights, as for a run trained alone."""
-    if probe is None:
+    if probe is None or not math.isfinite(record.val_loss):
         return ()
     where = (float(record.epoch), record.steps, record.samples_seen, record.train_seconds)
+    model = stack.unstacked(replica)
     points = []
-    model = None
-    if record.samples_seen >= probe.next_due and probe.affordable(record.train_seconds):
-        model = stack.unstacked(replica)
+    done = record.samples_seen / (config.epochs * data.n_train)
+    if record.samples_seen >= probe.next_due and probe.affordable(record.train_seconds, done):
         points.append(probe.measure(model, data, where))
-    if record.val_accuracy >= config.target_accuracy and not probe.reached:
-        probe.reached = True
-        model = model or stack.unstacked(replica)
-        points.append(probe.measure(model, data, where, at_target=True))
-    return tuple(points)
+    last = record.epoch == config.epochs or reached_target(config, record.val_accuracy)
+    reached = record.val_accuracy >= config.target_accuracy
+    return (*points, *probe.after_epoch(model, data, where, reached=reached, last=last))

@@ -162,6 +162,11 @@ class Session(StrictModel):
         max_length=MAX_NOISE_POINTS,
         description="Every measurement of the gradient noise scale (a few per epoch at most).",
     )
+    noise_scale_note: str = Field(
+        "",
+        max_length=500,
+        description="Why a measurement of the noise scale that was due was not taken, in words.",
+    )
     peak_memory: MemoryPeak | None = None
     trajectory: TrajectorySketch | None = None
     weights_file: WeightsFile | None = Field(
