@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from tui_lab.core.data import load_data
 from tui_lab.core.models import build_model
-from tui_lab.run import engine, train_steps
+from tui_lab.run import engine, policy, train_steps
 from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
 from tui_lab.run.executor import EVERY_RUN, SweepControl
 from tui_lab.run.sweep import prepare_sweep, run_sweep
@@ -141,8 +141,9 @@ def test_evaluation_reports_loss_and_accuracy():
         model[1].bias.zero_()
     x = torch.tensor([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [2.0, 0, 0, 0]])
     y = torch.tensor([0, 1, 1])
-    loss, accuracy = engine.evaluate(model, x, y)
-    assert accuracy == pytest.approx(2 / 3)
+    steps = train_steps.EagerSteps(model, torch.optim.SGD(model.parameters()), x, y, 2, None)
+    (loss,), (accuracy,) = steps.evaluate(x, y)
+    assert accuracy == pytest.approx(2 / 3) and model.training  # back to training mode
     assert loss == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
 
 
@@ -179,9 +180,9 @@ def test_small_batches_train_on_one_cpu_thread(tiny_preset):
     from tui_lab.run.sweep import plan_runs
 
     small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
-    assert engine.cpu_threads(small) == 1
-    assert engine.cpu_threads(large) >= 1
-    assert engine.cpu_threads(small.updated(threads=2)) == 2
+    assert policy.cpu_threads(small) == 1
+    assert policy.cpu_threads(large) >= 1
+    assert policy.cpu_threads(small.updated(threads=2)) == 2
 
 
 def test_noise_scale_is_measured_by_samples_seen_whatever_the_batch_and_reported_once(
@@ -263,11 +264,11 @@ def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypat
     from tui_lab.run.sweep import plan_runs
 
     (large,) = plan_runs(tiny_preset.updated(batch_sizes=[64]), 160, "cpu")
-    monkeypatch.setattr(engine, "DEFAULT_THREADS", 4)
+    monkeypatch.setattr(policy, "DEFAULT_THREADS", 4)
     for idle, threads in ((0.2, 1), (1.3, 1), (2.6, 3), (3.9, 4), (None, 4)):
-        monkeypatch.setattr(engine, "idle_cores", lambda idle=idle: idle)
-        assert engine.cpu_threads(large) == threads
-    assert engine.cpu_threads(large.updated(threads=2)) == 2  # the preset's word wins
+        monkeypatch.setattr(policy, "idle_cores", lambda idle=idle: idle)
+        assert policy.cpu_threads(large) == threads
+    assert policy.cpu_threads(large.updated(threads=2)) == 2  # the preset's word wins
 
 
 def test_epochs_record_cpu_time_and_the_load(tmp_path, tiny_preset):

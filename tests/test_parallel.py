@@ -52,7 +52,7 @@ def test_skip_one_run_then_quit_saves_every_running_run_as_interrupted(tmp_path)
 
 
 def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 2)
     runs = [run_config(b) for b in (512, 1, 8, 32)]
     room = capacity(runs, "auto")
     assert room.slots == 2 and room.total_cores == 2
@@ -63,7 +63,7 @@ def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
 
 
 def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 16)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 16)
     monkeypatch.setattr(process_pool, "sweep_devices", lambda d: ["cuda:0", "cuda:1"])
     small = [run_config(8).updated(device="cuda") for _ in range(10)]
     room = capacity(small, "auto")
@@ -78,7 +78,7 @@ def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
 def test_on_two_cores_a_large_batch_runs_beside_a_small_one_and_takes_both_cores_last(
     monkeypatch,
 ):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 2)
     monkeypatch.setattr(
         process_pool, "preferred_threads", lambda config: 1 if config.batch_size < 16 else 2
     )

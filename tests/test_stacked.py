@@ -8,7 +8,8 @@ from factories import small_sweep
 
 from tui_lab.core.weights import load_weights
 from tui_lab.run.events import RunEnded, RunStarted, SessionSaved
-from tui_lab.run.stacked import plan_tasks, stacking_blocker
+from tui_lab.run.policy import plan_tasks
+from tui_lab.run.stacked import stacking_blocker
 from tui_lab.run.sweep import plan_runs, prepare_sweep, run_sweep
 
 

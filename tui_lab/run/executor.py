@@ -16,8 +16,8 @@ from typing import Protocol
 
 from tui_lab.core.data import Data
 from tui_lab.core.devices import sweep_devices
+from tui_lab.run.engine import train_task
 from tui_lab.run.events import Event
-from tui_lab.run.stacked import train_task
 from tui_lab.schema import RunConfig
 
 EVERY_RUN = -1  # a stop request for every running run
@@ -86,6 +86,10 @@ class RunTask:
 
 
 class Executor(Protocol):
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        """How many tasks it would train at once: what stacking is planned against."""
+        ...
+
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
@@ -100,6 +104,9 @@ class Executor(Protocol):
 
 class InlineExecutor:
     """Run after run in this process: the default, and the reference the others must match."""
+
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        return 1
 
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl

@@ -10,7 +10,7 @@ several small-batch runs share a GPU the same way. The pool fills the machine:
   the end of a sweep. A preset's ``threads`` is kept as asked (and the run waits for its cores):
   CPU losses depend on the thread count at floating-point level, so a pinned count makes a run
   give the same losses sequential or concurrent. Each session records the threads it used;
-- on a GPU, up to GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
+- on a GPU, up to policy.GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
   device ``cuda`` the runs spread over every visible GPU;
 - the longest runs start first, so the sweep ends soon after its longest run.
 
@@ -33,29 +33,20 @@ from dataclasses import dataclass, field
 
 from tui_lab.core.data import Data, DataSpec
 from tui_lab.core.devices import sweep_devices
-from tui_lab.run.engine import preferred_threads, steps_per_epoch
+from tui_lab.run.engine import steps_per_epoch, train_task
 from tui_lab.run.events import Event, RunEnded
 from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
-from tui_lab.run.stacked import train_task
+from tui_lab.run.policy import (
+    GPU_LARGE_BATCH,
+    GPU_SHARE,
+    STEP_COST_SAMPLES,
+    available_cores,
+    preferred_threads,
+)
 from tui_lab.schema import RunConfig
 
-# Small-batch runs sharing one GPU: each keeps a CPU core busy launching kernels, and the GPU
-# interleaves their small kernels.
-GPU_SHARE = 4
-# From this batch size a run's kernels fill a GPU by themselves.
-GPU_LARGE_BATCH = 1024
-# What one optimizer step costs on top of its samples, in samples (order of magnitude: a
-# LeNet-5 step costs about as much fixed overhead as 30 samples' arithmetic on a CPU core).
-STEP_COST_SAMPLES = 32
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 5.0
-
-
-def machine_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 def estimated_cost(task: RunTask, n_train: int) -> float:
@@ -134,7 +125,7 @@ class Capacity:
 
 def capacity(runs: Sequence[RunConfig], parallel: int | str) -> Capacity:
     """How many runs may train at once: ``parallel`` runs, or (auto) what fills the machine."""
-    cores = machine_cores()
+    cores = available_cores()
     devices = sweep_devices(runs[0].device) if runs else []
     gpus = {d: GPU_SHARE for d in devices if d.startswith("cuda")}
     if parallel == "auto":
@@ -165,6 +156,9 @@ class LocalProcesses:
         self.parallel = parallel
         self._mp = mp.get_context("spawn")  # fork would copy torch's threads and CUDA state
         self._data: Data | DataSpec | None = None
+
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        return capacity(runs, self.parallel).slots
 
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl

@@ -24,17 +24,14 @@ from typing import Any
 
 from tui_lab.core.data import Data
 from tui_lab.errors import BadInput
-from tui_lab.run.engine import SMALL_BATCH, environment, steps_per_epoch
+from tui_lab.run.engine import environment, steps_per_epoch, train_task
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
 from tui_lab.run.executor import RunTask, SweepControl
-from tui_lab.run.stacked import train_task
+from tui_lab.run.policy import cpu_threads_on_cluster, ray_gpu_share
 from tui_lab.schema import RayExecutorSettings, RunConfig
 
 RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
 RETRIES = 1  # a task whose worker died is started again this many times
-SMALL_MODELS = ("mlp", "lenet5")  # a quarter of a GPU is plenty for these
-SMALL_MODEL_GPU_SHARE = 0.25
-LARGE_BATCH_CPUS = 2  # CPUs (and torch threads) of a CPU run at batch SMALL_BATCH and above
 DEFAULT_PORTS = {"": 6379, "ray://": 10001}  # `ray start --head` and the Ray client
 CONNECT_SECONDS = 5.0
 POLL_SECONDS = 0.25  # how often a stop or cancel request from a UI is noticed
@@ -119,20 +116,8 @@ def cluster_device(ray: ModuleType, spec: str, *, source: str | None, field: str
 def task_resources(config: RunConfig, settings: RayExecutorSettings) -> dict[str, float]:
     """What a run asks Ray for: CPUs (as many as its torch threads) and a GPU or a share."""
     if config.device.startswith("cuda"):
-        share = settings.gpus_per_run or (
-            SMALL_MODEL_GPU_SHARE if config.model in SMALL_MODELS else 1.0
-        )
-        return {"num_cpus": settings.cpus_per_run or 1, "num_gpus": share}
+        return {"num_cpus": settings.cpus_per_run or 1, "num_gpus": ray_gpu_share(config, settings)}
     return {"num_cpus": cpu_threads_on_cluster(config, settings), "num_gpus": 0}
-
-
-def cpu_threads_on_cluster(config: RunConfig, settings: RayExecutorSettings) -> int:
-    """The preset's threads, else the CPUs asked per run, else 1 below SMALL_BATCH and 2 above."""
-    if config.threads:
-        return config.threads
-    if settings.cpus_per_run:
-        return settings.cpus_per_run
-    return 1 if config.batch_size < SMALL_BATCH else LARGE_BATCH_CPUS
 
 
 def train_on_node(task: RunTask, data: Data) -> Iterator[Event]:
@@ -186,6 +171,15 @@ class RayExecutor:
 
     def __init__(self, settings: RayExecutorSettings):
         self.settings = settings
+
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        """Runs the cluster trains at once, judged by the first run's request."""
+        if not runs:
+            return 1
+        have = import_ray().cluster_resources()
+        asks = task_resources(self.on_cluster(runs[0]), self.settings)
+        kind = "num_gpus" if asks["num_gpus"] else "num_cpus"
+        return max(1, int(have.get("GPU" if asks["num_gpus"] else "CPU", 0) // asks[kind]))
 
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl

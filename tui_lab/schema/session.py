@@ -52,8 +52,10 @@ class Environment(StrictModel):
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
     cores: int | None = Field(None, description="CPUs this process may use.")
-    training_step: Literal["eager", "cuda_graph"] = Field(
-        "eager", description="How each training step ran: eagerly, or replayed from a CUDA graph."
+    training_step: Literal["eager", "cuda_graph", "stacked"] = Field(
+        "eager",
+        description="How each training step ran: eagerly, replayed from a CUDA graph, or for "
+        "several runs at once as one stacked model.",
     )
     training_step_reason: str = Field("", description="Why that kind of step was used.")
 
