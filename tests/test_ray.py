@@ -17,7 +17,8 @@ from tui_lab.core.storage import load_session
 from tui_lab.core.weights import load_weights
 from tui_lab.errors import BadInput
 from tui_lab.run.events import EpochEnded, SessionSaved
-from tui_lab.run.ray_executor import TEST_FAULTS_ENV, RayExecutor, cluster_device, task_resources
+from tui_lab.run.executor import TEST_FAULTS_ENV
+from tui_lab.run.ray_executor import RayExecutor, cluster_device, task_resources
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import RayExecutorSettings, Session
 
@@ -146,8 +147,8 @@ def test_every_executor_trains_every_seed_on_the_preset_split(local_ray, tmp_pat
 def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
     local_ray, tmp_path
 ):
-    (local_ray / "exit-run0").write_text("once")
-    (local_ray / "exit-run1").write_text("always")
+    (local_ray / "kill-run0").write_text("once")
+    (local_ray / "kill-run1").write_text("always")
     preset = small_sweep(threads=1, batch_sizes=[32, 64, "full"])
     sessions = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY)))
     retried, failed, untouched = (sessions[i][1] for i in range(3))

@@ -34,8 +34,16 @@ from dataclasses import dataclass, field
 from tui_lab.core.data import Data, DataSpec
 from tui_lab.core.devices import sweep_devices
 from tui_lab.run.engine import steps_per_epoch, train_task
-from tui_lab.run.events import Event, RunEnded
-from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
+from tui_lab.run.events import Event, RunEnded, RunStarted
+from tui_lab.run.executor import (
+    EVERY_RUN,
+    RETRIES,
+    RunTask,
+    SweepControl,
+    failed_runs,
+    fault_due,
+    retried_note,
+)
 from tui_lab.run.policy import (
     GPU_LARGE_BATCH,
     GPU_SHARE,
@@ -145,6 +153,7 @@ class _Worker:
     process: mp.process.BaseProcess
     tasks: mp.Queue
     runs: set[int] = field(default_factory=set)  # of its task, not ended yet
+    task: RunTask | None = None  # the task it trains, as planned (before placing)
     device: str = ""
     need: Need = field(default_factory=lambda: Need(0, 0))
 
@@ -156,6 +165,8 @@ class LocalProcesses:
         self.parallel = parallel
         self._mp = mp.get_context("spawn")  # fork would copy torch's threads and CUDA state
         self._data: Data | DataSpec | None = None
+        self._started: set[int] = set()  # runs whose RunStarted came back
+        self._retried: dict[int, str] = {}  # runs started again, and why
 
     def slots(self, runs: Sequence[RunConfig]) -> int:
         return capacity(runs, self.parallel).slots
@@ -172,17 +183,22 @@ class LocalProcesses:
         stops = self._mp.Array("b", len(indices), lock=False)
         cancel = self._mp.Event()
         workers: list[_Worker] = []
+        self._started, self._retried = set(), {}
         try:
             while pending or any(w.runs for w in workers):
                 self._forward_control(control, cancel, stops, position, workers, pending)
                 self._start_what_fits(pending, room, workers, position, events, stops, cancel)
                 try:
                     event = pickle.loads(events.get(timeout=POLL_SECONDS))
-                except queue.Empty:
-                    yield from self._reap_dead(workers, room)
+                except queue.Empty:  # what a dead worker sent has been read: reap it now
+                    yield from self._reap_dead(workers, room, pending, data)
                     continue
-                if isinstance(event, RunEnded):
+                if isinstance(event, RunStarted):
+                    self._started.add(event.run_index)
+                elif isinstance(event, RunEnded):
                     self._free(event.run_index, workers, room)
+                    if event.run_index in self._retried:
+                        event = retried_note(event, self._retried[event.run_index])
                 yield event
         finally:
             cancel.set()
@@ -209,12 +225,13 @@ class LocalProcesses:
             if placed is None:
                 continue
             device, granted = placed
-            worker = next((w for w in workers if not w.runs), None)
+            worker = next((w for w in workers if not w.runs and w.process.is_alive()), None)
             if worker is None:
                 worker = self._spawn(events, stops, cancel)
                 workers.append(worker)
             pending.remove(task)
             worker.runs, worker.device, worker.need = {i for i, _ in task.runs}, device, granted
+            worker.task = task
             # The threads are the pool's to give: the worker must not look at the load itself.
             threads = {} if device.startswith("cuda") else {"threads": granted.cores}
             runs = [
@@ -243,16 +260,26 @@ class LocalProcesses:
                 if not worker.runs:
                     room.release(worker.device, worker.need)
 
-    @staticmethod
-    def _reap_dead(workers: list[_Worker], room: Capacity) -> Iterator[Event]:
-        """A worker that died mid-run (killed, out of host memory) fails its run, not the sweep."""
-        for worker in workers:
-            if worker.runs and not worker.process.is_alive():
-                code = worker.process.exitcode
-                for index in sorted(worker.runs):
-                    yield RunEnded(index, "failed", f"the run's process ended (exit code {code})")
-                worker.runs.clear()
-                room.release(worker.device, worker.need)
+    def _reap_dead(
+        self, workers: list[_Worker], room: Capacity, pending: list[RunTask], data: Data
+    ) -> Iterator[Event]:
+        """A worker that died (killed, out of host memory) costs at most the runs it was
+        training: they start again once on a fresh worker, and fail if that one dies too."""
+        for worker in [w for w in workers if not w.process.is_alive()]:
+            workers.remove(worker)  # never given another task
+            if not worker.runs or worker.task is None:
+                continue
+            reason = death(worker.process)
+            room.release(worker.device, worker.need)
+            unfinished = tuple((i, c) for i, c in worker.task.runs if i in worker.runs)
+            worker.runs.clear()
+            if RETRIES and not any(i in self._retried for i, _ in unfinished):
+                self._retried.update((i, reason) for i, _ in unfinished)
+                pending.insert(0, RunTask(unfinished))
+                continue
+            first = self._retried.get(unfinished[0][0], "")
+            why = f"{reason}; retried once after: {first}" if first else reason
+            yield from failed_runs(unfinished, self._started, data, why)
 
     @staticmethod
     def _shut_down(workers: list[_Worker], events: mp.Queue) -> None:
@@ -272,6 +299,16 @@ class LocalProcesses:
             if worker.process.is_alive():
                 worker.process.terminate()
             worker.process.join()
+
+
+def death(process: mp.process.BaseProcess) -> str:
+    """How a worker process ended, in words that name it."""
+    code = process.exitcode
+    if code is not None and code < 0:
+        how = f"signal {-code}, {signal.Signals(-code).name}"
+    else:
+        how = f"exit code {code}"
+    return f"worker process {process.pid} died ({how})"
 
 
 class _SharedStop:
@@ -301,6 +338,10 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel, data) -> None
         try:
             for event in train_task(runs, data, _SharedStop(stops, slots, cancel)):
                 events.put(pickle.dumps(event))
+                if fault_due(event):  # tests only: die as the OOM killer would kill us,
+                    events.close()  # once what was sent is in the pipe whole
+                    events.join_thread()
+                    os.kill(os.getpid(), signal.SIGKILL)
         except Exception as error:  # the parent checked the data: this is a bug
             for run_index, _ in runs:
                 failed = RunEnded(run_index, "failed", f"{type(error).__name__}: {error}")

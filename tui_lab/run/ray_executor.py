@@ -15,27 +15,32 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 from tui_lab.core.data import Data
 from tui_lab.errors import BadInput
-from tui_lab.run.engine import environment, steps_per_epoch, train_task
-from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
-from tui_lab.run.executor import RunTask, SweepControl
+from tui_lab.run.engine import train_task
+from tui_lab.run.events import Event, RunEnded, RunStarted
+from tui_lab.run.executor import (
+    RETRIES,
+    RunTask,
+    SweepControl,
+    failed_runs,
+    fault_due,
+    retried_note,
+)
 from tui_lab.run.policy import cpu_threads_on_cluster, ray_gpu_share
 from tui_lab.schema import RayExecutorSettings, RunConfig
 
 RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
-RETRIES = 1  # a task whose worker died is started again this many times
 DEFAULT_PORTS = {"": 6379, "ray://": 10001}  # `ray start --head` and the Ray client
 CONNECT_SECONDS = 5.0
 POLL_SECONDS = 0.25  # how often a stop or cancel request from a UI is noticed
-TEST_FAULTS_ENV = "BSLAB_RAY_TEST_FAULTS"  # tests only: a folder of worker-exit instructions
 
 
 def import_ray(source: str | None = None, field: str = "executor") -> ModuleType:
@@ -130,26 +135,8 @@ def train_on_node(task: RunTask, data: Data) -> Iterator[Event]:
         if isinstance(event, RunStarted):
             event = replace(event, environment=event.environment.updated(node=node))
         yield event
-        injected_fault(event)
-
-
-def injected_fault(event: Event) -> None:
-    """Tests only: end this worker process abruptly after a run's first epoch, as a crash would.
-
-    ``$BSLAB_RAY_TEST_FAULTS/exit-run<N>`` holding ``once`` (the file is removed, so the retry
-    lives) or ``always``.
-    """
-    folder = os.environ.get(TEST_FAULTS_ENV)
-    if not folder or not isinstance(event, EpochEnded) or event.record.epoch != 1:
-        return
-    flag = Path(folder) / f"exit-run{event.run_index}"
-    try:
-        mode = flag.read_text().strip()
-    except FileNotFoundError:
-        return
-    if mode == "once":
-        flag.unlink(missing_ok=True)
-    os._exit(1)
+        if fault_due(event):  # tests only: die as the OOM killer would kill us
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -235,7 +222,12 @@ class RayExecutor:
             return
         except ray.exceptions.RayTaskError as error:  # raised outside the engine: a retry fails too
             del running[generator]
-            yield from failed(attempt, data, describe(error))
+            yield from failed_runs(
+                attempt.unfinished(),
+                attempt.started,
+                data,
+                f"on the Ray cluster: {describe(error)}",
+            )
             return
         except ray.exceptions.RayError as error:  # the worker or its node died
             del running[generator]
@@ -244,15 +236,16 @@ class RayExecutor:
                 task = RunTask(attempt.unfinished())
                 submit(Attempt(task, attempt.retries_left - 1, reason, set(attempt.started)))
             else:
-                yield from failed(attempt, data, reason)
+                yield from failed_runs(
+                    attempt.unfinished(), attempt.started, data, f"on the Ray cluster: {reason}"
+                )
             return
         if isinstance(event, RunStarted):
             attempt.started.add(event.run_index)
         elif isinstance(event, RunEnded):
             attempt.ended.add(event.run_index)
             if attempt.retried_after:
-                note = f"retried once after: {attempt.retried_after}"
-                event = replace(event, message="; ".join(filter(None, [event.message, note])))
+                event = retried_note(event, attempt.retried_after)
         yield event
 
     def stop(
@@ -267,22 +260,6 @@ class RayExecutor:
             del running[generator]
             for run_index in sorted(attempt.started - attempt.ended):
                 yield RunEnded(run_index, "interrupted", "stopped on the Ray cluster")
-
-
-def failed(attempt: Attempt, data: Data, reason: str) -> Iterator[Event]:
-    """End every unfinished run of the attempt as failed, starting those that never started (so
-    that they get a session saying why)."""
-    for run_index, config in attempt.unfinished():
-        if run_index not in attempt.started:
-            yield RunStarted(
-                run_index,
-                config,
-                environment(config.device),
-                data.n_train,
-                len(data.val_y),
-                steps_per_epoch(data.n_train, config.batch_size),
-            )
-        yield RunEnded(run_index, "failed", f"on the Ray cluster: {reason}")
 
 
 def describe(error: Exception) -> str:
