@@ -4,8 +4,11 @@ dies retried once and otherwise recorded as failed, Ctrl+C, and clear errors for
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -173,4 +176,37 @@ def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupt
     deadline = time.monotonic() + 20
     while ray.available_resources().get("CPU", 0) < 2:  # the cancelled tasks gave their CPUs back
         assert time.monotonic() < deadline, "tasks still running after the sweep was closed"
+        time.sleep(0.2)
+
+
+def test_sigterm_ends_a_sweep_on_a_local_ray_like_a_local_sweep(tmp_path):
+    """143, runs in flight saved as interrupted, no Ray stack dump, and the local Ray that bslab
+    started gone within 10 s (its processes carry the folder given as RAY_TMPDIR)."""
+    ray_dir = tempfile.mkdtemp(prefix="bslab-ray-", dir="/tmp")  # short: Ray's socket paths
+    long = small_sweep(threads=1, batch_sizes=[1], epochs=500)
+    preset = write(tmp_path / "p.json", long.model_dump_json())
+    out = tmp_path / "s"
+    env = {**os.environ, "RAY_TMPDIR": ray_dir, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tui_lab", "--headless", str(preset), "--ray", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def ray_processes() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", ray_dir], capture_output=True, text=True)
+        return found.stdout.split()
+
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*.json")):  # the run has started on Ray
+            assert proc.poll() is None and time.monotonic() < deadline, "no run started"
+            time.sleep(0.2)
+        assert ray_processes()  # the check below looks for the right processes
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 143, output
+    assert "Stopped by SIGTERM" in output and "Traceback" not in output, output
+    assert [load_session(p).status for p in out.glob("*.json")] == ["interrupted"]
+    deadline = time.monotonic() + 10
+    while ray_processes():
+        assert time.monotonic() < deadline, "Ray's processes outlived bslab by 10 s"
         time.sleep(0.2)

@@ -17,10 +17,12 @@ import logging
 import os
 import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from tui_lab.core.data import Data
 from tui_lab.errors import BadInput
@@ -35,12 +37,16 @@ from tui_lab.run.executor import (
     retried_note,
 )
 from tui_lab.run.policy import cpu_threads_on_cluster, ray_gpu_share
+from tui_lab.run.signals import Terminated
 from tui_lab.schema import RayExecutorSettings, RunConfig
 
 RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
 DEFAULT_PORTS = {"": 6379, "ray://": 10001}  # `ray start --head` and the Ray client
 CONNECT_SECONDS = 5.0
 POLL_SECONDS = 0.25  # how often a stop or cancel request from a UI is noticed
+T = TypeVar("T")
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_started_here: list[bool] = []  # whether connect joined (or started) Ray for this process
 
 
 def import_ray(source: str | None = None, field: str = "executor") -> ModuleType:
@@ -66,6 +72,10 @@ def connect(
     address = settings.address
     if address and address != "auto":
         check_reachable(address, source=source, field=field)
+    # ray.init makes SIGTERM exit on the spot (sys.exit(15), and a stack dump from its core
+    # worker): bslab's own handlers come back, so a sweep on Ray ends like a local one.
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS} if main else {}
     try:
         ray.init(
             address=address,
@@ -78,7 +88,21 @@ def connect(
         raise BadInput(
             f"cannot start or join {where}: {error}", source=source, field=field
         ) from error
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    _started_here.append(True)
     return ray
+
+
+def disconnect() -> None:
+    """Leave the Ray that ``connect`` joined for this process; a local Ray it started ends
+    with it (its processes would otherwise outlive bslab by a minute or more)."""
+    ray = sys.modules.get("ray")
+    if _started_here and ray is not None and ray.is_initialized():
+        ray.shutdown()
+    _started_here.clear()
 
 
 def check_reachable(address: str, *, source: str | None, field: str) -> None:
@@ -192,7 +216,9 @@ class RayExecutor:
                     yield from self.stop(ray, running, everything=stop_all)
                     if stop_all:
                         return
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                ready, _ = interruptible(
+                    ray.wait, list(running), num_returns=1, timeout=POLL_SECONDS
+                )
                 for generator in ready:
                     yield from self.next_events(ray, generator, running, submit, data)
         finally:
@@ -216,7 +242,7 @@ class RayExecutor:
         """The generator's next event; on a fault, a retry or the failure of its unfinished runs."""
         attempt = running[generator]
         try:
-            event = ray.get(next(generator))
+            event = interruptible(lambda: ray.get(next(generator)))
         except StopIteration:
             del running[generator]
             return
@@ -260,6 +286,18 @@ class RayExecutor:
             del running[generator]
             for run_index in sorted(attempt.started - attempt.ended):
                 yield RunEnded(run_index, "interrupted", "stopped on the Ray cluster")
+
+
+def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call into Ray; Ctrl+C or a signal that lands inside its C++ code comes out as itself
+    (Ray's Cython wrapper turns it into a SystemError, which would end bslab with exit 1)."""
+    try:
+        return call(*args, **kwargs)
+    except SystemError as error:
+        stop = error.__cause__ or error.__context__
+        if isinstance(stop, (KeyboardInterrupt, Terminated)):
+            raise stop from None
+        raise
 
 
 def describe(error: Exception) -> str:
