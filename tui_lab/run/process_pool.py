@@ -50,6 +50,7 @@ from tui_lab.run.policy import (
     STEP_COST_SAMPLES,
     available_cores,
     preferred_threads,
+    stacked_cost,
 )
 from tui_lab.schema import RunConfig
 
@@ -58,11 +59,16 @@ JOIN_SECONDS = 5.0
 
 
 def estimated_cost(task: RunTask, n_train: int) -> float:
-    """A task's work in sample-equivalents: its samples plus a fixed cost per step."""
-    return sum(
-        config.epochs * (n_train + STEP_COST_SAMPLES * steps_per_epoch(n_train, config.batch_size))
-        for _, config in task.runs
+    """A task's work in sample-equivalents: one run's samples plus a fixed cost per step, times
+    what a stack of the task's runs costs against one of them."""
+    config = task.runs[0][1]
+    one = config.epochs * (
+        n_train + STEP_COST_SAMPLES * steps_per_epoch(n_train, config.batch_size)
     )
+    if len(task.runs) == 1:
+        return one
+    device = config.device.split(":")[0]
+    return one * stacked_cost(device, config.model, config.batch_size, len(task.runs))
 
 
 @dataclass(frozen=True)
@@ -74,8 +80,7 @@ class Need:
 
 
 def need(config: RunConfig, cores: int) -> Need:
-    """What one run would occupy on an idle machine; a task of several runs trains them one
-    after another."""
+    """What one run would occupy on an idle machine (a stack of runs occupies as much)."""
     if config.device.startswith("cuda"):
         big = config.batch_size >= GPU_LARGE_BATCH
         return Need(1, GPU_SHARE if big else 1)
