@@ -1,4 +1,4 @@
-"""Several runs at once on this machine, each in its own process.
+"""Several tasks (a run, or a stack of seeds) at once on this machine, each in its own process.
 
 Small-batch steps are bound by per-step overhead, not arithmetic, so one run leaves most of the
 machine idle: two single-thread runs on two cores give about 1.9x the samples/s of one, and
@@ -14,8 +14,11 @@ several small-batch runs share a GPU the same way. The pool fills the machine:
   device ``cuda`` the runs spread over every visible GPU;
 - the longest runs start first, so the sweep ends soon after its longest run.
 
-Workers are spawned once and load the data once, then take runs one after another; events come
-back pickled by value over one queue. Workers ignore Ctrl+C: the parent stops them.
+Workers are spawned once and load the sweep's data split once (the preset's seed decides it),
+then train tasks one after another through the engine's ``train_task``; events come back
+pickled by value over one queue. Workers ignore Ctrl+C: the parent stops them. A worker that
+dies is never given another task; the runs it was training start again once on a fresh worker,
+then fail with the reason (its pid and signal).
 """
 
 from __future__ import annotations
