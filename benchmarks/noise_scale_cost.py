@@ -23,8 +23,9 @@ from throughput import fresh_model, run_config
 from tui_lab.analysis.noise_scale import measure
 from tui_lab.core.data import load_data
 from tui_lab.core.devices import resolve_device, synchronize
-from tui_lab.run.engine import NoiseProbe, cpu_threads, train_run
+from tui_lab.run.engine import NoiseProbe, train_run
 from tui_lab.run.events import EpochEnded, RunEnded, StepStats
+from tui_lab.run.policy import cpu_threads
 from tui_lab.schema.analysis import NoiseScaleSettings
 
 

@@ -1,8 +1,9 @@
 """K seeds trained together as one stacked model against the same seeds trained separately.
 
-For each batch size: the wall time of K seeds of LeNet-5 (or ``--model mlp``) stacked
-(``tui_lab.run.stacked``) and of one seed alone (the engine), each training the same number of
-steps on the offline digits, with the noise scale and trajectory off; evaluation excluded.
+For each batch size: the wall time of K seeds of LeNet-5 (or ``--model mlp``) stacked (the
+engine's ``train_task`` with ``StackedSteps``) and of one seed alone, each training the same
+number of steps on the offline digits, with the noise scale and trajectory off; evaluation
+excluded.
 Measurements are interleaved (one, stacked, one, stacked, ...) and repeated, so load from other
 programs hits both alike; min and median are reported.
 
@@ -10,8 +11,8 @@ programs hits both alike; min and median are reported.
 - ``separate/one``: K seeds as separate runs with perfect parallelism over the cores (or one
   after another on a GPU): K / min(K, cores) on a CPU, K on a GPU. Optimistic for "separate",
   so stacking is chosen only where it beats the best that separate runs could do.
-- ``winner``: what ``tui_lab.run.stacked.stacking_pays`` chooses, and whether the measurement
-  agrees.
+- ``winner``: what ``tui_lab.run.policy.stacking_pays`` chooses for one configuration's seeds,
+  and whether the measurement agrees.
 
 Usage: python benchmarks/seeds.py [--device cpu|cuda] [--seeds 8] [--batches 1 2 4 8 16 32]
        [--steps 150] [--repeats 3] [--threads N]
@@ -31,9 +32,9 @@ import torch
 
 from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import resolve_device
-from tui_lab.run.engine import train_run
+from tui_lab.run.engine import train_run, train_task
 from tui_lab.run.events import EpochEnded
-from tui_lab.run.stacked import stacking_pays, train_stacked
+from tui_lab.run.policy import stacking_pays
 from tui_lab.schema import LrScaling, OptimizerConfig, RunConfig
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -62,7 +63,7 @@ def one_seed(data, device, model, batch, threads) -> float:
 
 def stacked_seeds(data, device, model, batch, k, threads) -> float:
     configs = [run_config(device, model, batch, seed, threads) for seed in range(k)]
-    return train_seconds(train_stacked(configs, data, run_indices=range(k)))
+    return train_seconds(train_task(list(enumerate(configs)), data))
 
 
 def sized(full: Data, samples: int) -> Data:
@@ -110,7 +111,7 @@ def main() -> None:
             ratios.append(stack / one)
         separate = args.seeds / (min(args.seeds, cores) if kind == "cpu" else 1)
         measured = statistics.median(ratios) < separate
-        rule = stacking_pays(kind, args.model, batch, args.seeds)
+        rule = stacking_pays(kind, args.model, batch, args.seeds, cores if kind == "cpu" else 1)
         agrees = "agrees" if rule == measured else "DISAGREES"
         print(
             f"{batch:5d}   {min(ones):6.3f}/{statistics.median(ones):6.3f}    "

@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).parent))  # step_times, beside this file
 from step_times import step_table
 
 from tui_lab.run.events import SessionSaved
-from tui_lab.run.process_pool import capacity, machine_cores
+from tui_lab.run.policy import available_cores
+from tui_lab.run.process_pool import capacity
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import Session, TrainPreset
 
@@ -75,7 +76,7 @@ def main() -> None:
     slots = capacity(probe.runs, parallel).slots
     print(
         f"{args.dataset}: {probe.data.n_train} samples, {len(probe.runs)} runs x {args.epochs} "
-        f"epoch(s) on {probe.runs[0].device}; {machine_cores()} cores; concurrent: {slots} slots"
+        f"epoch(s) on {probe.runs[0].device}; {available_cores()} cores; concurrent: {slots} slots"
     )
     walls: dict[str, list[float]] = {"sequential": [], "concurrent": []}
     rates: dict[str, dict[str, list[float]]] = {"sequential": {}, "concurrent": {}}

@@ -27,8 +27,9 @@ from torch.utils.data import DataLoader, TensorDataset
 from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import resolve_device, synchronize
 from tui_lab.core.models import build_model
-from tui_lab.run.engine import DEFAULT_THREADS, cpu_threads, train_run
+from tui_lab.run.engine import train_run
 from tui_lab.run.events import EpochEnded
+from tui_lab.run.policy import DEFAULT_THREADS, cpu_threads
 from tui_lab.schema import LrScaling, OptimizerConfig, RunConfig
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings

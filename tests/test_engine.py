@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 from tui_lab.core.data import load_data
 from tui_lab.core.models import build_model
-from tui_lab.run import engine, train_steps
+from tui_lab.run import engine, policy, train_steps
 from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, SessionSaved, StepStats, SweepEnded
 from tui_lab.run.executor import EVERY_RUN, SweepControl
 from tui_lab.run.sweep import prepare_sweep, run_sweep
@@ -141,8 +141,9 @@ def test_evaluation_reports_loss_and_accuracy():
         model[1].bias.zero_()
     x = torch.tensor([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [2.0, 0, 0, 0]])
     y = torch.tensor([0, 1, 1])
-    loss, accuracy = engine.evaluate(model, x, y)
-    assert accuracy == pytest.approx(2 / 3)
+    steps = train_steps.EagerSteps(model, torch.optim.SGD(model.parameters()), x, y, 2, None)
+    (loss,), (accuracy,) = steps.evaluate(x, y)
+    assert accuracy == pytest.approx(2 / 3) and model.training  # back to training mode
     assert loss == pytest.approx(F.cross_entropy(model(x), y).item(), rel=1e-6)
 
 
@@ -179,9 +180,9 @@ def test_small_batches_train_on_one_cpu_thread(tiny_preset):
     from tui_lab.run.sweep import plan_runs
 
     small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
-    assert engine.cpu_threads(small) == 1
-    assert engine.cpu_threads(large) >= 1
-    assert engine.cpu_threads(small.updated(threads=2)) == 2
+    assert policy.cpu_threads(small) == 1
+    assert policy.cpu_threads(large) >= 1
+    assert policy.cpu_threads(small.updated(threads=2)) == 2
 
 
 def test_noise_scale_is_measured_by_samples_seen_whatever_the_batch_and_reported_once(
@@ -219,13 +220,43 @@ def test_noise_scale_keeps_to_its_share_of_the_training_time_from_the_first_meas
         generator=torch.Generator(),
         next_due=100,
     )
-    assert not probe.affordable(train_seconds=100.0)  # no idea yet what a measurement costs
+    assert not probe.affordable(train_seconds=100.0, done=0.1)  # its cost is not known yet
+    assert probe.skipped == ""  # nothing to say before the first guess
     probe.guess_cost(eval_seconds=0.1, eval_samples=1000)  # 10 x 1000 x 0.1 ms = 1 s
     assert probe.last_cost == pytest.approx(1.0)
-    assert not probe.affordable(train_seconds=19.0) and probe.affordable(train_seconds=20.0)
+    assert not probe.affordable(train_seconds=19.0, done=0.5)
+    assert probe.affordable(train_seconds=20.0, done=0.5)
+    # The run would take 38 s in all: the probe costs 1/38 of it, over the 5% share so far.
+    assert (
+        "would cost 3% of this run" in probe.skipped and "noise_scale.time_share" in probe.skipped
+    )
     probe.seconds, probe.last_cost = 1.0, 0.5  # measured once: its real cost counts from now on
     probe.guess_cost(eval_seconds=1.0, eval_samples=1000)
-    assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0)
+    assert probe.last_cost == 0.5 and probe.affordable(train_seconds=30.0, done=1.0)
+
+
+def test_a_short_run_records_a_noise_scale_and_says_why_it_skipped_the_others(tmp_path):
+    """LeNet-5 on the digits at batch 64 with micro-batches of 16 for 2 epochs: the probe costs
+    more than 5% of so short a run, yet the run ends with a finite, positive reading (issue 25)."""
+    from factories import small_sweep
+
+    preset = small_sweep(
+        model="lenet5",
+        train_subset=None,
+        batch_sizes=[64],
+        micro_batch_size=16,
+        target_accuracy=0.999,  # not reached: no measurement at the target either
+        noise_scale={"per_epoch": 4},
+    )
+    events = events_of(preset, tmp_path)
+    (session,) = [e.session for e in events if isinstance(e, SessionSaved) and e.final]
+    assert session.status == "completed" and len(session.epochs) == 2
+    assert session.noise_scale, session.noise_scale_note
+    last = session.noise_scale[-1]
+    assert last.b_simple is not None and 0 < last.b_simple < float("inf")
+    assert last.epoch == 2.0 and not last.at_target
+    if len(session.noise_scale) < 8:  # some due readings were skipped: the session says why
+        assert "raise `noise_scale.time_share`" in session.noise_scale_note
 
 
 def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypatch):
@@ -233,11 +264,11 @@ def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypat
     from tui_lab.run.sweep import plan_runs
 
     (large,) = plan_runs(tiny_preset.updated(batch_sizes=[64]), 160, "cpu")
-    monkeypatch.setattr(engine, "DEFAULT_THREADS", 4)
+    monkeypatch.setattr(policy, "DEFAULT_THREADS", 4)
     for idle, threads in ((0.2, 1), (1.3, 1), (2.6, 3), (3.9, 4), (None, 4)):
-        monkeypatch.setattr(engine, "idle_cores", lambda idle=idle: idle)
-        assert engine.cpu_threads(large) == threads
-    assert engine.cpu_threads(large.updated(threads=2)) == 2  # the preset's word wins
+        monkeypatch.setattr(policy, "idle_cores", lambda idle=idle: idle)
+        assert policy.cpu_threads(large) == threads
+    assert policy.cpu_threads(large.updated(threads=2)) == 2  # the preset's word wins
 
 
 def test_epochs_record_cpu_time_and_the_load(tmp_path, tiny_preset):

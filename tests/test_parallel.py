@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from factories import ENVIRONMENT, run_config, small_sweep
+from factories import ENVIRONMENT, run_cli, run_config, small_sweep, write
 
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.core.storage import load_session
 from tui_lab.run import process_pool
 from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, StepStats, SweepStarted
-from tui_lab.run.executor import InlineExecutor, RunTask, SweepControl
+from tui_lab.run.executor import TEST_FAULTS_ENV, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 
@@ -52,7 +52,7 @@ def test_skip_one_run_then_quit_saves_every_running_run_as_interrupted(tmp_path)
 
 
 def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 2)
     runs = [run_config(b) for b in (512, 1, 8, 32)]
     room = capacity(runs, "auto")
     assert room.slots == 2 and room.total_cores == 2
@@ -63,7 +63,7 @@ def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
 
 
 def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 16)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 16)
     monkeypatch.setattr(process_pool, "sweep_devices", lambda d: ["cuda:0", "cuda:1"])
     small = [run_config(8).updated(device="cuda") for _ in range(10)]
     room = capacity(small, "auto")
@@ -78,7 +78,7 @@ def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
 def test_on_two_cores_a_large_batch_runs_beside_a_small_one_and_takes_both_cores_last(
     monkeypatch,
 ):
-    monkeypatch.setattr(process_pool, "machine_cores", lambda: 2)
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 2)
     monkeypatch.setattr(
         process_pool, "preferred_threads", lambda config: 1 if config.batch_size < 16 else 2
     )
@@ -107,3 +107,31 @@ def test_the_live_sweep_shows_several_running_runs():
     assert sweep.running_indices() == [0, 1] and sweep.current == 1
     sweep.apply(RunEnded(1, "interrupted", "stopped"))
     assert sweep.running_indices() == [0] and sweep.current == 0  # the headline follows run 0
+
+
+def test_a_killed_worker_costs_only_its_runs_which_are_retried_once_then_failed(
+    tmp_path, monkeypatch, capsys
+):
+    """SIGKILL of a worker (what the kernel's OOM killer does), at a point the test sets: after
+    the first epoch of run 1 (once: its retry lives) and of run 2 (every time: it fails)."""
+    faults = tmp_path / "faults"
+    faults.mkdir()
+    (faults / "kill-run1").write_text("once")
+    (faults / "kill-run2").write_text("always")
+    monkeypatch.setenv(TEST_FAULTS_ENV, str(faults))  # the workers inherit it
+    preset = small_sweep(batch_sizes=[8, 16, 32, "full"], threads=1)
+    path = write(tmp_path / "p.json", preset.model_dump_json())
+    out = tmp_path / "s"
+    code, printed = run_cli(capsys, "--headless", str(path), "--out", str(out), "--parallel", "2")
+    assert code == 1, printed  # a run failed
+    sessions = {s.config.batch_size: s for s in map(load_session, out.glob("*.json"))}
+    assert sorted(sessions) == [8, 16, 32, 160]  # a session for every run
+    statuses = {batch: s.status for batch, s in sessions.items()}
+    assert statuses == {8: "completed", 16: "completed", 32: "failed", 160: "completed"}
+    retried, failed = sessions[16], sessions[32]
+    assert "retried once after: worker process" in retried.message
+    assert "died (signal 9, SIGKILL)" in retried.message and len(retried.epochs) == 2
+    assert (
+        failed.message.startswith("worker process") and "died (signal 9, SIGKILL)" in failed.message
+    )
+    assert "retried once after" in failed.message

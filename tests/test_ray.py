@@ -4,8 +4,11 @@ dies retried once and otherwise recorded as failed, Ctrl+C, and clear errors for
 from __future__ import annotations
 
 import os
+import signal
 import socket
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -17,7 +20,8 @@ from tui_lab.core.storage import load_session
 from tui_lab.core.weights import load_weights
 from tui_lab.errors import BadInput
 from tui_lab.run.events import EpochEnded, SessionSaved
-from tui_lab.run.ray_executor import TEST_FAULTS_ENV, RayExecutor, cluster_device, task_resources
+from tui_lab.run.executor import TEST_FAULTS_ENV
+from tui_lab.run.ray_executor import RayExecutor, cluster_device, task_resources
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import RayExecutorSettings, Session
 
@@ -128,11 +132,26 @@ def test_a_sweep_on_ray_gives_the_losses_of_a_local_sweep(local_ray, tmp_path):
         assert all(weights[k].equal(local_weights[k]) for k in local_weights)
 
 
+def test_every_executor_trains_every_seed_on_the_preset_split(local_ray, tmp_path):
+    """The split is the preset's (its seed), not each run's: the same per-seed losses inline, on
+    worker processes and on Ray (issue 25)."""
+    preset = small_sweep(threads=1, seed=3, replicates=2, batch_sizes=[32], stacking="separate")
+
+    def losses(name, **how):
+        sessions = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / name, **how)))
+        return {s.config.seed: [e.train_loss for e in s.epochs] for _, s in sessions.values()}
+
+    inline = losses("inline")
+    assert len(inline) == 2
+    assert losses("pool", parallel=2) == inline
+    assert losses("ray", executor=ON_RAY) == inline
+
+
 def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
     local_ray, tmp_path
 ):
-    (local_ray / "exit-run0").write_text("once")
-    (local_ray / "exit-run1").write_text("always")
+    (local_ray / "kill-run0").write_text("once")
+    (local_ray / "kill-run1").write_text("always")
     preset = small_sweep(threads=1, batch_sizes=[32, 64, "full"])
     sessions = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY)))
     retried, failed, untouched = (sessions[i][1] for i in range(3))
@@ -157,4 +176,37 @@ def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupt
     deadline = time.monotonic() + 20
     while ray.available_resources().get("CPU", 0) < 2:  # the cancelled tasks gave their CPUs back
         assert time.monotonic() < deadline, "tasks still running after the sweep was closed"
+        time.sleep(0.2)
+
+
+def test_sigterm_ends_a_sweep_on_a_local_ray_like_a_local_sweep(tmp_path):
+    """143, runs in flight saved as interrupted, no Ray stack dump, and the local Ray that bslab
+    started gone within 10 s (its processes carry the folder given as RAY_TMPDIR)."""
+    ray_dir = tempfile.mkdtemp(prefix="bslab-ray-", dir="/tmp")  # short: Ray's socket paths
+    long = small_sweep(threads=1, batch_sizes=[1], epochs=500)
+    preset = write(tmp_path / "p.json", long.model_dump_json())
+    out = tmp_path / "s"
+    env = {**os.environ, "RAY_TMPDIR": ray_dir, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, "-m", "tui_lab", "--headless", str(preset), "--ray", "--out", str(out)]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    def ray_processes() -> list[str]:
+        found = subprocess.run(["pgrep", "-f", ray_dir], capture_output=True, text=True)
+        return found.stdout.split()
+
+    try:
+        deadline = time.monotonic() + 120
+        while not list(out.glob("*.json")):  # the run has started on Ray
+            assert proc.poll() is None and time.monotonic() < deadline, "no run started"
+            time.sleep(0.2)
+        assert ray_processes()  # the check below looks for the right processes
+    finally:
+        proc.send_signal(signal.SIGTERM)
+    output = proc.communicate(timeout=60)[0].decode()
+    assert proc.returncode == 143, output
+    assert "Stopped by SIGTERM" in output and "Traceback" not in output, output
+    assert [load_session(p).status for p in out.glob("*.json")] == ["interrupted"]
+    deadline = time.monotonic() + 10
+    while ray_processes():
+        assert time.monotonic() < deadline, "Ray's processes outlived bslab by 10 s"
         time.sleep(0.2)

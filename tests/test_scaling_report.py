@@ -112,6 +112,20 @@ def test_second_table_shows_steps_memory_and_noise_scale_at_the_target_within_80
     assert "cuda" in text  # what peak memory measures is said
 
 
+def test_a_missing_noise_scale_says_why_in_words():
+    sessions = sweep()
+    sessions[1].noise_scale = [noise_point(1, 40.0, at_target=True)]
+    note = "the probe would cost 38% of this run (…); raise `noise_scale.time_share`"
+    sessions[0].noise_scale_note = note  # batch 1 never reached the target
+    sessions[2].config = sessions[2].config.updated(noise_scale={"enabled": False})
+    console = Console(width=100, record=True)
+    console.print(comparison_view(comparison_rows(sessions)))
+    text = console.export_text()
+    rows = {line.split()[0]: line for line in text.splitlines() if line.strip()}
+    assert rows["1"].rstrip().endswith("t not reached") and rows["32"].rstrip().endswith("off")
+    assert "raise `noise_scale.time_share`" in " ".join(text.split())
+
+
 def test_analysis_compares_the_fitted_critical_batch_with_the_noise_scale_at_the_target():
     sessions = sweep()
     for session, b_noise in zip(sessions[1:4], [40.0, 50.0, 70.0], strict=True):

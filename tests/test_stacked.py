@@ -8,8 +8,14 @@ from factories import small_sweep
 
 from tui_lab.core.weights import load_weights
 from tui_lab.run.events import RunEnded, RunStarted, SessionSaved
-from tui_lab.run.stacked import plan_tasks, stacking_blocker
+from tui_lab.run.policy import plan_tasks
+from tui_lab.run.stacked import stacking_blocker
 from tui_lab.run.sweep import plan_runs, prepare_sweep, run_sweep
+
+
+def filled(model) -> set[str]:
+    """The fields a pydantic model has a value in."""
+    return {k for k, v in model.model_dump().items() if v not in (None, [], {}, "")}
 
 
 def sessions_of(preset, out):
@@ -82,6 +88,12 @@ def test_stacked_seeds_match_seeds_trained_one_by_one(tmp_path, monkeypatch, cha
         b_theirs = [p.b_simple for p in reference.noise_scale]
         assert b_mine == pytest.approx(b_theirs, rel=1e-3)
         assert (session.trajectory is None) == (reference.trajectory is None)
+        # The one epoch loop: a stacked run fills every field a run alone fills.
+        assert filled(session) == filled(reference)
+        assert all(
+            filled(a) == filled(b) for a, b in zip(session.epochs, reference.epochs, strict=True)
+        )
+        assert session.environment.training_step == "stacked"
     # different seeds really are different replicas
     firsts = {key[2]: w for key, (_, w) in together.items()}
     assert not torch.equal(*(next(iter(firsts[s].values())) for s in list(firsts)[:2]))
@@ -114,6 +126,18 @@ def test_tasks_stack_what_may_and_where_it_pays():
     assert plan_tasks(cnn) == [[0], [1]] and "batch norm" in stacking_blocker(cnn)
     rprop = small_sweep(optimizer={"name": "rprop", "lr": [0.001, 0.01]}, batch_sizes=[8])
     assert "one lr per stack" in stacking_blocker(plan_runs(rprop, 160, "cpu"))
+
+
+def test_auto_weighs_a_stack_in_one_slot_against_separate_runs_over_the_slots():
+    """On 2 cores, 8 LeNet-5 seeds of one configuration at batch 1 stacked cost about what two
+    separate runs at a time do (benchmarks/seeds.py): a tie keeps them separate. With more
+    configurations than slots, every slot is busy anyway and each stack saves half its work."""
+    one = plan_runs(small_sweep(model="lenet5", batch_sizes=[1], replicates=8), 160, "cpu")
+    assert plan_tasks(one, slots=1) == [list(range(8))]  # in this process: stack
+    assert plan_tasks(one, slots=2) == [[i] for i in range(8)]  # a tie: separate
+    two = plan_runs(small_sweep(model="lenet5", batch_sizes=[1, 2], replicates=8), 160, "cpu")
+    assert plan_tasks(two, slots=2) == [list(range(8)), list(range(8, 16))]
+    assert plan_tasks(two, slots=16) == [[i] for i in range(16)]  # a core for every run
 
 
 @pytest.mark.parametrize("stacking", ["separate", "stacked"])

@@ -34,7 +34,7 @@ def test_static_buffer_steps_train_exactly_like_eager_ones(monkeypatch):
         model="mlp", noise_scale={"enabled": True, "per_epoch": 4, "time_share": 1.0}
     )
     eager, _ = epoch_losses(config.updated(cuda_graphs="off"), data)
-    monkeypatch.setattr("tui_lab.run.engine.graph_plan", lambda c: ("cuda_graph", "test"))
+    monkeypatch.setattr("tui_lab.run.train_steps.graph_plan", lambda c: ("cuda_graph", "test"))
     graphed, env = epoch_losses(config, data)
     assert env.training_step == "cuda_graph"
     assert graphed == eager

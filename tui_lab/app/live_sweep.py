@@ -74,6 +74,11 @@ class RunState:
         return self.session.noise_scale
 
     @property
+    def noise_note(self) -> str:
+        """Why due noise-scale readings were skipped, in words (once the run has ended)."""
+        return self.session.noise_scale_note if self.session else ""
+
+    @property
     def noise_scale(self) -> NoiseScalePoint | None:
         """The latest measurement (with where it was taken: it is not current between them)."""
         points = self.noise_points()

@@ -78,18 +78,22 @@ def cmd_main(args: argparse.Namespace) -> int:
 
             return run_paraboloid_headless(preset, ensure_writable_dir(args.out), Console())
         from tui_lab.cli.headless import run_headless
+        from tui_lab.run.ray_executor import disconnect
         from tui_lab.run.sweep import prepare_sweep
 
-        prepared = prepare_sweep(
-            preset,
-            out_dir=args.out,
-            device=args.device,
-            data_dir=args.data_dir,
-            executor=ray_settings(args.ray),
-            parallel=args.parallel,
-            source=str(args.preset),
-        )
-        return run_headless(prepared)
+        try:
+            prepared = prepare_sweep(
+                preset,
+                out_dir=args.out,
+                device=args.device,
+                data_dir=args.data_dir,
+                executor=ray_settings(args.ray),
+                parallel=args.parallel,
+                source=str(args.preset),
+            )
+            return run_headless(prepared)
+        finally:
+            disconnect()  # a local Ray started for this sweep ends with it
     from tui_lab.app.app import run_app
 
     return run_app(

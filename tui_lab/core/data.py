@@ -43,6 +43,22 @@ CIFAR_STD = (0.2470, 0.2435, 0.2616)
 
 
 @dataclass(frozen=True)
+class DataSpec:
+    """How a data set was loaded, so that another process loads the very same split (the
+    preset's seed decides it, never a run's)."""
+
+    name: DatasetName
+    data_dir: Path | None
+    seed: int
+    train_subset: int | None
+
+    def load(self) -> Data:
+        return load_data(
+            self.name, data_dir=self.data_dir, seed=self.seed, train_subset=self.train_subset
+        )
+
+
+@dataclass(frozen=True)
 class Data:
     """A classification data set held as tensors (images N×C×H×W float32, labels N int64)."""
 
@@ -52,6 +68,7 @@ class Data:
     val_x: torch.Tensor
     val_y: torch.Tensor
     num_classes: int
+    spec: DataSpec | None = None  # set by load_data: how to load it again elsewhere
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -96,10 +113,10 @@ def load_data(
     source: str | None = None,
 ) -> Data:
     """The named data set on the CPU (cached per process, so a sweep loads it once)."""
-    data = _load_cached(
-        name, None if data_dir is None else Path(data_dir).expanduser(), seed, source
-    )
-    return data.subset(train_subset, seed) if train_subset else data
+    data_dir = None if data_dir is None else Path(data_dir).expanduser()
+    data = _load_cached(name, data_dir, seed, source)
+    data = data.subset(train_subset, seed) if train_subset else data
+    return replace(data, spec=DataSpec(name, data_dir, seed, train_subset))
 
 
 @functools.lru_cache(maxsize=4)

@@ -85,6 +85,24 @@ def noise_at_target(session: Session) -> NoiseScalePoint | None:
     return next((p for p in session.noise_scale if p.at_target), None)
 
 
+def noise_missing(session: Session) -> str:
+    """Why a run has no noise-scale reading at its target, in a few words for a table cell."""
+    if not session.config.noise_scale.enabled:
+        return "off"
+    if session.summary is None or session.summary.epochs_to_target is None:
+        return "t not reached"
+    return "not measured"
+
+
+def noise_notes(sessions: list[Session]) -> list[str]:
+    """Each run's own words on readings it skipped (the probe cost more than its time share)."""
+    return [
+        f"{s.config.label()}: some readings not measured: {s.noise_scale_note}"
+        for s in sessions
+        if s.noise_scale_note
+    ]
+
+
 def last_noise_scale(session: Session) -> float | None:
     """The run's latest measured B_simple (the probe measures at the weights of the moment)."""
     return next((p.b_simple for p in reversed(session.noise_scale) if p.b_simple), None)
@@ -283,7 +301,9 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
             _fmt(row.steps_to_target, ",d", NOT_REACHED),
             _fmt(row.samples_to_target, ",d", NOT_REACHED),
             format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
-            "—" if row.noise_scale is None else noise_interval_text(row.noise_scale),
+            noise_missing(row.session)
+            if row.noise_scale is None
+            else noise_interval_text(row.noise_scale),
         ]
         table.add_row(*cells)
     return table
@@ -294,6 +314,7 @@ def resources_notes(rows: list[ComparisonRow]) -> list[str]:
     notes = [
         "B_noise at t: gradient noise scale tr(Σ)/|G|² (95% interval) where the run reached",
         "  the target, which predicts the critical batch size (McCandlish et al. 2018)",
+        *noise_notes([r.session for r in rows]),
     ]
     sources = sorted({r.peak_memory.source for r in rows if r.peak_memory})
     return notes + [MEMORY_NOTES[source] for source in sources]

@@ -1,4 +1,6 @@
-"""The training engine: one run, top to bottom, as a stream of events. It knows nothing of any UI.
+"""The training engine: one task (a run, or several runs of one configuration trained as one
+stacked model), top to bottom, as a stream of events. It knows nothing of any UI or executor:
+every executor calls ``train_task`` and only decides where it runs.
 
 The whole data set lives on the device; each epoch cuts batches from a fresh seeded permutation,
 so there is no per-sample Python work. Losses are summed on the device and read (one host sync)
@@ -14,7 +16,7 @@ import platform
 import socket
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -26,25 +28,18 @@ from tui_lab import __version__
 from tui_lab.analysis.memory import PeakMemory
 from tui_lab.analysis.noise_scale import measure
 from tui_lab.analysis.trajectory import TrajectoryRecorder, trajectory_sketch
-from tui_lab.core import evaluation
 from tui_lab.core.data import Data
 from tui_lab.core.devices import device_name, is_out_of_memory, synchronize
 from tui_lab.core.models import seeded_model
-from tui_lab.core.optimizers import build_optimizer, warmup_factor
+from tui_lab.core.optimizers import warmup_factor
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, StepStats
-from tui_lab.run.train_steps import EagerSteps, StepKind, graph_plan, train_steps
-from tui_lab.schema import Environment, EpochRecord, RunConfig
+from tui_lab.run.policy import available_cores, cpu_threads
+from tui_lab.run.train_steps import StepKind, Steps, step_plan, train_steps
+from tui_lab.schema import Environment, EpochRecord, RunConfig, Status
 from tui_lab.schema.analysis import NoiseScalePoint
 from tui_lab.schema.trajectory import TrajectorySettings, TrajectorySketch
 
-# torch's own thread count, before any run changes it (runs set their own, see cpu_threads).
-DEFAULT_THREADS = torch.get_num_threads()
-# Below this batch size each operation is too small to split across cores: extra threads only
-# add synchronisation, which collapses throughput when anything else wants a core.
-SMALL_BATCH = 16
-IDLE_SAMPLE_SECONDS = 0.1  # a look at the cores before a run picks its thread count
 REPORT_SECONDS = 0.25  # a few progress reports a second: smooth live charts, rare host syncs
-EVAL_CHUNK = 2048
 # A probe's per-sample gradients against an evaluation's forward pass, per sample (LeNet-5 on
 # one cpu thread: 6-9 times; a guess that errs high delays the first measurement, not the rest).
 PER_SAMPLE_COST_VS_EVAL = 10.0
@@ -77,62 +72,13 @@ def environment(device: str, step: StepKind = "eager", why: str = "") -> Environ
     )
 
 
-def available_cores() -> int:
-    """CPUs this process may run on (a container or taskset can allow fewer than the machine)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
 def load_average() -> float | None:
     """The 1-minute load average, where the system keeps one."""
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else None
 
 
-def idle_cores(seconds: float = IDLE_SAMPLE_SECONDS) -> float | None:
-    """How many cores sat idle over a short look (Linux /proc/stat), or None elsewhere."""
-    try:
-        before = _cpu_ticks()
-        time.sleep(seconds)
-        after = _cpu_ticks()
-    except (OSError, ValueError, IndexError):
-        return None
-    total = sum(after) - sum(before)
-    idle = (after[3] + after[4]) - (before[3] + before[4])  # idle + iowait
-    return available_cores() * idle / total if total > 0 else None
-
-
-def _cpu_ticks() -> list[int]:
-    with open("/proc/stat", encoding="ascii") as stat:
-        return [int(field) for field in stat.readline().split()[1:]]
-
-
 def steps_per_epoch(n_train: int, batch_size: int) -> int:
     return math.ceil(n_train / batch_size)
-
-
-def preferred_threads(config: RunConfig) -> int:
-    """The threads a run would take on an idle machine: the preset's count, else one for small
-    batches (their operations are too small to split) and torch's default for larger ones."""
-    if config.threads:
-        return config.threads
-    if config.batch_size < SMALL_BATCH:
-        return 1
-    return DEFAULT_THREADS
-
-
-def cpu_threads(config: RunConfig) -> int:
-    """The preset's thread count, else one thread for small batches, and for larger ones as
-    many as there are idle cores now (at most torch's default): a thread whose core another
-    program holds stalls every operation it shares, and throughput collapses (68 samples/s
-    instead of 2,000 with one of two cores busy)."""
-    preferred = preferred_threads(config)
-    if config.threads or preferred == 1:
-        return preferred
-    idle = idle_cores()
-    if idle is None:
-        return DEFAULT_THREADS
-    return max(1, min(DEFAULT_THREADS, round(idle)))
 
 
 def report_due(since_last_report: float, last_step_of_epoch: bool) -> bool:
@@ -150,62 +96,66 @@ def reached_target(config: RunConfig, val_accuracy: float) -> bool:
     return config.stop_at_target and val_accuracy >= config.target_accuracy
 
 
-def evaluate(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
-    """Mean loss and accuracy on a whole split, in eval mode, in chunks to bound memory."""
-    model.eval()
-    loss, accuracy = evaluation.evaluate(model, x, y, batch_size=EVAL_CHUNK)
-    model.train()
-    return loss.item(), accuracy.item()
+Ending = tuple[Status, str, int]  # how a run ended: status, message, optimizer steps taken
 
 
-def train_run(
-    config: RunConfig,
-    data: Data,
-    *,
-    run_index: int = 0,
-    stop: StopSignal | None = None,
+def train_task(
+    runs: Sequence[tuple[int, RunConfig]], data: Data, stop: StopSignal | None = None
 ) -> Iterator[Event]:
-    """Train one run, yielding its events; the last is RunEnded, with the final weights."""
+    """Train one run, or several runs of one configuration as one stacked model, yielding each
+    run's events (tagged with its index in the sweep); each run's last event is its RunEnded,
+    with its final weights. A stop stops the whole task: a stack's runs share every step."""
     stop = stop or NeverStop()
-    device = torch.device(config.device)
+    configs = [config for _, config in runs]
+    first = configs[0]
+    device = torch.device(first.device)
     n_train = data.n_train
-    steps = steps_per_epoch(n_train, config.batch_size)
+    steps = steps_per_epoch(n_train, first.batch_size)
     if device.type == "cpu":
-        torch.set_num_threads(cpu_threads(config))
-    kind, why = graph_plan(config)
-    env = environment(config.device, kind, why)
-    yield RunStarted(run_index, config, env, n_train, len(data.val_y), steps)
-    model = None
+        torch.set_num_threads(cpu_threads(first))
+    kind, why = step_plan(configs)
+    env = environment(first.device, kind, why)
+    for index, config in runs:
+        yield RunStarted(index, config, env, n_train, len(data.val_y), steps, stacked=len(runs))
     memory = PeakMemory(device)
-    instruments = None
-    last_step = 0
+    ended: dict[int, Ending] = {}
+    stepper = None
+    instruments: list[Instruments] = []
     try:
         memory.reset()
         data = data.to(device)
-        model = seeded_model(config.model, data, config.seed, device)
-        optimizer = build_optimizer(
-            model.parameters(), config.optimizer, config.lr, capturable=kind == "cuda_graph"
-        )
-        instruments = Instruments.for_run(config, config.epochs * steps, n_train)
-        stepper = train_steps(kind, model, optimizer, data.train_x, data.train_y, config)
-        status, message, last_step = yield from _epochs(
-            config, data, stepper, instruments, run_index, stop
-        )
+        models = [seeded_model(c.model, data, c.seed, device) for c in configs]
+        stepper = train_steps(kind, models, configs, data.train_x, data.train_y)
+        instruments = [Instruments.for_run(c, c.epochs * steps, n_train) for c in configs]
+        yield from _epochs(runs, data, stepper, instruments, stop, ended)
     except Exception as error:
-        status = "out_of_memory" if is_out_of_memory(error) else "failed"
-        message = f"{type(error).__name__}: {error}"
-        model = None
+        status: Status = "out_of_memory" if is_out_of_memory(error) else "failed"
+        for index, _ in runs:
+            ended.setdefault(index, (status, f"{type(error).__name__}: {error}", 0))
+        stepper = None
         if device.type == "cuda":
             torch.cuda.empty_cache()
     peak = memory.read()
-    sketch = None
-    if model is not None and instruments is not None and status == "completed":
-        # A stopped run ends at once: the user is waiting (and a cut path says little).
-        sketch = instruments.sketch(model, data, step=last_step)
-    weights = None
-    if model is not None:
-        weights = {name: t.detach().cpu().contiguous() for name, t in model.state_dict().items()}
-    yield RunEnded(run_index, status, message, peak, sketch, weights)
+    for k, (index, _) in enumerate(runs):
+        status, message, last_step = ended[index]
+        model = stepper.replica(k) if stepper is not None else None
+        sketch = None
+        if model is not None and status == "completed":
+            # A stopped run ends at once: the user is waiting (and a cut path says little).
+            sketch = instruments[k].sketch(model, data, step=last_step)
+        weights = None
+        if model is not None:
+            weights = {name: t.detach().cpu().clone() for name, t in model.state_dict().items()}
+        noise = instruments[k].noise if instruments else None
+        note = noise.skipped if noise is not None else ""
+        yield RunEnded(index, status, message, peak, sketch, weights, noise_note=note)
+
+
+def train_run(
+    config: RunConfig, data: Data, *, run_index: int = 0, stop: StopSignal | None = None
+) -> Iterator[Event]:
+    """Train one run alone (a task of one)."""
+    return train_task([(run_index, config)], data, stop)
 
 
 @dataclass
@@ -220,7 +170,9 @@ class NoiseProbe:
     next_due: float  # samples seen
     seconds: float = 0.0  # spent measuring so far
     last_cost: float = math.inf  # unknown until guessed from an evaluation, or measured
-    reached: bool = False  # measured where the run reached its target (stacked runs' flag)
+    reached: bool = False  # measured where the run reached its target
+    taken: int = 0  # measurements so far
+    skipped: str = ""  # why a due measurement was first skipped, in words (for the session)
 
     def guess_cost(self, eval_seconds: float, eval_samples: int) -> None:
         """Before the first measurement, guess its cost from an evaluation pass: per-sample
@@ -229,12 +181,37 @@ class NoiseProbe:
         if math.isinf(self.last_cost) and eval_samples:
             self.last_cost = PER_SAMPLE_COST_VS_EVAL * self.probe_size * eval_seconds / eval_samples
 
-    def affordable(self, train_seconds: float) -> bool:
+    def affordable(self, train_seconds: float, done: float) -> bool:
         """Whether one more measurement (costing what the last one did) fits the time share;
-        a share of 1 measures whenever due."""
-        return (
-            self.time_share >= 1 or self.seconds + self.last_cost <= self.time_share * train_seconds
-        )
+        a share of 1 measures whenever due. ``done``: the fraction of the run trained so far.
+        The first time it does not fit, the reason is kept for the session."""
+        if self.time_share >= 1 or self.seconds + self.last_cost <= self.time_share * train_seconds:
+            return True
+        if not self.skipped and math.isfinite(self.last_cost) and train_seconds > 0 and done > 0:
+            share = self.last_cost / (train_seconds / done)
+            self.skipped = (
+                f"the probe would cost {share:.0%} of this run (noise_scale.time_share allows "
+                f"{self.time_share:.0%}); raise `noise_scale.time_share`"
+            )
+        return False
+
+    def after_epoch(
+        self,
+        model: nn.Module,
+        data: Data,
+        where: tuple[float, int, int, float],
+        *,
+        reached: bool,
+        last: bool,
+    ) -> tuple[NoiseScalePoint, ...]:
+        """The measurements an epoch's end calls for, whatever the time budget: where the run
+        first reached its target (McCandlish's B_crit belongs to a loss level), and at the run's
+        last epoch if nothing was measured yet, so that every run has at least one reading."""
+        at_target = reached and not self.reached
+        self.reached = self.reached or reached
+        if at_target or (last and not self.taken):
+            return (self.measure(model, data, where, at_target=at_target),)
+        return ()
 
     def measure(
         self, model: nn.Module, data: Data, where: tuple[float, int, int, float], at_target=False
@@ -249,6 +226,7 @@ class NoiseProbe:
         estimate = measure(model, F.cross_entropy, x, y, data.n_train)
         self.last_cost = time.perf_counter() - start
         self.seconds += self.last_cost
+        self.taken += 1
         epoch, step, samples, seconds = where
         self.next_due = samples + self.every_samples
         low, high = estimate.interval()
@@ -322,118 +300,143 @@ class Instruments:
 
 
 def _epochs(
-    config: RunConfig,
+    runs: Sequence[tuple[int, RunConfig]],
     data: Data,
-    stepper: EagerSteps,
-    instruments: Instruments,
-    run_index: int,
+    stepper: Steps,
+    instruments: list[Instruments],
     stop: StopSignal,
+    ended: dict[int, Ending],
 ) -> Iterator[Event]:
-    """The training loop proper; returns (status, message, optimizer steps taken).
+    """The training loop proper, for the task's K runs (replicas; K is 1 for a run alone);
+    fills ``ended`` with how each run ended. A replica that ends early (diverged, at its
+    target) goes on stepping with its siblings, unreported.
 
-    Per step it only decides what kind of step to take: anything else (reading the loss,
+    Per step it only decides what kind of step to take: anything else (reading the losses,
     polling the stop signal, timing) waits for a report, a few times a second.
     """
     device = data.train_x.device
-    model, optimizer = stepper.model, stepper.optimizer
-    batch, n_train = config.batch_size, data.n_train
+    first = runs[0][1]
+    batch, n_train, epochs = first.batch_size, data.n_train, first.epochs
     steps = steps_per_epoch(n_train, batch)
-    shuffler = torch.Generator().manual_seed(config.seed)
-    warming_up = config.lr_scaling.warmup_epochs > 0
-    noise, trajectory = instruments.noise, instruments.trajectory
-    lr = config.lr
+    shufflers = [torch.Generator().manual_seed(config.seed) for _, config in runs]
+    warming_up = first.lr_scaling.warmup_epochs > 0
+    factor = 1.0  # of each run's lr, while warming up
     step = 0
     train_seconds = 0.0
-    measured: list[NoiseScalePoint] = []  # noise-scale measurements not yet reported
-    reached = False  # the target accuracy, at some epoch's end
-    model.train()
-    for epoch in range(1, config.epochs + 1):
-        stepper.begin_epoch(torch.randperm(n_train, generator=shuffler))
-        epoch_loss = 0.0  # the device's running total at the last report
+    measured: list[list[NoiseScalePoint]] = [[] for _ in runs]  # not yet reported
+
+    def live() -> list[tuple[int, int, RunConfig, Instruments]]:
+        """The replicas still reported on: (replica, run index, config, instruments)."""
+        return [
+            (k, index, config, instruments[k])
+            for k, (index, config) in enumerate(runs)
+            if index not in ended
+        ]
+
+    for epoch in range(1, epochs + 1):
+        stepper.begin_epoch(torch.stack([torch.randperm(n_train, generator=g) for g in shufflers]))
+        epoch_loss = [0.0] * len(runs)  # the device's running totals at the last report
         interval_steps = 0
         interval_start = time.perf_counter()
         epoch_start = interval_start
         cpu_start = time.process_time()
         for i in range(steps):
             samples = (epoch - 1) * n_train + i * batch
-            if noise is not None and samples >= noise.next_due:
-                now = time.perf_counter()
-                seconds = train_seconds + now - epoch_start
-                if noise.affordable(seconds):
-                    where = (epoch - 1 + i / steps, step, samples, seconds)
-                    measured.append(noise.measure(model, data, where))
-                    # Measuring is not training: keep it out of the epoch's and interval's time.
-                    epoch_start += noise.last_cost
-                    interval_start += noise.last_cost
-            if trajectory is not None and trajectory.wants(step):
-                trajectory.record(model, step)
+            for k, _, _, tools in live():
+                noise, trajectory = tools.noise, tools.trajectory
+                if noise is not None and samples >= noise.next_due:
+                    seconds = train_seconds + time.perf_counter() - epoch_start
+                    if noise.affordable(seconds, samples / (epochs * n_train)):
+                        where = (epoch - 1 + i / steps, step, samples, seconds)
+                        measured[k].append(noise.measure(stepper.replica(k), data, where))
+                        # Measuring is not training: keep it out of the epoch's and interval's time.
+                        epoch_start += noise.last_cost
+                        interval_start += noise.last_cost
+                if trajectory is not None and trajectory.wants(step):
+                    trajectory.record_flat(stepper.flat(k), step)
             if warming_up:
-                lr = config.lr * warmup_factor(config.lr_scaling, step, steps)
-                for group in optimizer.param_groups:
-                    group["lr"] = lr
+                factor = warmup_factor(first.lr_scaling, step, steps)
+                for group in stepper.optimizer.param_groups:
+                    group["lr"] = first.lr * factor
             stepper.step(i)
             interval_steps += 1
             step += 1
             if report_due(time.perf_counter() - interval_start, i == steps - 1):
-                # The interval's one host sync. The total runs over the epoch, so the epoch's
-                # loss does not depend on when reports happened to fall.
-                total = stepper.loss_sum.item()
-                mean_loss = (total - epoch_loss) / interval_steps
-                epoch_loss = total
+                # The interval's one host sync. The totals run over the epoch, so the epoch's
+                # losses do not depend on when reports happened to fall.
+                totals = stepper.loss_sum.tolist()
                 now, cpu_now = time.perf_counter(), time.process_time()
                 seconds = train_seconds + (now - epoch_start)
                 samples = (epoch - 1) * n_train + min((i + 1) * batch, n_train)
-                yield StepStats(
-                    run_index,
-                    epoch,
-                    step,
-                    (i + 1) / steps,
-                    samples,
-                    seconds,
-                    mean_loss,
-                    lr,
-                    interval_steps * batch / max(now - interval_start, 1e-9),
-                    tuple(measured),
-                )
-                measured.clear()
-                if not math.isfinite(mean_loss):
-                    return "diverged", f"training loss became {mean_loss} at step {step}", step
+                speed = interval_steps * batch / max(now - interval_start, 1e-9)
+                for k, index, config, _ in live():
+                    mean_loss = (totals[k] - epoch_loss[k]) / interval_steps
+                    yield StepStats(
+                        index,
+                        epoch,
+                        step,
+                        (i + 1) / steps,
+                        samples,
+                        seconds,
+                        mean_loss,
+                        config.lr * factor,
+                        speed,
+                        tuple(measured[k]),
+                    )
+                    measured[k].clear()
+                    if not math.isfinite(mean_loss):
+                        message = f"training loss became {mean_loss} at step {step}"
+                        ended[index] = ("diverged", message, step)
+                epoch_loss = totals
+                if not live():
+                    return
                 interval_steps = 0
                 interval_start = time.perf_counter()  # the consumer's time is not training time
                 epoch_start += interval_start - now
                 cpu_start += time.process_time() - cpu_now
                 if stop.is_set():
-                    return "interrupted", f"stopped during epoch {epoch} at step {step}", step
+                    for _, index, _, _ in live():
+                        message = f"stopped during epoch {epoch} at step {step}"
+                        ended[index] = ("interrupted", message, step)
+                    return
         synchronize(device)
         epoch_seconds = time.perf_counter() - epoch_start
         cpu_seconds = time.process_time() - cpu_start
         train_seconds += epoch_seconds
         eval_start = time.perf_counter()
-        val_loss, val_accuracy = evaluate(model, data.val_x, data.val_y)
-        if noise is not None:
-            noise.guess_cost(time.perf_counter() - eval_start, len(data.val_y))
-        record = EpochRecord(
-            epoch=epoch,
-            train_loss=epoch_loss / steps,
-            val_loss=val_loss,
-            val_accuracy=val_accuracy,
-            train_seconds=epoch_seconds,
-            eval_seconds=time.perf_counter() - eval_start,
-            samples_seen=epoch * n_train,
-            steps=step,
-            lr=lr,
-            cpu_seconds=cpu_seconds,
-            load_average=load_average(),
-        )
-        at_target = []
-        if noise is not None and val_accuracy >= config.target_accuracy and not reached:
-            # McCandlish's B_crit belongs to a loss level: measure where the target was reached.
-            where = (float(epoch), step, epoch * n_train, train_seconds)
-            at_target.append(noise.measure(model, data, where, at_target=True))
-        reached = reached or val_accuracy >= config.target_accuracy
-        yield EpochEnded(run_index, record, tuple(at_target))
-        if not math.isfinite(val_loss):
-            return "diverged", f"validation loss became {val_loss} after epoch {epoch}", step
-        if reached_target(config, val_accuracy):
-            return "completed", f"stopped at the target after epoch {epoch}", step
-    return "completed", "", step
+        val_losses, val_accuracies = stepper.evaluate(data.val_x, data.val_y)
+        eval_seconds = time.perf_counter() - eval_start
+        for k, index, config, tools in live():
+            val_loss, val_accuracy = val_losses[k], val_accuracies[k]
+            record = EpochRecord(
+                epoch=epoch,
+                train_loss=epoch_loss[k] / steps,
+                val_loss=val_loss,
+                val_accuracy=val_accuracy,
+                train_seconds=epoch_seconds,
+                eval_seconds=eval_seconds,
+                samples_seen=epoch * n_train,
+                steps=step,
+                lr=config.lr * factor,
+                cpu_seconds=cpu_seconds,
+                load_average=load_average(),
+            )
+            points: tuple[NoiseScalePoint, ...] = ()
+            noise = tools.noise
+            if noise is not None and math.isfinite(val_loss):
+                noise.guess_cost(eval_seconds / len(runs), len(data.val_y))
+                where = (float(epoch), step, epoch * n_train, train_seconds)
+                last = epoch == epochs or reached_target(config, val_accuracy)
+                reached = val_accuracy >= config.target_accuracy
+                replica = stepper.replica(k)
+                points = noise.after_epoch(replica, data, where, reached=reached, last=last)
+            yield EpochEnded(index, record, points)
+            if not math.isfinite(val_loss):
+                message = f"validation loss became {val_loss} after epoch {epoch}"
+                ended[index] = ("diverged", message, step)
+            elif reached_target(config, val_accuracy):
+                ended[index] = ("completed", f"stopped at the target after epoch {epoch}", step)
+        if not live():
+            return
+    for _, index, _, _ in live():
+        ended[index] = ("completed", "", step)

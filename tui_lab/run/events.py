@@ -68,6 +68,7 @@ class RunEnded:
     peak_memory: MemoryPeak | None = None
     trajectory: TrajectorySketch | None = None
     weights: dict[str, Tensor] | None = field(default=None, repr=False, compare=False)
+    noise_note: str = ""  # why a due noise-scale measurement was skipped, in words
 
 
 @dataclass(frozen=True)

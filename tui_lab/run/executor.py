@@ -9,18 +9,22 @@ executor trained the run. The engine knows nothing of executors.
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Protocol
 
 from tui_lab.core.data import Data
 from tui_lab.core.devices import sweep_devices
-from tui_lab.run.events import Event
-from tui_lab.run.stacked import train_task
+from tui_lab.run.engine import environment, steps_per_epoch, train_task
+from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
 from tui_lab.schema import RunConfig
 
 EVERY_RUN = -1  # a stop request for every running run
+RETRIES = 1  # a task whose worker died is started again this many times
+TEST_FAULTS_ENV = "BSLAB_TEST_FAULTS"  # tests only: a folder of worker-kill instructions
 
 
 class SharedInt(Protocol):
@@ -86,6 +90,10 @@ class RunTask:
 
 
 class Executor(Protocol):
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        """How many tasks it would train at once: what stacking is planned against."""
+        ...
+
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
@@ -101,6 +109,9 @@ class Executor(Protocol):
 class InlineExecutor:
     """Run after run in this process: the default, and the reference the others must match."""
 
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        return 1
+
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
@@ -111,3 +122,44 @@ class InlineExecutor:
             runs = tuple((i, c.updated(device=sweep_devices(c.device)[0])) for i, c in task.runs)
             stop = TaskStop(control, tuple(i for i, _ in runs))
             yield from train_task(runs, data, stop)
+
+
+def failed_runs(
+    runs: Sequence[tuple[int, RunConfig]], started: set[int], data: Data, reason: str
+) -> Iterator[Event]:
+    """End these runs as failed, starting those that never started (so that every run of the
+    sweep gets a session saying why)."""
+    for run_index, config in runs:
+        if run_index not in started:
+            yield RunStarted(
+                run_index,
+                config,
+                environment(config.device),
+                data.n_train,
+                len(data.val_y),
+                steps_per_epoch(data.n_train, config.batch_size),
+            )
+        yield RunEnded(run_index, "failed", reason)
+
+
+def retried_note(event: RunEnded, reason: str) -> RunEnded:
+    """The run's end, saying that it was started again after its worker died."""
+    note = f"retried once after: {reason}"
+    return replace(event, message="; ".join(filter(None, [event.message, note])))
+
+
+def fault_due(event: Event) -> bool:
+    """Tests only: whether this worker should die now, as the kernel's OOM killer would kill
+    it: after a run's first epoch, if ``$BSLAB_TEST_FAULTS/kill-run<N>`` holds ``once`` (the
+    file is removed, so the retry lives) or ``always``."""
+    folder = os.environ.get(TEST_FAULTS_ENV)
+    if not folder or not isinstance(event, EpochEnded) or event.record.epoch != 1:
+        return False
+    flag = Path(folder) / f"kill-run{event.run_index}"
+    try:
+        mode = flag.read_text().strip()
+    except FileNotFoundError:
+        return False
+    if mode == "once":
+        flag.unlink(missing_ok=True)
+    return True

@@ -1,4 +1,4 @@
-"""Several runs at once on this machine, each in its own process.
+"""Several tasks (a run, or a stack of seeds) at once on this machine, each in its own process.
 
 Small-batch steps are bound by per-step overhead, not arithmetic, so one run leaves most of the
 machine idle: two single-thread runs on two cores give about 1.9x the samples/s of one, and
@@ -10,12 +10,15 @@ several small-batch runs share a GPU the same way. The pool fills the machine:
   the end of a sweep. A preset's ``threads`` is kept as asked (and the run waits for its cores):
   CPU losses depend on the thread count at floating-point level, so a pinned count makes a run
   give the same losses sequential or concurrent. Each session records the threads it used;
-- on a GPU, up to GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
+- on a GPU, up to policy.GPU_SHARE small-batch runs share it, a large-batch run has it alone; with
   device ``cuda`` the runs spread over every visible GPU;
 - the longest runs start first, so the sweep ends soon after its longest run.
 
-Workers are spawned once and load the data once, then take runs one after another; events come
-back pickled by value over one queue. Workers ignore Ctrl+C: the parent stops them.
+Workers are spawned once and load the sweep's data split once (the preset's seed decides it),
+then train tasks one after another through the engine's ``train_task``; events come back
+pickled by value over one queue. Workers ignore Ctrl+C: the parent stops them. A worker that
+dies is never given another task; the runs it was training start again once on a fresh worker,
+then fail with the reason (its pid and signal).
 """
 
 from __future__ import annotations
@@ -31,38 +34,44 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-from tui_lab.core.data import Data, load_data
+from tui_lab.core.data import Data, DataSpec
 from tui_lab.core.devices import sweep_devices
-from tui_lab.run.engine import preferred_threads, steps_per_epoch, train_run
-from tui_lab.run.events import Event, RunEnded
-from tui_lab.run.executor import EVERY_RUN, RunTask, SweepControl
+from tui_lab.run.engine import steps_per_epoch, train_task
+from tui_lab.run.events import Event, RunEnded, RunStarted
+from tui_lab.run.executor import (
+    EVERY_RUN,
+    RETRIES,
+    RunTask,
+    SweepControl,
+    failed_runs,
+    fault_due,
+    retried_note,
+)
+from tui_lab.run.policy import (
+    GPU_LARGE_BATCH,
+    GPU_SHARE,
+    STEP_COST_SAMPLES,
+    available_cores,
+    preferred_threads,
+    stacked_cost,
+)
 from tui_lab.schema import RunConfig
 
-# Small-batch runs sharing one GPU: each keeps a CPU core busy launching kernels, and the GPU
-# interleaves their small kernels.
-GPU_SHARE = 4
-# From this batch size a run's kernels fill a GPU by themselves.
-GPU_LARGE_BATCH = 1024
-# What one optimizer step costs on top of its samples, in samples (order of magnitude: a
-# LeNet-5 step costs about as much fixed overhead as 30 samples' arithmetic on a CPU core).
-STEP_COST_SAMPLES = 32
 POLL_SECONDS = 0.05
 JOIN_SECONDS = 5.0
 
 
-def machine_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
 def estimated_cost(task: RunTask, n_train: int) -> float:
-    """A task's work in sample-equivalents: its samples plus a fixed cost per step."""
-    return sum(
-        config.epochs * (n_train + STEP_COST_SAMPLES * steps_per_epoch(n_train, config.batch_size))
-        for _, config in task.runs
+    """A task's work in sample-equivalents: one run's samples plus a fixed cost per step, times
+    what a stack of the task's runs costs against one of them."""
+    config = task.runs[0][1]
+    one = config.epochs * (
+        n_train + STEP_COST_SAMPLES * steps_per_epoch(n_train, config.batch_size)
     )
+    if len(task.runs) == 1:
+        return one
+    device = config.device.split(":")[0]
+    return one * stacked_cost(device, config.model, config.batch_size, len(task.runs))
 
 
 @dataclass(frozen=True)
@@ -74,8 +83,7 @@ class Need:
 
 
 def need(config: RunConfig, cores: int) -> Need:
-    """What one run would occupy on an idle machine; a task of several runs trains them one
-    after another."""
+    """What one run would occupy on an idle machine (a stack of runs occupies as much)."""
     if config.device.startswith("cuda"):
         big = config.batch_size >= GPU_LARGE_BATCH
         return Need(1, GPU_SHARE if big else 1)
@@ -133,7 +141,7 @@ class Capacity:
 
 def capacity(runs: Sequence[RunConfig], parallel: int | str) -> Capacity:
     """How many runs may train at once: ``parallel`` runs, or (auto) what fills the machine."""
-    cores = machine_cores()
+    cores = available_cores()
     devices = sweep_devices(runs[0].device) if runs else []
     gpus = {d: GPU_SHARE for d in devices if d.startswith("cuda")}
     if parallel == "auto":
@@ -153,6 +161,7 @@ class _Worker:
     process: mp.process.BaseProcess
     tasks: mp.Queue
     runs: set[int] = field(default_factory=set)  # of its task, not ended yet
+    task: RunTask | None = None  # the task it trains, as planned (before placing)
     device: str = ""
     need: Need = field(default_factory=lambda: Need(0, 0))
 
@@ -163,11 +172,18 @@ class LocalProcesses:
     def __init__(self, parallel: int | str = "auto") -> None:
         self.parallel = parallel
         self._mp = mp.get_context("spawn")  # fork would copy torch's threads and CUDA state
+        self._data: Data | DataSpec | None = None
+        self._started: set[int] = set()  # runs whose RunStarted came back
+        self._retried: dict[int, str] = {}  # runs started again, and why
+
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        return capacity(runs, self.parallel).slots
 
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
         room = capacity([config for t in tasks for _, config in t.runs], self.parallel)
+        self._data = data.spec or data  # workers load the sweep's split again, or get a copy
         pending = longest_first(tasks, data.n_train)
         indices = [index for t in tasks for index, _ in t.runs]
         position = {index: i for i, index in enumerate(indices)}
@@ -175,17 +191,22 @@ class LocalProcesses:
         stops = self._mp.Array("b", len(indices), lock=False)
         cancel = self._mp.Event()
         workers: list[_Worker] = []
+        self._started, self._retried = set(), {}
         try:
             while pending or any(w.runs for w in workers):
                 self._forward_control(control, cancel, stops, position, workers, pending)
                 self._start_what_fits(pending, room, workers, position, events, stops, cancel)
                 try:
                     event = pickle.loads(events.get(timeout=POLL_SECONDS))
-                except queue.Empty:
-                    yield from self._reap_dead(workers, room)
+                except queue.Empty:  # what a dead worker sent has been read: reap it now
+                    yield from self._reap_dead(workers, room, pending, data)
                     continue
-                if isinstance(event, RunEnded):
+                if isinstance(event, RunStarted):
+                    self._started.add(event.run_index)
+                elif isinstance(event, RunEnded):
                     self._free(event.run_index, workers, room)
+                    if event.run_index in self._retried:
+                        event = retried_note(event, self._retried[event.run_index])
                 yield event
         finally:
             cancel.set()
@@ -212,12 +233,13 @@ class LocalProcesses:
             if placed is None:
                 continue
             device, granted = placed
-            worker = next((w for w in workers if not w.runs), None)
+            worker = next((w for w in workers if not w.runs and w.process.is_alive()), None)
             if worker is None:
                 worker = self._spawn(events, stops, cancel)
                 workers.append(worker)
             pending.remove(task)
             worker.runs, worker.device, worker.need = {i for i, _ in task.runs}, device, granted
+            worker.task = task
             # The threads are the pool's to give: the worker must not look at the load itself.
             threads = {} if device.startswith("cuda") else {"threads": granted.cores}
             runs = [
@@ -229,7 +251,10 @@ class LocalProcesses:
     def _spawn(self, events, stops, cancel) -> _Worker:  # type: ignore[no-untyped-def]
         tasks: mp.Queue = self._mp.Queue()
         process = self._mp.Process(
-            target=_worker_main, args=(tasks, events, stops, cancel), name="bslab-run", daemon=True
+            target=_worker_main,
+            args=(tasks, events, stops, cancel, self._data),
+            name="bslab-run",
+            daemon=True,
         )
         process.start()
         return _Worker(process, tasks)
@@ -243,16 +268,26 @@ class LocalProcesses:
                 if not worker.runs:
                     room.release(worker.device, worker.need)
 
-    @staticmethod
-    def _reap_dead(workers: list[_Worker], room: Capacity) -> Iterator[Event]:
-        """A worker that died mid-run (killed, out of host memory) fails its run, not the sweep."""
-        for worker in workers:
-            if worker.runs and not worker.process.is_alive():
-                code = worker.process.exitcode
-                for index in sorted(worker.runs):
-                    yield RunEnded(index, "failed", f"the run's process ended (exit code {code})")
-                worker.runs.clear()
-                room.release(worker.device, worker.need)
+    def _reap_dead(
+        self, workers: list[_Worker], room: Capacity, pending: list[RunTask], data: Data
+    ) -> Iterator[Event]:
+        """A worker that died (killed, out of host memory) costs at most the runs it was
+        training: they start again once on a fresh worker, and fail if that one dies too."""
+        for worker in [w for w in workers if not w.process.is_alive()]:
+            workers.remove(worker)  # never given another task
+            if not worker.runs or worker.task is None:
+                continue
+            reason = death(worker.process)
+            room.release(worker.device, worker.need)
+            unfinished = tuple((i, c) for i, c in worker.task.runs if i in worker.runs)
+            worker.runs.clear()
+            if RETRIES and not any(i in self._retried for i, _ in unfinished):
+                self._retried.update((i, reason) for i, _ in unfinished)
+                pending.insert(0, RunTask(unfinished))
+                continue
+            first = self._retried.get(unfinished[0][0], "")
+            why = f"{reason}; retried once after: {first}" if first else reason
+            yield from failed_runs(unfinished, self._started, data, why)
 
     @staticmethod
     def _shut_down(workers: list[_Worker], events: mp.Queue) -> None:
@@ -274,17 +309,28 @@ class LocalProcesses:
             worker.process.join()
 
 
-class _SharedStop:
-    """A worker's stop signal for its current run: its own flag, or the sweep's cancel."""
+def death(process: mp.process.BaseProcess) -> str:
+    """How a worker process ended, in words that name it."""
+    code = process.exitcode
+    if code is not None and code < 0:
+        how = f"signal {-code}, {signal.Signals(-code).name}"
+    else:
+        how = f"exit code {code}"
+    return f"worker process {process.pid} died ({how})"
 
-    def __init__(self, stops, slot: int, cancel) -> None:  # type: ignore[no-untyped-def]
-        self.stops, self.slot, self.cancel = stops, slot, cancel
+
+class _SharedStop:
+    """A worker's stop signal for its current task: a flag of any of its runs (a stack stops
+    as a whole: its runs share every step), or the sweep's cancel."""
+
+    def __init__(self, stops, slots: list[int], cancel) -> None:  # type: ignore[no-untyped-def]
+        self.stops, self.slots, self.cancel = stops, slots, cancel
 
     def is_set(self) -> bool:
-        return bool(self.stops[self.slot]) or self.cancel.is_set()
+        return any(self.stops[slot] for slot in self.slots) or self.cancel.is_set()
 
 
-def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel) -> None:  # type: ignore[no-untyped-def]
+def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel, data) -> None:  # type: ignore[no-untyped-def]
     # Ctrl+C, SIGTERM and SIGHUP reach the whole process group: the parent handles them and
     # stops its workers; a worker whose parent died (even by kill -9) ends too.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
@@ -292,18 +338,19 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel) -> None:  # t
     parent = mp.parent_process()
     if parent is not None:
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()
-    while (runs := tasks.get()) is not None:
-        for slot, run_index, config in runs:
-            try:
-                data = load_data(
-                    config.dataset,
-                    data_dir=config.data_dir,
-                    seed=config.seed,
-                    train_subset=config.train_subset,
-                )
-                stop = _SharedStop(stops, slot, cancel)
-                for event in train_run(config, data, run_index=run_index, stop=stop):
-                    events.put(pickle.dumps(event))
-            except Exception as error:  # the parent checked the data: this is a bug
+    # The sweep's own split: loaded again from how the parent loaded it (the preset's seed).
+    data = data.load() if isinstance(data, DataSpec) else data
+    while (task := tasks.get()) is not None:
+        slots = [slot for slot, _, _ in task]
+        runs = [(run_index, config) for _, run_index, config in task]
+        try:
+            for event in train_task(runs, data, _SharedStop(stops, slots, cancel)):
+                events.put(pickle.dumps(event))
+                if fault_due(event):  # tests only: die as the OOM killer would kill us,
+                    events.close()  # once what was sent is in the pipe whole
+                    events.join_thread()
+                    os.kill(os.getpid(), signal.SIGKILL)
+        except Exception as error:  # the parent checked the data: this is a bug
+            for run_index, _ in runs:
                 failed = RunEnded(run_index, "failed", f"{type(error).__name__}: {error}")
                 events.put(pickle.dumps(failed))

@@ -15,29 +15,38 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
+import sys
+import threading
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 from tui_lab.core.data import Data
 from tui_lab.errors import BadInput
-from tui_lab.run.engine import SMALL_BATCH, environment, steps_per_epoch, train_run
-from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted
-from tui_lab.run.executor import RunTask, SweepControl
+from tui_lab.run.engine import train_task
+from tui_lab.run.events import Event, RunEnded, RunStarted
+from tui_lab.run.executor import (
+    RETRIES,
+    RunTask,
+    SweepControl,
+    failed_runs,
+    fault_due,
+    retried_note,
+)
+from tui_lab.run.policy import cpu_threads_on_cluster, ray_gpu_share
+from tui_lab.run.signals import Terminated
 from tui_lab.schema import RayExecutorSettings, RunConfig
 
 RAY_MISSING = "Ray is not installed here: pip install 'tui_lab[ray]'"
-RETRIES = 1  # a task whose worker died is started again this many times
-SMALL_MODELS = ("mlp", "lenet5")  # a quarter of a GPU is plenty for these
-SMALL_MODEL_GPU_SHARE = 0.25
-LARGE_BATCH_CPUS = 2  # CPUs (and torch threads) of a CPU run at batch SMALL_BATCH and above
 DEFAULT_PORTS = {"": 6379, "ray://": 10001}  # `ray start --head` and the Ray client
 CONNECT_SECONDS = 5.0
 POLL_SECONDS = 0.25  # how often a stop or cancel request from a UI is noticed
-TEST_FAULTS_ENV = "BSLAB_RAY_TEST_FAULTS"  # tests only: a folder of worker-exit instructions
+T = TypeVar("T")
+HANDLED_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+_started_here: list[bool] = []  # whether connect joined (or started) Ray for this process
 
 
 def import_ray(source: str | None = None, field: str = "executor") -> ModuleType:
@@ -63,6 +72,10 @@ def connect(
     address = settings.address
     if address and address != "auto":
         check_reachable(address, source=source, field=field)
+    # ray.init makes SIGTERM exit on the spot (sys.exit(15), and a stack dump from its core
+    # worker): bslab's own handlers come back, so a sweep on Ray ends like a local one.
+    main = threading.current_thread() is threading.main_thread()
+    handlers = {signum: signal.getsignal(signum) for signum in HANDLED_SIGNALS} if main else {}
     try:
         ray.init(
             address=address,
@@ -75,7 +88,21 @@ def connect(
         raise BadInput(
             f"cannot start or join {where}: {error}", source=source, field=field
         ) from error
+    finally:
+        for signum, handler in handlers.items():
+            if handler is not None:
+                signal.signal(signum, handler)
+    _started_here.append(True)
     return ray
+
+
+def disconnect() -> None:
+    """Leave the Ray that ``connect`` joined for this process; a local Ray it started ends
+    with it (its processes would otherwise outlive bslab by a minute or more)."""
+    ray = sys.modules.get("ray")
+    if _started_here and ray is not None and ray.is_initialized():
+        ray.shutdown()
+    _started_here.clear()
 
 
 def check_reachable(address: str, *, source: str | None, field: str) -> None:
@@ -118,52 +145,22 @@ def cluster_device(ray: ModuleType, spec: str, *, source: str | None, field: str
 def task_resources(config: RunConfig, settings: RayExecutorSettings) -> dict[str, float]:
     """What a run asks Ray for: CPUs (as many as its torch threads) and a GPU or a share."""
     if config.device.startswith("cuda"):
-        share = settings.gpus_per_run or (
-            SMALL_MODEL_GPU_SHARE if config.model in SMALL_MODELS else 1.0
-        )
-        return {"num_cpus": settings.cpus_per_run or 1, "num_gpus": share}
+        return {"num_cpus": settings.cpus_per_run or 1, "num_gpus": ray_gpu_share(config, settings)}
     return {"num_cpus": cpu_threads_on_cluster(config, settings), "num_gpus": 0}
 
 
-def cpu_threads_on_cluster(config: RunConfig, settings: RayExecutorSettings) -> int:
-    """The preset's threads, else the CPUs asked per run, else 1 below SMALL_BATCH and 2 above."""
-    if config.threads:
-        return config.threads
-    if settings.cpus_per_run:
-        return settings.cpus_per_run
-    return 1 if config.batch_size < SMALL_BATCH else LARGE_BATCH_CPUS
-
-
-def train_task(task: RunTask, data: Data) -> Iterator[Event]:
-    """On a Ray worker: train the task's runs, naming this node in each run's environment."""
+def train_on_node(task: RunTask, data: Data) -> Iterator[Event]:
+    """On a Ray worker: train the task (as every executor does), naming this node in each run's
+    environment."""
     import ray
 
     node = ray.util.get_node_ip_address()
-    for run_index, config in task.runs:
-        for event in train_run(config, data, run_index=run_index):
-            if isinstance(event, RunStarted):
-                event = replace(event, environment=event.environment.updated(node=node))
-            yield event
-            injected_fault(event)
-
-
-def injected_fault(event: Event) -> None:
-    """Tests only: end this worker process abruptly after a run's first epoch, as a crash would.
-
-    ``$BSLAB_RAY_TEST_FAULTS/exit-run<N>`` holding ``once`` (the file is removed, so the retry
-    lives) or ``always``.
-    """
-    folder = os.environ.get(TEST_FAULTS_ENV)
-    if not folder or not isinstance(event, EpochEnded) or event.record.epoch != 1:
-        return
-    flag = Path(folder) / f"exit-run{event.run_index}"
-    try:
-        mode = flag.read_text().strip()
-    except FileNotFoundError:
-        return
-    if mode == "once":
-        flag.unlink(missing_ok=True)
-    os._exit(1)
+    for event in train_task(task.runs, data):
+        if isinstance(event, RunStarted):
+            event = replace(event, environment=event.environment.updated(node=node))
+        yield event
+        if fault_due(event):  # tests only: die as the OOM killer would kill us
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -186,11 +183,20 @@ class RayExecutor:
     def __init__(self, settings: RayExecutorSettings):
         self.settings = settings
 
+    def slots(self, runs: Sequence[RunConfig]) -> int:
+        """Runs the cluster trains at once, judged by the first run's request."""
+        if not runs:
+            return 1
+        have = import_ray().cluster_resources()
+        asks = task_resources(self.on_cluster(runs[0]), self.settings)
+        kind = "num_gpus" if asks["num_gpus"] else "num_cpus"
+        return max(1, int(have.get("GPU" if asks["num_gpus"] else "CPU", 0) // asks[kind]))
+
     def execute(
         self, tasks: Sequence[RunTask], data: Data, control: SweepControl
     ) -> Iterator[Event]:
         ray = import_ray()
-        remote = ray.remote(max_retries=0)(train_task)  # retried here, where the runs are known
+        remote = ray.remote(max_retries=0)(train_on_node)  # retried here, where the runs are known
         data_ref = ray.put(data)
         running: dict[Any, Attempt] = {}
 
@@ -210,7 +216,9 @@ class RayExecutor:
                     yield from self.stop(ray, running, everything=stop_all)
                     if stop_all:
                         return
-                ready, _ = ray.wait(list(running), num_returns=1, timeout=POLL_SECONDS)
+                ready, _ = interruptible(
+                    ray.wait, list(running), num_returns=1, timeout=POLL_SECONDS
+                )
                 for generator in ready:
                     yield from self.next_events(ray, generator, running, submit, data)
         finally:
@@ -234,13 +242,18 @@ class RayExecutor:
         """The generator's next event; on a fault, a retry or the failure of its unfinished runs."""
         attempt = running[generator]
         try:
-            event = ray.get(next(generator))
+            event = interruptible(lambda: ray.get(next(generator)))
         except StopIteration:
             del running[generator]
             return
         except ray.exceptions.RayTaskError as error:  # raised outside the engine: a retry fails too
             del running[generator]
-            yield from failed(attempt, data, describe(error))
+            yield from failed_runs(
+                attempt.unfinished(),
+                attempt.started,
+                data,
+                f"on the Ray cluster: {describe(error)}",
+            )
             return
         except ray.exceptions.RayError as error:  # the worker or its node died
             del running[generator]
@@ -249,15 +262,16 @@ class RayExecutor:
                 task = RunTask(attempt.unfinished())
                 submit(Attempt(task, attempt.retries_left - 1, reason, set(attempt.started)))
             else:
-                yield from failed(attempt, data, reason)
+                yield from failed_runs(
+                    attempt.unfinished(), attempt.started, data, f"on the Ray cluster: {reason}"
+                )
             return
         if isinstance(event, RunStarted):
             attempt.started.add(event.run_index)
         elif isinstance(event, RunEnded):
             attempt.ended.add(event.run_index)
             if attempt.retried_after:
-                note = f"retried once after: {attempt.retried_after}"
-                event = replace(event, message="; ".join(filter(None, [event.message, note])))
+                event = retried_note(event, attempt.retried_after)
         yield event
 
     def stop(
@@ -274,20 +288,16 @@ class RayExecutor:
                 yield RunEnded(run_index, "interrupted", "stopped on the Ray cluster")
 
 
-def failed(attempt: Attempt, data: Data, reason: str) -> Iterator[Event]:
-    """End every unfinished run of the attempt as failed, starting those that never started (so
-    that they get a session saying why)."""
-    for run_index, config in attempt.unfinished():
-        if run_index not in attempt.started:
-            yield RunStarted(
-                run_index,
-                config,
-                environment(config.device),
-                data.n_train,
-                len(data.val_y),
-                steps_per_epoch(data.n_train, config.batch_size),
-            )
-        yield RunEnded(run_index, "failed", f"on the Ray cluster: {reason}")
+def interruptible(call: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+    """Call into Ray; Ctrl+C or a signal that lands inside its C++ code comes out as itself
+    (Ray's Cython wrapper turns it into a SystemError, which would end bslab with exit 1)."""
+    try:
+        return call(*args, **kwargs)
+    except SystemError as error:
+        stop = error.__cause__ or error.__context__
+        if isinstance(stop, (KeyboardInterrupt, Terminated)):
+            raise stop from None
+        raise
 
 
 def describe(error: Exception) -> str:

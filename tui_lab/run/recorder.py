@@ -168,6 +168,7 @@ class SessionRecorder:
             # (finish), so a fault while saving them cannot leave a "completed" run without them.
             self.session.peak_memory = event.peak_memory
             self.session.trajectory = event.trajectory
+            self.session.noise_scale_note = event.noise_note
             self._end(event.status, event.message)
         return None
 

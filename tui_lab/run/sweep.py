@@ -19,9 +19,9 @@ from tui_lab.core.weights import save_weights, weights_path_for
 from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
+from tui_lab.run.policy import plan_tasks
 from tui_lab.run.process_pool import LocalProcesses, capacity
 from tui_lab.run.recorder import SessionRecorder
-from tui_lab.run.stacked import plan_tasks
 from tui_lab.run.train_steps import graph_plan
 from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
 
@@ -197,7 +197,8 @@ def run_sweep(
     executor = executor or prepared.executor
     yield SweepStarted(prepared.preset.name, prepared.runs)
     runs = prepared.runs
-    tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in plan_tasks(runs)]
+    planned = plan_tasks(runs, executor.slots(runs))
+    tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in planned]
     recorders: dict[int, SessionRecorder] = {}
     paths: list[Path] = []
     events = executor.execute(tasks, prepared.data, control)

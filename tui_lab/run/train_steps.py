@@ -1,4 +1,5 @@
-"""How one optimizer step is taken: eagerly, or replayed from a captured CUDA graph.
+"""How one optimizer step is taken: eagerly, replayed from a captured CUDA graph, or for K
+replicas at once as one stacked model (see stacked.py).
 
 Small-batch steps on a GPU are bound by launching a few hundred tiny kernels from Python, not by
 arithmetic. A CUDA graph records the whole step once (cut the batch by a device-side index,
@@ -8,21 +9,30 @@ batch's position is a device counter the step itself advances, and the loss is s
 device total. Steps a graph cannot take run eagerly on the same buffers, so nothing is skipped:
 noise-scale measuring steps (two half-batch passes) and the epoch's last partial batch.
 
-Both kinds sum the epoch's losses on the device; the engine reads the total (one host sync) only
-when it reports.
+Every kind has one interface, so the engine's one epoch loop (and every instrument in it) treats
+a stack as it treats a run alone: ``begin_epoch`` takes one permutation per replica, ``step(i)``
+takes step i of the epoch, ``loss_sum`` holds each replica's summed loss on the device (read, one
+host sync, only when the engine reports), ``replica(k)`` and ``flat(k)`` give replica k's weights
+as a module and as a vector, and ``evaluate`` each replica's loss and accuracy on a split.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from tui_lab.core import evaluation
+from tui_lab.core.optimizers import build_optimizer
+from tui_lab.core.weights import flat_parameters
+from tui_lab.run.policy import EVAL_CHUNK
+from tui_lab.run.stacked import StackedModel, replica_losses
 from tui_lab.schema import RunConfig
 
-StepKind = Literal["eager", "cuda_graph"]
+StepKind = Literal["eager", "cuda_graph", "stacked"]
 # Eager steps before capture: autograd, cuBLAS and the optimizer's state are set up lazily, and
 # none of that may happen inside a capture. These are real training steps.
 WARMUP_STEPS = 3
@@ -32,8 +42,15 @@ CAPTURABLE = {"rprop", "rmsprop", "adadelta", "adam", "adamw"}
 CAPTURE_SAFE = {"sgd", "momentum", "nesterov"} | CAPTURABLE
 
 
+def step_plan(configs: Sequence[RunConfig]) -> tuple[StepKind, str]:
+    """Which kind of step a task uses, and why (the session's environment records both)."""
+    if len(configs) > 1:
+        return "stacked", f"{len(configs)} runs trained together as one stacked model"
+    return graph_plan(configs[0])
+
+
 def graph_plan(config: RunConfig) -> tuple[StepKind, str]:
-    """Which kind of step this run uses, and why (the session's environment records both)."""
+    """Whether a run alone is captured in a CUDA graph, and why (or why not)."""
     if config.cuda_graphs == "off":
         return "eager", "cuda_graphs is off"
     reasons = []
@@ -69,9 +86,10 @@ def accumulate_gradient(model: nn.Module, x: Tensor, y: Tensor, micro: int | Non
 
 
 class EagerSteps:
-    """The plain step: slice the permutation, gather the batch, backward, step."""
+    """The plain step of one run: slice the permutation, gather the batch, backward, step."""
 
     kind: StepKind = "eager"
+    replicas = 1
 
     def __init__(
         self,
@@ -83,13 +101,28 @@ class EagerSteps:
         micro: int | None,
     ) -> None:
         self.model, self.optimizer = model, optimizer
+        self.model.train()
         self.x, self.y, self.batch, self.micro = x, y, batch, micro
-        self.loss_sum = torch.zeros((), device=x.device)
+        self.loss_sum = torch.zeros(1, device=x.device)
         self.order = torch.empty(0, dtype=torch.int64, device=x.device)
 
-    def begin_epoch(self, order: Tensor) -> None:
-        self.order = order.to(self.x.device)
+    def begin_epoch(self, orders: Tensor) -> None:
+        """``orders``: one permutation of the training set per replica, [K, n]."""
+        self.order = orders[0].to(self.x.device)
         self.loss_sum.zero_()
+
+    def replica(self, k: int) -> nn.Module:
+        return self.model
+
+    def flat(self, k: int) -> Tensor:
+        return flat_parameters(self.model)
+
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
+        """Mean loss and accuracy on a whole split, in eval mode, in chunks to bound memory."""
+        self.model.eval()
+        loss, accuracy = evaluation.evaluate(self.model, x, y, batch_size=EVAL_CHUNK)
+        self.model.train()
+        return [loss.item()], [accuracy.item()]
 
     def step(self, i: int) -> None:
         """Step ``i`` of the epoch."""
@@ -130,8 +163,8 @@ class GraphedSteps(EagerSteps):
         self.graph: torch.cuda.CUDAGraph | None = None
         self.eager_steps = 0
 
-    def begin_epoch(self, order: Tensor) -> None:
-        self.order.copy_(order)  # same buffer, same address: the graph reads it
+    def begin_epoch(self, orders: Tensor) -> None:
+        self.order.copy_(orders[0])  # same buffer, same address: the graph reads it
         self.position.zero_()
         self.loss_sum.zero_()
 
@@ -181,15 +214,79 @@ class GraphedSteps(EagerSteps):
         self.graph = graph
 
 
+class StackedSteps:
+    """K replicas' steps as one: each replica cuts its own batch from its own permutation, one
+    vmap-ed pass computes every replica's loss, and their sum's backward gives each replica its
+    own gradient. The optimizer runs at the first replica's lr; each replica's change is then
+    scaled by lr_k / lr_0 (exact for the optimizers stacked.LR_SCALABLE names)."""
+
+    kind: StepKind = "stacked"
+
+    def __init__(self, models: Sequence[nn.Module], configs: Sequence[RunConfig], x, y) -> None:  # type: ignore[no-untyped-def]
+        self.stack = StackedModel(models)
+        self.replicas = len(models)
+        self.params = list(self.stack.params.values())
+        first = configs[0]
+        self.optimizer = build_optimizer(self.params, first.optimizer, first.lr)
+        self.ratios = torch.tensor([c.lr / first.lr for c in configs], device=x.device)
+        self.scaled = bool((self.ratios != 1).any())
+        self.x, self.y, self.batch = x, y, first.batch_size
+        self.loss_sum = torch.zeros(self.replicas, device=x.device)
+        self.orders = torch.empty(0, dtype=torch.int64, device=x.device)
+
+    def begin_epoch(self, orders: Tensor) -> None:
+        self.orders = orders.to(self.x.device)
+        self.loss_sum.zero_()
+
+    def step(self, i: int) -> None:
+        idx = self.orders[:, i * self.batch : (i + 1) * self.batch]
+        self.optimizer.zero_grad(set_to_none=True)
+        loss = replica_losses(self.stack.logits(self.x[idx]), self.y[idx])
+        loss.sum().backward()
+        before = [p.detach().clone() for p in self.params] if self.scaled else []
+        self.optimizer.step()
+        if self.scaled:  # p = before + r (p - before)
+            with torch.no_grad():
+                for p, old in zip(self.params, before, strict=True):
+                    r = self.ratios.view(-1, *([1] * (p.dim() - 1)))
+                    p.mul_(r).add_(old.mul_(1 - r))
+        self.loss_sum += loss.detach()
+
+    def replica(self, k: int) -> nn.Module:
+        return self.stack.unstacked(k)
+
+    def flat(self, k: int) -> Tensor:
+        return self.stack.flat(k)
+
+    def evaluate(self, x: Tensor, y: Tensor) -> tuple[list[float], list[float]]:
+        """Each replica's mean loss and accuracy over one split (one host sync)."""
+        k = self.replicas
+        loss_sum = torch.zeros(k, device=x.device)
+        correct = torch.zeros(k, device=x.device)
+        with torch.no_grad():
+            for start in range(0, len(x), EVAL_CHUNK):
+                inputs, targets = x[start : start + EVAL_CHUNK], y[start : start + EVAL_CHUNK]
+                logits = self.stack.shared_logits(inputs)
+                expanded = targets.expand(k, -1)
+                loss_sum += replica_losses(logits, expanded) * len(inputs)
+                correct += (logits.argmax(2) == expanded).sum(1)
+        losses, accuracies = torch.stack([loss_sum / len(x), correct / len(x)]).tolist()
+        return losses, accuracies
+
+
+Steps = EagerSteps | StackedSteps
+
+
 def train_steps(
-    kind: StepKind,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x: Tensor,
-    y: Tensor,
-    config: RunConfig,
-) -> EagerSteps:
-    """The step-taker for the plan's kind."""
+    kind: StepKind, models: Sequence[nn.Module], configs: Sequence[RunConfig], x: Tensor, y: Tensor
+) -> Steps:
+    """The step-taker for the plan's kind, with its optimizer."""
+    if kind == "stacked":
+        return StackedSteps(models, configs, x, y)
+    (model,), (config,) = models, configs
+    optimizer = build_optimizer(
+        model.parameters(), config.optimizer, config.lr, capturable=kind == "cuda_graph"
+    )
     if kind == "cuda_graph":
         return GraphedSteps(model, optimizer, x, y, config.batch_size)
     return EagerSteps(model, optimizer, x, y, config.batch_size, config.micro_batch_size)

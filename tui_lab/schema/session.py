@@ -52,8 +52,10 @@ class Environment(StrictModel):
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
     cores: int | None = Field(None, description="CPUs this process may use.")
-    training_step: Literal["eager", "cuda_graph"] = Field(
-        "eager", description="How each training step ran: eagerly, or replayed from a CUDA graph."
+    training_step: Literal["eager", "cuda_graph", "stacked"] = Field(
+        "eager",
+        description="How each training step ran: eagerly, replayed from a CUDA graph, or for "
+        "several runs at once as one stacked model.",
     )
     training_step_reason: str = Field("", description="Why that kind of step was used.")
 
@@ -161,6 +163,11 @@ class Session(StrictModel):
         default_factory=list,
         max_length=MAX_NOISE_POINTS,
         description="Every measurement of the gradient noise scale (a few per epoch at most).",
+    )
+    noise_scale_note: str = Field(
+        "",
+        max_length=500,
+        description="Why a measurement of the noise scale that was due was not taken, in words.",
     )
     peak_memory: MemoryPeak | None = None
     trajectory: TrajectorySketch | None = None

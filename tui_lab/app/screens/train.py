@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 from typing import ClassVar
 
+from rich.markup import escape
 from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -199,14 +200,16 @@ class TrainScreen(Screen):
             return
         point = run.noise_scale
         if point is None:
-            set_line(line, "critical batch size ≈ [dim]not measured yet[/]")
+            why = f"not measured: {run.noise_note}" if run.noise_note else "not measured yet"
+            set_line(line, f"critical batch size ≈ [dim]{escape(why)}[/]")
             return
         verdict = noise_verdict(point, run.n_train)
         set_line(
             line,
             f"critical batch size ≈ [b]{noise_interval_text(point)}[/]"
             + (f" [b $warning]{verdict}[/]" if verdict else "")
-            + f"  [dim]{run.config.label()} at epoch {point.epoch:.1f}[/]",
+            + f"  [dim]{run.config.label()} at epoch {point.epoch:.1f}[/]"
+            + (f"  [dim]others skipped: {escape(run.noise_note)}[/]" if run.noise_note else ""),
         )
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
