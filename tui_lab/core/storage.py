@@ -8,8 +8,10 @@ import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from tui_lab.errors import BadInput, StorageFault, from_validation_error
+from tui_lab.errors import BadInput, StorageFault, from_validation_error, printable
 from tui_lab.schema import (
     PRESET_ADAPTER,
     SCHEMA_VERSION,
@@ -31,7 +33,8 @@ from tui_lab.schema import (
 
 SESSION_GLOB = "*.json"
 TMP_SUFFIX = ".tmp"
-TMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
+# A pid has at most 10 digits: a longer run of digits is a name bslab did not write.
+TMP_NAME = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})-[0-9a-f]{8}\.tmp")
 STALE_TMP_SECONDS = 60.0
 # A running run saves at least every HEARTBEAT_SECONDS; five missed heartbeats mean it is dead.
 HEARTBEAT_SECONDS = 60.0
@@ -78,10 +81,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
+    """Whether a process with this id runs on this machine (an id outside the platform's range,
+    read from a hand-edited file, is no process at all)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:  # someone else's process: alive
         return True
@@ -99,14 +103,16 @@ def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Pat
     for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
         match = TMP_NAME.fullmatch(tmp.name)
         try:
-            age = now - tmp.stat().st_mtime
+            info = tmp.lstat()
         except OSError:
             continue
-        if match is None or age < STALE_TMP_SECONDS:
-            continue
+        age = now - info.st_mtime
+        if match is None or not stat.S_ISREG(info.st_mode) or age < STALE_TMP_SECONDS:
+            continue  # not a file bslab wrote (a folder, a link, another name), or recent
         if age > ABANDONED_TMP_SECONDS or not process_alive(int(match["pid"])):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove
+                tmp.unlink()
+                removed.append(tmp)
     return removed
 
 
@@ -118,16 +124,48 @@ def save_model(model: BaseModel, path: Path) -> None:
     write_text_atomic(path, model.model_dump_json(indent=1, exclude_none=False) + "\n")
 
 
+NOT_REGULAR = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file of this mode is, if it is anything but a regular file (None: regular)."""
+    if stat.S_ISREG(mode):
+        return None
+    return NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_regular(path: Path) -> int:
+    """A descriptor of ``path`` opened for reading, refused unless it is a regular file.
+
+    Opened without blocking, so a named pipe or a device answers at once instead of waiting
+    forever for a writer; its kind is then read from the open descriptor (no race with a swap).
+    """
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except FileNotFoundError:
+        raise BadInput("file not found", source=path) from None
+    except OSError as error:
+        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+    kind = not_regular(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise BadInput(f"is {kind}, not a regular file", source=path)
+    return fd
+
+
 def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
     """The file's text; any way it can be unreadable is BadInput naming it."""
     path = Path(path)
+    fd = open_regular(path)
     try:
-        with path.open("rb") as f:
+        with os.fdopen(fd, "rb") as f:
             raw = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise BadInput("file not found", source=path) from None
-    except IsADirectoryError:
-        raise BadInput("is a folder, not a file", source=path) from None
     except OSError as error:
         raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
     if len(raw) > max_bytes:
@@ -140,14 +178,38 @@ def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
         ) from None
 
 
+class DuplicateKey(ValueError):
+    """A JSON object gives the same key twice: which value was meant cannot be known."""
+
+    def __init__(self, key: str):
+        self.key = key
+        super().__init__(key)
+
+
+def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        raise DuplicateKey(next(key for key, n in counts.items() if n > 1))
+    return data
+
+
 def parse_json(text: str, path: Path) -> Any:
-    """Python's parser, for its error messages (line and column) and its nesting check."""
+    """Python's parser, for its error messages (line and column) and its nesting check; a key
+    given twice in one object, or a number too long to read, is an error naming it."""
     try:
-        return json.loads(text)
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
     except json.JSONDecodeError as error:
         raise BadInput(
             f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})", source=path
         ) from None
+    except DuplicateKey as error:
+        raise BadInput(
+            f"the key {printable(error.key)!r} is given twice in one object: which one is meant?",
+            source=path,
+        ) from None
+    except ValueError as error:  # an integer of thousands of digits
+        raise BadInput(f"invalid JSON: {error}", source=path) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", source=path) from None
 
@@ -168,15 +230,19 @@ def check_schema_version(data: Any, path: Path) -> None:
 def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced.
 
-    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``); only a file
-    that fails is parsed again by Python's parser, to say where its JSON is broken.
+    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``); Python's
+    parser reads it too, for what pydantic lets pass (a key given twice: pydantic keeps the
+    last) and, in a file that fails, to say where its JSON is broken and to name the fields.
     """
     text = read_text(path, max_bytes)
     try:
-        return adapter.validate_json(text, strict=True)
+        value = adapter.validate_json(text, strict=True)
     except ValidationError as error:
-        check_schema_version(parse_json(text, path), path)
-        raise from_validation_error(error, path) from None
+        data = parse_json(text, path)
+        check_schema_version(data, path)
+        raise from_validation_error(error, path, data) from None
+    parse_json(text, path)
+    return value
 
 
 def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
