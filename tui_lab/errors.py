@@ -73,6 +73,13 @@ def field_path(loc: tuple[int | str, ...]) -> str:
     return out
 
 
+def _has(data: Any, part: int | str) -> bool:
+    """Whether ``part`` is a key (or index) of ``data``, as the file gave it."""
+    if isinstance(data, dict):
+        return isinstance(part, str) and part in data
+    return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+
+
 def users_path(loc: tuple[int | str, ...], data: Any, missing: bool) -> tuple[int | str, ...]:
     """The parts of ``loc`` that are the user's own keys and indices, found by walking ``data``.
 
@@ -84,13 +91,9 @@ def users_path(loc: tuple[int | str, ...], data: Any, missing: bool) -> tuple[in
     for index, part in enumerate(loc):
         if isinstance(data, BaseModel):  # a model given in code rather than read from a file
             data = data.model_dump()
-        if isinstance(data, dict) and isinstance(part, str) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        elif missing and index == len(loc) - 1 and isinstance(data, dict):
-            pass
-        else:
+        if _has(data, part):
+            data = data[part]  # type: ignore[index]
+        elif not (missing and index == len(loc) - 1 and isinstance(data, dict)):
             continue
         kept.append(part)
     return tuple(kept)
