@@ -20,7 +20,13 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from tui_lab.errors import BadInput, StorageFault, from_validation_error, printable
+from tui_lab.errors import (
+    BadInput,
+    StorageFault,
+    field_path,
+    from_validation_error,
+    printable,
+)
 from tui_lab.schema import (
     PRESET_ADAPTER,
     SCHEMA_VERSION,
@@ -42,6 +48,7 @@ STALE_SECONDS = 5 * HEARTBEAT_SECONDS
 MAX_PRESET_BYTES = 2**20  # a hand-written preset is a few hundred bytes
 MAX_SESSION_BYTES = 64 * 2**20  # sessions are bounded well below this (bounded curves)
 ABANDONED_TMP_SECONDS = 24 * 3600.0
+MAX_INT_DIGITS = 100  # far past any number a schema accepts; Python's own limit is 4,300
 T = TypeVar("T")
 
 
@@ -194,11 +201,41 @@ def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return data
 
 
+@dataclass(frozen=True)
+class LongNumber:
+    """Stands in for an integer of thousands of digits (which Python refuses to convert and
+    pydantic's parser calls out of range without a field), so that its field can be named."""
+
+    digits: int
+
+
+def _int(text: str) -> int | LongNumber:
+    return int(text) if len(text) <= MAX_INT_DIGITS else LongNumber(len(text.lstrip("-")))
+
+
+def find_long_number(data: Any) -> tuple[tuple[int | str, ...], LongNumber] | None:
+    """Where the first over-long number of parsed JSON is, and what it is (None: nowhere)."""
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, LongNumber):
+            return loc, value
+        items = (
+            value.items()
+            if isinstance(value, dict)
+            else enumerate(value)
+            if isinstance(value, list)
+            else ()
+        )
+        stack.extend(((*loc, key), item) for key, item in reversed(list(items)))
+    return None
+
+
 def parse_json(text: str, path: Path) -> Any:
     """Python's parser, for its error messages (line and column) and its nesting check; a key
     given twice in one object, or a number too long to read, is an error naming it."""
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys)
+        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_int=_int)
     except json.JSONDecodeError as error:
         raise BadInput(
             f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})", source=path
@@ -208,8 +245,6 @@ def parse_json(text: str, path: Path) -> Any:
             f"the key {printable(error.key)!r} is given twice in one object: which one is meant?",
             source=path,
         ) from None
-    except ValueError as error:  # an integer of thousands of digits
-        raise BadInput(f"invalid JSON: {error}", source=path) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", source=path) from None
 
@@ -240,6 +275,14 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     except ValidationError as error:
         data = parse_json(text, path)
         check_schema_version(data, path)
+        long_number = find_long_number(data)
+        if long_number is not None:
+            loc, number = long_number
+            raise BadInput(
+                f"a number of {number.digits} digits: far outside any range bslab accepts",
+                source=path,
+                field=field_path(loc),
+            ) from None
         raise from_validation_error(error, path, data) from None
     parse_json(text, path)
     return value

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field
 
-from tui_lab.schema.common import PositiveFloat, StrictModel
+from tui_lab.schema.common import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 
 MAX_PER_EPOCH = 4  # noise-scale measurements: each is a point of the session, which stays small
 
@@ -24,7 +24,7 @@ class NoiseScaleSettings(StrictModel):
     """
 
     enabled: bool = True
-    probe_size: Annotated[int, Field(ge=64)] = Field(
+    probe_size: Annotated[PositiveInt, Field(ge=64)] = Field(
         1024,
         description="Training samples per measurement (at most the training set). The interval "
         "is tight once this is a few times the noise scale itself.",

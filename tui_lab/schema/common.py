@@ -6,18 +6,25 @@ import itertools
 import math
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from typing_extensions import Self
 
 SCHEMA_VERSION = 1
 
+# Every whole number read from a file is bounded where it is read: what C, numpy and torch hold
+# in 64 bits. A longer number (JSON allows thousands of digits) is an error naming its field,
+# not an overflow deep inside a reader. Use these, never a bare ``int``, in a model.
+MAX_INT = 2**63 - 1
+Int = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 BatchSize = PositiveInt | Literal["full"]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 # Limits that keep a hand-written value inside what torch, numpy and the file system accept, so
 # that a bad value is an error naming its field now rather than a crash an hour into a sweep.
 MAX_LR = 1e9  # far above any lr that trains (it diverges at once), and finite once scaled
-Seed = Annotated[int, Field(ge=0, lt=2**63, description="Random seed (0 to 2^63-1).")]
+Seed = Annotated[int, Field(ge=0, le=MAX_INT, description="Random seed (0 to 2^63-1).")]
 MAX_NAME_BYTES = 120  # file names are at most 255 bytes; the rest of a session's name is ~80
 MAX_LIST = 64  # batch sizes or optimizers in one sweep: far more than a sweep can train
 

@@ -9,10 +9,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from tui_lab.schema.analysis import MAX_PER_EPOCH, MemoryPeak, NoiseScalePoint
-from tui_lab.schema.common import SCHEMA_VERSION, StrictModel
+from tui_lab.schema.common import (
+    SCHEMA_VERSION,
+    Int,
+    NonNegativeInt,
+    PositiveInt,
+    StrictModel,
+)
 from tui_lab.schema.train import MAX_CURVE_POINTS, MAX_EPOCHS, RunConfig
 from tui_lab.schema.trajectory import TrajectorySketch
 
@@ -46,12 +52,12 @@ class Environment(StrictModel):
     host: str
     device: str
     device_name: str
-    threads: int
+    threads: Int
     bslab: str
     node: str | None = Field(
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
-    cores: int | None = Field(None, description="CPUs this process may use.")
+    cores: Int | None = Field(None, description="CPUs this process may use.")
     training_step: Literal["eager", "cuda_graph"] = Field(
         "eager", description="How each training step ran: eagerly, or replayed from a CUDA graph."
     )

@@ -9,18 +9,21 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.common import (
+    MAX_INT,
     MAX_LIST,
     MAX_LR,
     SCHEMA_VERSION,
     BatchSize,
     BatchSizes,
     Fraction,
+    Int,
     Name,
     PositiveFloat,
+    PositiveInt,
     Seed,
     StrictModel,
 )
@@ -270,7 +273,7 @@ class TrainPreset(StrictModel):
         "every GPU of the box with device 'cuda'.",
     )
     cuda_graphs: CudaGraphs = Field("auto", description=CUDA_GRAPHS_HELP)
-    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
+    curve_points: Annotated[Int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
     )
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
@@ -278,6 +281,17 @@ class TrainPreset(StrictModel):
     executor: ExecutorSettings = Field(
         default_factory=LocalExecutorSettings, description="Where the runs train: here, or on Ray."
     )
+
+    @field_validator("replicates")
+    @classmethod
+    def _seeds_in_range(cls, replicates: int | None, info: ValidationInfo) -> int | None:
+        """seed, seed+1, …: the last must still be a seed."""
+        seed = info.data.get("seed", 0)
+        if replicates is not None and seed + replicates - 1 > MAX_INT:
+            raise ValueError(
+                f"seed {seed} plus {replicates} replicates passes the largest seed, {MAX_INT}"
+            )
+        return replicates
 
     @model_validator(mode="after")
     def _one_way_to_give_optimizers(self) -> TrainPreset:
@@ -343,7 +357,7 @@ class RunConfig(StrictModel):
     protocol: Literal["fixed", "best-lr"] = "fixed"
     stacking: Stacking = "auto"
     cuda_graphs: CudaGraphs = "auto"
-    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
+    curve_points: Annotated[Int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 
