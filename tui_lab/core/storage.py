@@ -306,8 +306,6 @@ def run_is_dead(session: Session, now: datetime | None = None) -> bool:
     or it has not saved for longer than STALE_SECONDS (a killed run, or one on another host)."""
     now = now or datetime.now(timezone.utc)
     beat = session.heartbeat or session.created  # written before heartbeats: when it began
-    if beat.tzinfo is None:  # a hand-edited time without a zone: bslab writes UTC
-        beat = beat.replace(tzinfo=timezone.utc)
     if (now - beat).total_seconds() > STALE_SECONDS:
         return True
     same_host = session.environment.host == socket.gethostname()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
@@ -59,6 +60,21 @@ def unique_batch_sizes(values: list[Any]) -> list[Any]:
 
 
 BatchSizes = Annotated[list[BatchSize], AfterValidator(unique_batch_sizes)]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """bslab writes UTC; a time without a zone (hand-edited) is read as UTC too, so that every
+    reader can compare and sort times. One that cannot be told in UTC (year 1 at +05:00) is
+    an error naming its field."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is outside the range of times that can be told in UTC") from None
+
+
+Timestamp = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 def round_significant(value: float, digits: int = 5) -> float:

@@ -8,7 +8,6 @@ product brief (batch size 1 zig-zags, Rprop breaks with small batches, RMSprop c
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -23,6 +22,7 @@ from tui_lab.schema.common import (
     Rounded,
     Seed,
     StrictModel,
+    Timestamp,
     increasing,
 )
 from tui_lab.schema.train import OptimizerConfig
@@ -172,7 +172,7 @@ class ParaboloidSession(StrictModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["paraboloid"] = "paraboloid"
     id: str
-    created: datetime
+    created: Timestamp
     preset: ParaboloidPreset
     minimum: tuple[Rounded, Rounded] = Field(description="The least-squares solution.")
     minimum_loss: Rounded

@@ -6,7 +6,6 @@ Curves and measurement lists are bounded so that a file stays small whatever the
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
@@ -18,6 +17,7 @@ from tui_lab.schema.common import (
     NonNegativeInt,
     PositiveInt,
     StrictModel,
+    Timestamp,
 )
 from tui_lab.schema.train import MAX_CURVE_POINTS, MAX_EPOCHS, RunConfig
 from tui_lab.schema.trajectory import TrajectorySketch
@@ -143,11 +143,11 @@ class Session(StrictModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["train"] = "train"
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    created: datetime
+    created: Timestamp
     config: RunConfig
     environment: Environment
     pid: PositiveInt | None = Field(None, description="The writing process, on environment.host.")
-    heartbeat: datetime | None = Field(
+    heartbeat: Timestamp | None = Field(
         None, description="When the writing process last saved this run (at least every minute)."
     )
     n_train: PositiveInt
