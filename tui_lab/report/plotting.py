@@ -96,6 +96,12 @@ def short_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def undrawable(width: int, height: int) -> str:
+    """In place of a chart plotext could not draw: the same size, a title row, and why."""
+    lines = ["", UNDRAWABLE[:width], *[""] * (height - 2)][: max(1, height)]
+    return "".join(line.ljust(width) + "\n" for line in lines)
+
+
 def render_plotext(
     draw: Callable[[Any], object],
     width: int,
@@ -118,7 +124,7 @@ def render_plotext(
         draw(plotext)
         text = plotext.build()
     except CHART_FAULTS:
-        return UNDRAWABLE + "\n"
+        return undrawable(width, height)
     finally:
         plotext.clear_figure()
     return text if color else plotext.uncolorize(text)
