@@ -108,13 +108,27 @@ def readable_message(item: Mapping[str, Any]) -> str:
     return message
 
 
+def _other_member(
+    loc: tuple[int | str, ...], item: Mapping[str, Any], items: list[tuple[tuple, Any]]
+) -> bool:
+    """Whether ``item`` only says that the value is not of a union's other member (``lr``
+    given as a list is not a number) while another error says what is wrong with it."""
+    if not str(item["type"]).endswith("_type") or len(loc) == len(item["loc"]):
+        return False
+    return any(other is not item and where[: len(loc)] == loc for where, other in items)
+
+
 def from_validation_error(error: ValidationError, source: str | Path, data: Any) -> BadInput:
     """One BadInput listing every problem pydantic found, each with its field path as the
     user wrote it (``data``, the input that was validated, tells the user's keys from
     pydantic's)."""
+    items = [
+        (users_path(item["loc"], data, missing=item["type"] == "missing"), item)
+        for item in error.errors(include_url=False)
+    ]
     lines = []
-    for item in error.errors(include_url=False):
-        loc = users_path(item["loc"], data, missing=item["type"] == "missing")
+    told = [(loc, item) for loc, item in items if not _other_member(loc, item, items)]
+    for loc, item in told or items:
         message = readable_message(item)
         if item["type"] == "extra_forbidden":
             message = "unknown field"

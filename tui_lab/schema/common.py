@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
@@ -49,17 +50,24 @@ Name = Annotated[
 ]
 
 
-def unique_batch_sizes(values: list[Any]) -> list[Any]:
-    """Batch sizes listed twice would train the same run twice without a word."""
-    seen: set[Any] = set()
-    for index, value in enumerate(values):
-        if value in seen:
-            raise ValueError(f"batch size {value!r} is listed twice (again at index {index})")
-        seen.add(value)
-    return values
+def no_repeats(
+    what: str, key: Callable[[Any], Any] = lambda value: value, label: Callable[[Any], str] = repr
+) -> AfterValidator:
+    """A list validator: an item listed twice (by ``key``) would train the same runs twice
+    without a word, so it is an error naming the item and where it is repeated."""
+
+    def check(values: list[Any]) -> list[Any]:
+        seen: list[Any] = []  # a list: keys may be unhashable
+        for index, value in enumerate(values):
+            if key(value) in seen:
+                raise ValueError(f"{what} {label(value)} is listed twice (again at index {index})")
+            seen.append(key(value))
+        return values
+
+    return AfterValidator(check)
 
 
-BatchSizes = Annotated[list[BatchSize], AfterValidator(unique_batch_sizes)]
+BatchSizes = Annotated[list[BatchSize], no_repeats("batch size")]
 
 
 def _in_utc(value: datetime) -> datetime:

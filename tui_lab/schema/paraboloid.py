@@ -24,6 +24,7 @@ from tui_lab.schema.common import (
     StrictModel,
     Timestamp,
     increasing,
+    no_repeats,
 )
 from tui_lab.schema.train import OptimizerConfig
 
@@ -77,7 +78,10 @@ class ParaboloidPreset(StrictModel):
         description="Where every path starts; by default far out along the ellipses' long axis.",
     )
     epochs: Annotated[Int, Field(ge=1, le=10_000)] = 40
-    optimizers: list[OptimizerConfig] = Field(
+    optimizers: Annotated[
+        list[OptimizerConfig],
+        no_repeats("optimizer", key=lambda o: o.model_dump(), label=lambda o: repr(o.name)),
+    ] = Field(
         default_factory=_default_optimizers,
         min_length=1,
         max_length=MAX_LIST,

@@ -26,6 +26,7 @@ from tui_lab.schema.common import (
     PositiveInt,
     Seed,
     StrictModel,
+    no_repeats,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
 
@@ -116,12 +117,17 @@ class OptimizerConfig(StrictModel):
         return f"{cfg.name}(lr={cfg.lr:g}{extra})"
 
 
+def as_trained(optimizer: OptimizerConfig) -> dict[str, object]:
+    """An optimizer with its defaults filled in: ``sgd`` and ``sgd`` at lr 0.05 train alike."""
+    return {**OPTIMIZER_DEFAULTS[optimizer.name], **optimizer.model_dump(exclude_none=True)}
+
+
 class PresetOptimizer(OptimizerConfig):
     """An optimizer as a preset gives it: ``lr`` may be a list, a grid tried at every batch."""
 
     lr: (
         LearningRate
-        | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_LIST)]
+        | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_LIST), no_repeats("lr")]
         | None
     ) = Field(None, description="Base learning rate (before scaling), or a list of them: a grid.")
 
@@ -151,9 +157,9 @@ class LrGrid(StrictModel):
     around: Literal["scaled"] = Field(
         "scaled", description="The lr the factors multiply: the optimizer's, after lr_scaling."
     )
-    factors: Annotated[list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST)] = Field(
-        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0]
-    )
+    factors: Annotated[
+        list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST), no_repeats("factor")
+    ] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
 
 
 class LrScaling(StrictModel):
@@ -227,7 +233,13 @@ class TrainPreset(StrictModel):
         "gradients: an effective batch larger than memory allows.",
     )
     optimizer: PresetOptimizer | None = None
-    optimizers: list[PresetOptimizer] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    optimizers: (
+        Annotated[
+            list[PresetOptimizer],
+            no_repeats("optimizer", key=as_trained, label=lambda o: repr(o.name)),
+        ]
+        | None
+    ) = Field(None, min_length=1, max_length=MAX_LIST)
     batch_sizes: BatchSizes = Field(default_factory=lambda: [32], min_length=1, max_length=MAX_LIST)
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
