@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -147,17 +148,25 @@ def not_regular(mode: int) -> str | None:
     return NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
 
 
-def open_regular(path: Path) -> int:
-    """A descriptor of ``path`` opened for reading, refused unless it is a regular file.
+def open_regular(path: Path, *, follow_links: bool = True) -> int:
+    """A descriptor of ``path`` opened for reading, refused unless it is a regular file (and,
+    unless ``follow_links``, refused if it is a symbolic link: it could lead anywhere).
 
     Opened without blocking, so a named pipe or a device answers at once instead of waiting
     forever for a writer; its kind is then read from the open descriptor (no race with a swap).
     """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise BadInput("file not found", source=path) from None
     except OSError as error:
+        if error.errno == errno.ELOOP and not follow_links:
+            raise BadInput(
+                "is a symbolic link: only a file beside the session is read", source=path
+            ) from None
         raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
     kind = not_regular(os.fstat(fd).st_mode)
     if kind is not None:
@@ -166,15 +175,21 @@ def open_regular(path: Path) -> int:
     return fd
 
 
+def read_bytes(path: Path, max_bytes: int, *, follow_links: bool = True) -> bytes:
+    """Up to ``max_bytes + 1`` bytes of a regular file; any way it can be unreadable is
+    BadInput naming it."""
+    fd = open_regular(path, follow_links=follow_links)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as error:
+        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+
+
 def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
     """The file's text; any way it can be unreadable is BadInput naming it."""
     path = Path(path)
-    fd = open_regular(path)
-    try:
-        with os.fdopen(fd, "rb") as f:
-            raw = f.read(max_bytes + 1)
-    except OSError as error:
-        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+    raw = read_bytes(path, max_bytes)
     if len(raw) > max_bytes:
         raise BadInput(f"larger than {max_bytes // 2**20} MiB: not a file bslab wrote", source=path)
     try:

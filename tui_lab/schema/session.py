@@ -34,8 +34,11 @@ Accuracy = Annotated[float, Field(ge=0, le=1)]
 
 
 def _plain_file_name(value: str) -> str:
-    """Only a file beside the session may be followed: no folders, no way up, nothing hidden."""
-    if "/" in value or "\\" in value or value.startswith(".") or not value.endswith(".safetensors"):
+    """Only a file beside the session may be followed: no folders, no way up, nothing hidden,
+    no control character (a NUL would cut the name short where the file is opened)."""
+    unprintable = any(ord(char) < 32 or ord(char) == 127 for char in value)
+    plain = not ("/" in value or "\\" in value or value.startswith(".") or unprintable)
+    if not plain or not value.endswith(".safetensors"):
         raise ValueError("must be a plain file name ending in .safetensors, beside the session")
     return value
 
