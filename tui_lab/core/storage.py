@@ -26,7 +26,6 @@ from tui_lab.errors import (
     StorageFault,
     field_path,
     from_validation_error,
-    printable,
 )
 from tui_lab.schema import (
     PRESET_ADAPTER,
@@ -200,68 +199,72 @@ def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
         ) from None
 
 
-class DuplicateKey(ValueError):
-    """A JSON object gives the same key twice: which value was meant cannot be known."""
+class Unreadable:
+    """What the file gives where no value can be taken from it, marked in place by the
+    parser so that its field can be named: a key given twice in one object (which one is
+    meant?), or an integer of thousands of digits (Python refuses to convert it, pydantic's
+    parser calls it out of range without saying where)."""
 
-    def __init__(self, key: str):
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+class DuplicatedKeys(dict[str, Any]):
+    """A JSON object that gave a key twice: an Unreadable one."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], key: str) -> None:
+        super().__init__(pairs)
         self.key = key
-        super().__init__(key)
+        self.unreadable = Unreadable("given twice in one object: which value is meant?")
 
 
-def _refuse_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     data = dict(pairs)
     if len(data) != len(pairs):
         counts = Counter(key for key, _ in pairs)
-        raise DuplicateKey(next(key for key, n in counts.items() if n > 1))
+        return DuplicatedKeys(pairs, next(key for key, n in counts.items() if n > 1))
     return data
 
 
-@dataclass(frozen=True)
-class LongNumber:
-    """Stands in for an integer of thousands of digits (which Python refuses to convert and
-    pydantic's parser calls out of range without a field), so that its field can be named."""
-
-    digits: int
+def _int(text: str) -> int | Unreadable:
+    if len(text) <= MAX_INT_DIGITS:
+        return int(text)
+    return Unreadable(f"a number of {len(text.lstrip('-'))} digits, far outside any range")
 
 
-def _int(text: str) -> int | LongNumber:
-    return int(text) if len(text) <= MAX_INT_DIGITS else LongNumber(len(text.lstrip("-")))
-
-
-def find_long_number(data: Any) -> tuple[tuple[int | str, ...], LongNumber] | None:
-    """Where the first over-long number of parsed JSON is, and what it is (None: nowhere)."""
+def find_unreadable(data: Any) -> tuple[tuple[int | str, ...], Unreadable] | None:
+    """Where the parser marked the first value it could not take, and why (None: nowhere)."""
     stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
     while stack:
         loc, value = stack.pop()
-        if isinstance(value, LongNumber):
+        if isinstance(value, Unreadable):
             return loc, value
+        if isinstance(value, DuplicatedKeys):
+            return (*loc, value.key), value.unreadable
         items = (
-            value.items()
-            if isinstance(value, dict)
-            else enumerate(value)
-            if isinstance(value, list)
-            else ()
-        )
+            value.items() if isinstance(value, dict) else enumerate(value)
+            if isinstance(value, list) else ()
+        )  # fmt: skip
         stack.extend(((*loc, key), item) for key, item in reversed(list(items)))
     return None
 
 
 def parse_json(text: str, path: Path) -> Any:
     """Python's parser, for its error messages (line and column) and its nesting check; a key
-    given twice in one object, or a number too long to read, is an error naming it."""
+    given twice in one object, or a number too long to read, is an error naming its field."""
     try:
-        return json.loads(text, object_pairs_hook=_refuse_duplicate_keys, parse_int=_int)
+        data = json.loads(text, object_pairs_hook=_object, parse_int=_int)
     except json.JSONDecodeError as error:
         raise BadInput(
             f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})", source=path
         ) from None
-    except DuplicateKey as error:
-        raise BadInput(
-            f"the key {printable(error.key)!r} is given twice in one object: which one is meant?",
-            source=path,
-        ) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", source=path) from None
+    unreadable = find_unreadable(data)
+    if unreadable is not None:
+        loc, mark = unreadable
+        raise BadInput(mark.problem, source=path, field=field_path(loc) or "(top level)")
+    return data
 
 
 def check_schema_version(data: Any, path: Path) -> None:
@@ -290,14 +293,6 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     except ValidationError as error:
         data = parse_json(text, path)
         check_schema_version(data, path)
-        long_number = find_long_number(data)
-        if long_number is not None:
-            loc, number = long_number
-            raise BadInput(
-                f"a number of {number.digits} digits: far outside any range bslab accepts",
-                source=path,
-                field=field_path(loc),
-            ) from None
         raise from_validation_error(error, path, data) from None
     parse_json(text, path)
     return value
