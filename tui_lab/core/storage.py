@@ -48,6 +48,7 @@ STALE_SECONDS = 5 * HEARTBEAT_SECONDS
 MAX_PRESET_BYTES = 2**20  # a hand-written preset is a few hundred bytes
 MAX_SESSION_BYTES = 64 * 2**20  # sessions are bounded well below this (bounded curves)
 ABANDONED_TMP_SECONDS = 24 * 3600.0
+KEY_TOKEN = re.compile(r'"\s*:')  # every key of a JSON text (and any string holding '":')
 MAX_INT_DIGITS = 100  # far past any number a schema accepts; Python's own limit is 4,300
 T = TypeVar("T")
 
@@ -280,12 +281,24 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
+def keys_read(value: Any) -> int:
+    """How many keys of the file pydantic read to build ``value``: every model's given fields
+    (the schema has no free-form objects, so every key of a valid file is one of them)."""
+    if isinstance(value, BaseModel):
+        return len(value.model_fields_set) + sum(keys_read(v) for v in value.__dict__.values())
+    if isinstance(value, list | tuple) and value and isinstance(value[0], BaseModel | list | tuple):
+        return sum(keys_read(item) for item in value)  # lists of numbers (curves) hold no key
+    return 0
+
+
 def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced.
 
-    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``); Python's
-    parser reads it too, for what pydantic lets pass (a key given twice: pydantic keeps the
-    last) and, in a file that fails, to say where its JSON is broken and to name the fields.
+    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``). It keeps
+    the last of a key given twice; so a file holding more ``"key":`` than pydantic read keys
+    (a key twice, or a string that holds ``":``) is read again by Python's parser, which names
+    a duplicate. A file that fails is read again too, to say where its JSON is broken and to
+    name the fields as the file does.
     """
     text = read_text(path, max_bytes)
     try:
@@ -294,7 +307,8 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
         data = parse_json(text, path)
         check_schema_version(data, path)
         raise from_validation_error(error, path, data) from None
-    parse_json(text, path)
+    if len(KEY_TOKEN.findall(text)) != keys_read(value):
+        parse_json(text, path)
     return value
 
 
