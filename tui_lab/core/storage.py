@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import json
 import os
 import re
@@ -17,7 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -281,14 +282,30 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
-def keys_read(value: Any) -> int:
-    """How many keys of the file pydantic read to build ``value``: every model's given fields
+def keys_read(model: BaseModel) -> int:
+    """How many keys of the file pydantic read to build ``model``: every model's given fields
     (the schema has no free-form objects, so every key of a valid file is one of them)."""
-    if isinstance(value, BaseModel):
-        return len(value.model_fields_set) + sum(keys_read(v) for v in value.__dict__.values())
-    if isinstance(value, list | tuple) and value and isinstance(value[0], BaseModel | list | tuple):
-        return sum(keys_read(item) for item in value)  # lists of numbers (curves) hold no key
-    return 0
+    count = len(model.model_fields_set)
+    for name in fields_with_models(type(model)):
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            count += keys_read(value)
+        elif isinstance(value, list):
+            count += sum(keys_read(item) for item in value if isinstance(item, BaseModel))
+    return count
+
+
+@functools.cache
+def fields_with_models(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``cls`` that can hold a model (alone or in a list): the only ones
+    ``keys_read`` looks into, so that a curve's numbers are never walked."""
+
+    def holds_model(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(holds_model(arg) for arg in get_args(annotation))
+
+    return tuple(name for name, f in cls.model_fields.items() if holds_model(f.annotation))
 
 
 def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
@@ -307,7 +324,7 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
         data = parse_json(text, path)
         check_schema_version(data, path)
         raise from_validation_error(error, path, data) from None
-    if len(KEY_TOKEN.findall(text)) != keys_read(value):
+    if len(KEY_TOKEN.findall(text)) != keys_read(value):  # type: ignore[arg-type]
         parse_json(text, path)
     return value
 
