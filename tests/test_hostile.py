@@ -15,6 +15,7 @@ name of pydantic's own (``constrained-float``) where the user's field belongs.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -27,10 +28,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from factories import make_session, run_cli, session_from_accuracies, sketched
+from factories import CompareHost, Host, make_session, run_cli, session_from_accuracies, sketched
 from safetensors.torch import load_file, save_file
 
-from tui_lab.core.storage import save_model
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.app.screens.sketches import SketchesScreen, SketchPlot
+from tui_lab.core.storage import LoadedSession, load_session, save_model
 from tui_lab.report.plotting import UNDRAWABLE
 
 HOSTILE = Path(__file__).parent / "hostile"
@@ -276,3 +279,26 @@ def test_interpolate_refuses_weights_linked_from_outside_the_folder(
     assert code == 2, output
     assert f"{weights}: is a symbolic link" in output
     assert_clean(output)
+
+
+def test_the_app_shows_every_session_at_an_extreme_and_sketches_what_it_can(shown_folder):
+    """The compare screen lists them all; a sketch plotext cannot scale says so in its panel."""
+    extreme = [
+        LoadedSession(path, load_session(path))
+        for path in sorted(shown_folder.glob("trajectory-*.json"))
+    ]
+
+    async def scenario():
+        app = CompareHost([shown_folder])
+        async with app.run_test(size=(120, 40)) as pilot:
+            while not (isinstance(app.screen, CompareScreen) and app.screen.ready):
+                await pilot.pause(0.05)
+            assert app.screen.picker.option_count == len(EXPECTED_SHOWN) + 2
+            assert not any("skipped" in note for note in app.notes)
+        sketches = Host(lambda: SketchesScreen([*extreme, sketched(make_session(8))]))
+        async with sketches.run_test(size=(120, 36)) as pilot:
+            await pilot.pause(0.2)
+            pictures = [str(plot.render()) for plot in sketches.screen.query(SketchPlot)]
+            assert sum(UNDRAWABLE in picture for picture in pictures) == len(extreme)
+
+    asyncio.run(scenario())
