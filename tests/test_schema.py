@@ -164,3 +164,11 @@ def test_the_same_optimizer_twice_is_refused_even_when_one_spells_out_a_default(
         {"optimizers": [{"name": "sgd"}, {"name": "sgd", "lr": 0.1}]}
     )
     assert len(preset.optimizer_grid()) == 2
+
+
+def test_a_message_lists_ten_problems_at_most():
+    data = {"batch_sizes": [-1] * 30}
+    with pytest.raises(ValidationError) as caught:
+        TrainPreset.model_validate(data)
+    message = from_validation_error(caught.value, "p.json", data).describe()
+    assert len(message.splitlines()) == 11 and message.endswith("… and 50 more")

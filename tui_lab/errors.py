@@ -42,6 +42,7 @@ class BadInput(Exception):
 # user's terminal, or hide what a line says; they are shown as escapes instead.
 _UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 MAX_SHOWN = 80  # characters of a value quoted in a message: one screen, whatever the file holds
+MAX_PROBLEMS = 10  # problems listed in one message (a curve can have thousands)
 
 
 def printable(text: str, *, keep_newlines: bool = False) -> str:
@@ -138,7 +139,9 @@ def from_validation_error(error: ValidationError, source: str | Path, data: Any)
             message = f"unknown kind {shown(ctx.get('tag'))} (expected {ctx.get('expected_tags')})"
         lines.append((field_path(loc) or "(top level)", message))
     first_field, first_message = lines[0]
-    more = "".join(f"\n  {f}: {m}" for f, m in lines[1:])
+    more = "".join(f"\n  {f}: {m}" for f, m in lines[1:MAX_PROBLEMS])
+    if len(lines) > MAX_PROBLEMS:
+        more += f"\n  … and {len(lines) - MAX_PROBLEMS} more"
     return BadInput(first_message + more, source=source, field=first_field)
 
 

@@ -76,6 +76,8 @@ def _in_utc(value: datetime) -> datetime:
     an error naming its field."""
     if value.tzinfo is None:
         return value.replace(tzinfo=timezone.utc)
+    if not value.utcoffset():  # UTC already, as bslab writes it
+        return value
     try:
         return value.astimezone(timezone.utc)
     except OverflowError:
