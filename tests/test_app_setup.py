@@ -51,7 +51,11 @@ def error_of(screen: SetupScreen, field: str) -> str:
 
 
 def test_form_round_trips_a_preset_with_several_optimizers():
-    preset = PRESET.updated(optimizer=None, optimizers=[{"name": "adam"}] * 2)
+    optimizers = [
+        {"name": "adam"},
+        {"name": "adam", "betas": (0.8, 0.9)},
+    ]  # the same one twice: refused
+    preset = PRESET.updated(optimizer=None, optimizers=optimizers)
     fields = fields_from_preset(preset)
     assert preset_from_fields(fields, preset) == preset
     fields["opt-lr"] = "0.01"

@@ -22,7 +22,9 @@ import tui_lab.cli.headless
 from tui_lab.cli.main import main
 from tui_lab.core import storage
 from tui_lab.core.storage import (
+    ensure_writable_dir,
     load_session,
+    process_alive,
     remove_stale_temporaries,
     settle_status,
     write_text_atomic,
@@ -105,7 +107,8 @@ def test_disk_full_mid_run_keeps_the_last_good_save(tmp_path, tiny_preset, capsy
     saves = []
 
     def full_after_two_saves(path: str) -> bool:
-        saves.append(path)
+        if path.endswith(".tmp"):  # a save (reading the preset opens a file too)
+            saves.append(path)
         return len(saves) > 2
 
     monkeypatch.setattr(storage, "os", FaultyDisk(full_after_two_saves, on_write=errno.ENOSPC))
@@ -183,6 +186,30 @@ def test_stale_temporary_files_of_dead_writers_are_removed(tmp_path):
         os.utime(path, (an_hour_ago, an_hour_ago))
     assert remove_stale_temporaries(tmp_path) == [dead]
     assert mine.exists() and fresh.exists() and other.exists()
+
+
+def test_temporary_names_bslab_did_not_write_are_left_alone_and_crash_nothing(tmp_path):
+    """A crafted name (a pid past any platform's, thousands of digits) or a folder named like
+    a temporary file: a later sweep into the folder neither crashes nor removes it."""
+    huge = tmp_path / f".a.json.{2**70}-0123abcd.tmp"  # os.kill would overflow
+    digits = tmp_path / f".b.json.{'9' * 230}-0123abcd.tmp"  # as long as a file name can be
+    folder = tmp_path / ".c.json.4194305-0123abcd.tmp"  # pid of no process, but a folder
+    out_of_range = tmp_path / ".d.json.4294967297-0123abcd.tmp"  # 10 digits, past pid_t
+    for path in (huge, digits, out_of_range):
+        path.write_text("x")
+    folder.mkdir()
+    an_hour_ago = datetime.now().timestamp() - 3600
+    for path in (huge, digits, folder, out_of_range):
+        os.utime(path, (an_hour_ago, an_hour_ago))
+    assert ensure_writable_dir(tmp_path) == tmp_path
+    assert remove_stale_temporaries(tmp_path) == []  # the 10-digit one went at once
+    assert huge.exists() and digits.exists() and folder.is_dir() and not out_of_range.exists()
+
+
+def test_a_pid_no_platform_has_is_no_process():
+    assert not process_alive(2**70)
+    assert not process_alive(2**40)
+    assert process_alive(os.getpid())
 
 
 def test_a_running_run_saves_a_heartbeat_between_epochs(tmp_path, tiny_preset, monkeypatch):

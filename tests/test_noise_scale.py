@@ -11,8 +11,8 @@ from tui_lab.analysis.noise_scale import (
     estimate,
     measure,
     probe_gradients,
-    stable,
 )
+from tui_lab.schema.analysis import stable
 
 DIM, N = 6, 400
 

@@ -9,7 +9,7 @@ from tui_lab.core.storage import load_session
 from tui_lab.run import process_pool
 from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, StepStats, SweepStarted
 from tui_lab.run.executor import TEST_FAULTS_ENV, InlineExecutor, RunTask, SweepControl
-from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first
+from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first, machine_slots
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 
 
@@ -58,7 +58,7 @@ def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
     assert room.slots == 2 and room.total_cores == 2
     tasks = longest_first([RunTask.single(i, c) for i, c in enumerate(runs)], n_train=1437)
     assert [t.runs[0][1].batch_size for t in tasks] == [1, 8, 32, 512]
-    assert capacity(runs, 3).slots == 3  # asked for: three at once, one core each at least
+    assert capacity(runs, 3).slots == 2  # asked for more than the cores: capped to them
     assert capacity(runs[:1], "auto").slots == 1  # one run: trained in this process
 
 
@@ -135,3 +135,28 @@ def test_a_killed_worker_costs_only_its_runs_which_are_retried_once_then_failed(
         failed.message.startswith("worker process") and "died (signal 9, SIGKILL)" in failed.message
     )
     assert "retried once after" in failed.message
+
+
+def test_asking_for_more_runs_at_once_than_the_machine_holds_is_capped(monkeypatch):
+    """By cores, and by memory: a worker process takes WORKER_BYTES."""
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 2)
+    runs = [run_config(b) for b in (1, 2, 4, 8, 16, 32, 64, 128)]
+    assert capacity(runs, 8).slots == 2
+    assert capacity(runs, 1).slots == 1
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 16)
+    monkeypatch.setattr(process_pool, "available_memory", lambda: 3 * process_pool.WORKER_BYTES)
+    assert machine_slots(runs) == 3 and capacity(runs, 8).slots == 3
+    monkeypatch.setattr(process_pool, "available_memory", lambda: 0)
+    assert capacity(runs, 8).slots == 1  # one run always trains
+
+
+def test_headless_warns_when_asked_for_more_runs_at_once_than_the_machine_holds(
+    tmp_path, tiny_preset, capsys, monkeypatch
+):
+    monkeypatch.setattr(process_pool, "available_cores", lambda: 1)
+    preset = write(tmp_path / "p.json", tiny_preset.updated(epochs=1).model_dump_json())
+    code, output = run_cli(
+        capsys, "--headless", str(preset), "--out", str(tmp_path / "s"), "--parallel", "8"
+    )
+    assert code == 0, output
+    assert "parallel 8: this machine holds 1 run at once" in output

@@ -6,11 +6,12 @@ exit with code 2 instead of a traceback.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 # What ``bslab`` returns, in one place: scripts and schedulers rely on these.
 EXIT_OK = 0
@@ -31,8 +32,35 @@ class BadInput(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
+        """One line (a list of problems: one per line), with nothing a terminal would obey."""
         parts = [p for p in (self.source, self.field) if p]
-        return ": ".join([*parts, self.message])
+        return printable(": ".join([*parts, self.message]), keep_newlines=True)
+
+
+# Characters that a terminal obeys rather than shows: C0 and C1 controls, DEL, and the marks
+# that reorder text (bidirectional overrides). From a file they could retitle or recolour the
+# user's terminal, or hide what a line says; they are shown as escapes instead.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+MAX_SHOWN = 80  # characters of a value quoted in a message: one screen, whatever the file holds
+MAX_PROBLEMS = 10  # problems listed in one message (a curve can have thousands)
+
+
+def printable(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` safe to print: every control character as a visible escape (``\\x1b``)."""
+
+    def escape(match: re.Match[str]) -> str:
+        char = match.group()
+        if keep_newlines and char in "\n\t":
+            return char
+        return char.encode("unicode_escape").decode("ascii")
+
+    return _UNPRINTABLE.sub(escape, text)
+
+
+def shown(value: Any) -> str:
+    """A value quoted in a message: its repr, cut to MAX_SHOWN characters."""
+    text = repr(value)
+    return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -42,8 +70,34 @@ def field_path(loc: tuple[int | str, ...]) -> str:
         if isinstance(part, int):
             out += f"[{part}]"
         else:
-            out += f".{part}" if out else str(part)
+            out += f".{part}" if out else part
     return out
+
+
+def _has(data: Any, part: int | str) -> bool:
+    """Whether ``part`` is a key (or index) of ``data``, as the file gave it."""
+    if isinstance(data, dict):
+        return isinstance(part, str) and part in data
+    return isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data)
+
+
+def users_path(loc: tuple[int | str, ...], data: Any, missing: bool) -> tuple[int | str, ...]:
+    """The parts of ``loc`` that are the user's own keys and indices, found by walking ``data``.
+
+    pydantic puts the union member it tried into the path (``constrained-float``,
+    ``list[constrained-float]``, ``function-after[...]``, a tag); those are no key of the
+    file and are left out. A missing field, the last part, is kept: it is the one to add.
+    """
+    kept: list[int | str] = []
+    for index, part in enumerate(loc):
+        if isinstance(data, BaseModel):  # a model given in code rather than read from a file
+            data = data.model_dump()
+        if _has(data, part):
+            data = data[part]  # type: ignore[index]
+        elif not (missing and index == len(loc) - 1 and isinstance(data, dict)):
+            continue
+        kept.append(part)
+    return tuple(kept)
 
 
 def readable_message(item: Mapping[str, Any]) -> str:
@@ -51,29 +105,43 @@ def readable_message(item: Mapping[str, Any]) -> str:
     given: ``Input should be 'sgd', 'momentum', … or 'adamw' (got 'sgdd')``."""
     message = str(item["msg"]).removeprefix("Value error, ")
     if item["type"] in ("literal_error", "enum") and "input" in item:
-        message += f" (got {item['input']!r})"
+        message += f" (got {shown(item['input'])})"
     return message
 
 
-def from_validation_error(error: ValidationError, source: str | Path) -> BadInput:
-    """One BadInput listing every problem pydantic found, each with its field path."""
+def _other_member(
+    loc: tuple[int | str, ...], item: Mapping[str, Any], items: list[tuple[tuple, Any]]
+) -> bool:
+    """Whether ``item`` only says that the value is not of a union's other member (``lr``
+    given as a list is not a number) while another error says what is wrong with it."""
+    if not str(item["type"]).endswith("_type") or len(loc) == len(item["loc"]):
+        return False
+    return any(other is not item and where[: len(loc)] == loc for where, other in items)
+
+
+def from_validation_error(error: ValidationError, source: str | Path, data: Any) -> BadInput:
+    """One BadInput listing every problem pydantic found, each with its field path as the
+    user wrote it (``data``, the input that was validated, tells the user's keys from
+    pydantic's)."""
+    items = [
+        (users_path(item["loc"], data, missing=item["type"] == "missing"), item)
+        for item in error.errors(include_url=False)
+    ]
     lines = []
-    for item in error.errors(include_url=False):
-        # Union members and validator wrappers add noise to the path; keep the user's field names.
-        loc = tuple(
-            p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
-        )
-        loc = tuple(p for p in loc if p not in ("int", "literal['full']", "train", "paraboloid"))
+    told = [(loc, item) for loc, item in items if not _other_member(loc, item, items)]
+    for loc, item in told or items:
         message = readable_message(item)
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "union_tag_invalid":
             loc = (*loc, "kind")
             ctx = item.get("ctx", {})
-            message = f"unknown kind {ctx.get('tag')!r} (expected {ctx.get('expected_tags')})"
+            message = f"unknown kind {shown(ctx.get('tag'))} (expected {ctx.get('expected_tags')})"
         lines.append((field_path(loc) or "(top level)", message))
     first_field, first_message = lines[0]
-    more = "".join(f"\n  {f}: {m}" for f, m in lines[1:])
+    more = "".join(f"\n  {f}: {m}" for f, m in lines[1:MAX_PROBLEMS])
+    if len(lines) > MAX_PROBLEMS:
+        more += f"\n  … and {len(lines) - MAX_PROBLEMS} more"
     return BadInput(first_message + more, source=source, field=first_field)
 
 
@@ -90,4 +158,4 @@ class StorageFault(Exception):
         super().__init__(self.describe())
 
     def describe(self) -> str:
-        return f"{self.path}: cannot save: {self.reason}"
+        return printable(f"{self.path}: cannot save: {self.reason}")

@@ -18,7 +18,8 @@ full-batch gradient's squared norm, so a probe of the whole training set in grou
 Standard errors come from a delete-one-group jackknife; the interval of the ratio from Fieller's
 theorem, which is honest when |G|^2 is barely above its noise: the upper end is then unbounded.
 |G|^2 is the hard part: its noise is about sqrt(2 tr(Sigma^2))/P, so the probe must be a few
-times B_simple for a tight interval; one wider than a factor STABLE_RATIO is "not yet stable".
+times B_simple for a tight interval; one wider than STABLE_RATIO (schema.analysis) is
+"not yet stable".
 """
 
 from __future__ import annotations
@@ -36,7 +37,6 @@ from tui_lab.core.evaluation import LossFn
 GROUPS = 32  # jackknife groups: enough for a steady variance, few enough to keep each group big
 T_QUANTILE = 2.04  # Student's t at 97.5% with GROUPS - 1 degrees of freedom: 95% intervals
 PER_SAMPLE_CHUNK = 128  # samples whose gradients are held at once (128 x parameters floats)
-STABLE_RATIO = 2.0  # an interval whose ends are further apart than this factor is not yet stable
 
 
 @dataclass(frozen=True)
@@ -71,11 +71,6 @@ class NoiseEstimate:
         # (b - root)/a being the upper one; with disc < 0 every B fits the data).
         low = (b - math.sqrt(disc)) / a if a < 0 and disc >= 0 else 0.0
         return max(low, 0.0), math.inf
-
-
-def stable(low: float, high: float) -> bool:
-    """Whether an interval is tight enough to show the estimate as a number one can use."""
-    return low > 0 and high <= STABLE_RATIO * low
 
 
 @dataclass(frozen=True)

@@ -210,7 +210,7 @@ class LiveSweep:
         costs: dict[str, list[tuple[int, float]]] = {}
         for run in self.runs:
             cost = run.seconds_per_sample
-            if cost is not None and run.samples > 0:
+            if cost is not None and cost > 0 and run.samples > 0:  # a log needs a positive cost
                 costs.setdefault(run.group, []).append((run.config.batch_size, cost))
         return costs
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from rich.console import Console
 
-from tui_lab.errors import BadInput
+from tui_lab.errors import BadInput, printable
 from tui_lab.schema import Session
 
 CHART_HEIGHT = 18
@@ -66,10 +66,18 @@ def main(argv: Sequence[str]) -> int:
 
 
 def write_records(records: list[dict[str, object]], form: str) -> None:
-    """The records on stdout as CSV, JSON or a Markdown table."""
+    """The records on stdout as CSV, JSON or a Markdown table.
+
+    JSON escapes control characters itself; CSV and Markdown are shown as they are by a
+    terminal or a viewer, so there a name's control characters are written as visible escapes.
+    """
+    if form != "json":
+        records = [
+            {k: printable(v) if isinstance(v, str) else v for k, v in record.items()}
+            for record in records
+        ]
     if form == "json":
-        json.dump(records, sys.stdout, indent=1)
-        sys.stdout.write("\n")
+        sys.stdout.write(json.dumps(records, indent=1) + "\n")  # one write: fast
     elif form == "csv":
         writer = csv.DictWriter(sys.stdout, fieldnames=list(records[0]), lineterminator="\n")
         writer.writeheader()

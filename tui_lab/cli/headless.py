@@ -4,6 +4,7 @@ lab's sketch."""
 from __future__ import annotations
 
 import contextlib
+import sys
 from pathlib import Path
 
 from rich.console import Console
@@ -31,6 +32,7 @@ from tui_lab.run.events import (
     StepStats,
     SweepStarted,
 )
+from tui_lab.run.process_pool import WORKER_BYTES, machine_slots
 from tui_lab.run.signals import Terminated
 from tui_lab.run.sweep import PreparedSweep, run_sweep
 from tui_lab.schema import ParaboloidPreset
@@ -76,11 +78,27 @@ class RunBars:
             self.progress.remove_task(bar)
 
 
+def warn_if_more_than_the_machine_holds(prepared: PreparedSweep) -> None:
+    """``--parallel 8`` on 2 cores: say that fewer train at once (the executor caps them)."""
+    asked, preset = prepared.preset.parallel, prepared.preset
+    if asked == "auto" or preset.executor.kind != "local":
+        return
+    slots = machine_slots(prepared.runs)
+    if int(asked) > slots:
+        print(
+            f"bslab: warning: parallel {asked}: this machine holds {slots} "
+            f"run{'s' if slots > 1 else ''} at once (a core and {WORKER_BYTES // 2**20} MiB "
+            f"each); more would only slow every run down: training {slots} at once",
+            file=sys.stderr,
+        )
+
+
 def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int:
     """Run the sweep; returns the exit code: 0, or 1 if a run failed or a file could not be
     saved (which ends the sweep), 130 on Ctrl+C, 143 on SIGTERM, 129 on SIGHUP (the signals
     raise Terminated only inside ``termination_raises``, as ``bslab`` sets up)."""
     console = console or Console()
+    warn_if_more_than_the_machine_holds(prepared)
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -120,6 +121,13 @@ def dispatch(argv: Sequence[str]) -> int:
     return cmd_main(main_parser().parse_args(argv))
 
 
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit does not raise again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
@@ -130,6 +138,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     except StorageFault as error:
         print(f"bslab: error: {error.describe()}", file=sys.stderr)
+        return EXIT_FAILED
+    except BrokenPipeError:  # the reader of the output left (``bslab compare … | head``)
+        silence_stdout()
         return EXIT_FAILED
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

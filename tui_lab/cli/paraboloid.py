@@ -74,7 +74,7 @@ def build_preset(args: argparse.Namespace) -> ParaboloidPreset:
     try:
         return preset.updated(**changes)
     except ValidationError as error:
-        bad = from_validation_error(error, COMMAND_LINE)
+        bad = from_validation_error(error, COMMAND_LINE, {**preset.model_dump(), **changes})
         # The fields the flags set are the flags' names with underscores: name the flag.
         flag = re.sub(r"^\w+", lambda m: "--" + m.group().replace("_", "-"), bad.field)
         raise BadInput(

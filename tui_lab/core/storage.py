@@ -3,22 +3,31 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import functools
 import json
 import os
 import re
 import secrets
 import socket
+import stat
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, get_args
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from tui_lab.errors import BadInput, StorageFault, from_validation_error
+from tui_lab.errors import (
+    BadInput,
+    StorageFault,
+    field_path,
+    from_validation_error,
+)
 from tui_lab.schema import (
     PRESET_ADAPTER,
     SCHEMA_VERSION,
@@ -31,7 +40,8 @@ from tui_lab.schema import (
 
 SESSION_GLOB = "*.json"
 TMP_SUFFIX = ".tmp"
-TMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
+# A pid has at most 10 digits: a longer run of digits is a name bslab did not write.
+TMP_NAME = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})-[0-9a-f]{8}\.tmp")
 STALE_TMP_SECONDS = 60.0
 # A running run saves at least every HEARTBEAT_SECONDS; five missed heartbeats mean it is dead.
 HEARTBEAT_SECONDS = 60.0
@@ -39,6 +49,8 @@ STALE_SECONDS = 5 * HEARTBEAT_SECONDS
 MAX_PRESET_BYTES = 2**20  # a hand-written preset is a few hundred bytes
 MAX_SESSION_BYTES = 64 * 2**20  # sessions are bounded well below this (bounded curves)
 ABANDONED_TMP_SECONDS = 24 * 3600.0
+KEY_TOKEN = re.compile(r'"\s*:')  # every key of a JSON text (and any string holding '":')
+MAX_INT_DIGITS = 100  # far past any number a schema accepts; Python's own limit is 4,300
 T = TypeVar("T")
 
 
@@ -78,10 +90,11 @@ def write_bytes_atomic(path: Path, data: bytes) -> None:
 
 
 def process_alive(pid: int) -> bool:
-    """Whether a process with this id runs on this machine."""
+    """Whether a process with this id runs on this machine (an id outside the platform's range,
+    read from a hand-edited file, is no process at all)."""
     try:
         os.kill(pid, 0)
-    except ProcessLookupError:
+    except (ProcessLookupError, OverflowError, ValueError):
         return False
     except PermissionError:  # someone else's process: alive
         return True
@@ -99,14 +112,16 @@ def remove_stale_temporaries(folder: Path, now: float | None = None) -> list[Pat
     for tmp in Path(folder).glob(f".*{TMP_SUFFIX}"):
         match = TMP_NAME.fullmatch(tmp.name)
         try:
-            age = now - tmp.stat().st_mtime
+            info = tmp.lstat()
         except OSError:
             continue
-        if match is None or age < STALE_TMP_SECONDS:
-            continue
+        age = now - info.st_mtime
+        if match is None or not stat.S_ISREG(info.st_mode) or age < STALE_TMP_SECONDS:
+            continue  # not a file bslab wrote (a folder, a link, another name), or recent
         if age > ABANDONED_TMP_SECONDS or not process_alive(int(match["pid"])):
-            tmp.unlink(missing_ok=True)
-            removed.append(tmp)
+            with contextlib.suppress(OSError):  # gone already, or not ours to remove
+                tmp.unlink()
+                removed.append(tmp)
     return removed
 
 
@@ -118,18 +133,64 @@ def save_model(model: BaseModel, path: Path) -> None:
     write_text_atomic(path, model.model_dump_json(indent=1, exclude_none=False) + "\n")
 
 
+NOT_REGULAR = {
+    stat.S_IFDIR: "a folder",
+    stat.S_IFIFO: "a named pipe (FIFO)",
+    stat.S_IFCHR: "a device",
+    stat.S_IFBLK: "a device",
+    stat.S_IFSOCK: "a socket",
+}
+
+
+def not_regular(mode: int) -> str | None:
+    """What a file of this mode is, if it is anything but a regular file (None: regular)."""
+    if stat.S_ISREG(mode):
+        return None
+    return NOT_REGULAR.get(stat.S_IFMT(mode), "not a regular file")
+
+
+def open_regular(path: Path, *, follow_links: bool = True) -> int:
+    """A descriptor of ``path`` opened for reading, refused unless it is a regular file (and,
+    unless ``follow_links``, refused if it is a symbolic link: it could lead anywhere).
+
+    Opened without blocking, so a named pipe or a device answers at once instead of waiting
+    forever for a writer; its kind is then read from the open descriptor (no race with a swap).
+    """
+    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
+    if not follow_links:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except FileNotFoundError:
+        raise BadInput("file not found", source=path) from None
+    except OSError as error:
+        if error.errno == errno.ELOOP and not follow_links:
+            raise BadInput(
+                "is a symbolic link: only a file beside the session is read", source=path
+            ) from None
+        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+    kind = not_regular(os.fstat(fd).st_mode)
+    if kind is not None:
+        os.close(fd)
+        raise BadInput(f"is {kind}, not a regular file", source=path)
+    return fd
+
+
+def read_bytes(path: Path, max_bytes: int, *, follow_links: bool = True) -> bytes:
+    """Up to ``max_bytes + 1`` bytes of a regular file; any way it can be unreadable is
+    BadInput naming it."""
+    fd = open_regular(path, follow_links=follow_links)
+    try:
+        with os.fdopen(fd, "rb") as f:
+            return f.read(max_bytes + 1)
+    except OSError as error:
+        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+
+
 def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
     """The file's text; any way it can be unreadable is BadInput naming it."""
     path = Path(path)
-    try:
-        with path.open("rb") as f:
-            raw = f.read(max_bytes + 1)
-    except FileNotFoundError:
-        raise BadInput("file not found", source=path) from None
-    except IsADirectoryError:
-        raise BadInput("is a folder, not a file", source=path) from None
-    except OSError as error:
-        raise BadInput(f"cannot read: {error.strerror or error}", source=path) from None
+    raw = read_bytes(path, max_bytes)
     if len(raw) > max_bytes:
         raise BadInput(f"larger than {max_bytes // 2**20} MiB: not a file bslab wrote", source=path)
     try:
@@ -140,16 +201,72 @@ def read_text(path: Path, max_bytes: int = MAX_SESSION_BYTES) -> str:
         ) from None
 
 
+class Unreadable:
+    """What the file gives where no value can be taken from it, marked in place by the
+    parser so that its field can be named: a key given twice in one object (which one is
+    meant?), or an integer of thousands of digits (Python refuses to convert it, pydantic's
+    parser calls it out of range without saying where)."""
+
+    def __init__(self, problem: str) -> None:
+        self.problem = problem
+
+
+class DuplicatedKeys(dict[str, Any]):
+    """A JSON object that gave a key twice: an Unreadable one."""
+
+    def __init__(self, pairs: list[tuple[str, Any]], key: str) -> None:
+        super().__init__(pairs)
+        self.key = key
+        self.unreadable = Unreadable("given twice in one object: which value is meant?")
+
+
+def _object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        counts = Counter(key for key, _ in pairs)
+        return DuplicatedKeys(pairs, next(key for key, n in counts.items() if n > 1))
+    return data
+
+
+def _int(text: str) -> int | Unreadable:
+    if len(text) <= MAX_INT_DIGITS:
+        return int(text)
+    return Unreadable(f"a number of {len(text.lstrip('-'))} digits, far outside any range")
+
+
+def find_unreadable(data: Any) -> tuple[tuple[int | str, ...], Unreadable] | None:
+    """Where the parser marked the first value it could not take, and why (None: nowhere)."""
+    stack: list[tuple[tuple[int | str, ...], Any]] = [((), data)]
+    while stack:
+        loc, value = stack.pop()
+        if isinstance(value, Unreadable):
+            return loc, value
+        if isinstance(value, DuplicatedKeys):
+            return (*loc, value.key), value.unreadable
+        items = (
+            value.items() if isinstance(value, dict) else enumerate(value)
+            if isinstance(value, list) else ()
+        )  # fmt: skip
+        stack.extend(((*loc, key), item) for key, item in reversed(list(items)))
+    return None
+
+
 def parse_json(text: str, path: Path) -> Any:
-    """Python's parser, for its error messages (line and column) and its nesting check."""
+    """Python's parser, for its error messages (line and column) and its nesting check; a key
+    given twice in one object, or a number too long to read, is an error naming its field."""
     try:
-        return json.loads(text)
+        data = json.loads(text, object_pairs_hook=_object, parse_int=_int)
     except json.JSONDecodeError as error:
         raise BadInput(
             f"invalid JSON: {error.msg} (line {error.lineno}, column {error.colno})", source=path
         ) from None
     except RecursionError:
         raise BadInput("invalid JSON: nested too deeply", source=path) from None
+    unreadable = find_unreadable(data)
+    if unreadable is not None:
+        loc, mark = unreadable
+        raise BadInput(mark.problem, source=path, field=field_path(loc) or "(top level)")
+    return data
 
 
 def check_schema_version(data: Any, path: Path) -> None:
@@ -165,18 +282,51 @@ def check_schema_version(data: Any, path: Path) -> None:
         )
 
 
+def keys_read(model: BaseModel) -> int:
+    """How many keys of the file pydantic read to build ``model``: every model's given fields
+    (the schema has no free-form objects, so every key of a valid file is one of them)."""
+    count = len(model.model_fields_set)
+    for name in fields_with_models(type(model)):
+        value = getattr(model, name)
+        if isinstance(value, BaseModel):
+            count += keys_read(value)
+        elif isinstance(value, list):
+            count += sum(keys_read(item) for item in value if isinstance(item, BaseModel))
+    return count
+
+
+@functools.cache
+def fields_with_models(cls: type[BaseModel]) -> tuple[str, ...]:
+    """The fields of ``cls`` that can hold a model (alone or in a list): the only ones
+    ``keys_read`` looks into, so that a curve's numbers are never walked."""
+
+    def holds_model(annotation: Any) -> bool:
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            return True
+        return any(holds_model(arg) for arg in get_args(annotation))
+
+    return tuple(name for name, f in cls.model_fields.items() if holds_model(f.annotation))
+
+
 def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced.
 
-    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``); only a file
-    that fails is parsed again by Python's parser, to say where its JSON is broken.
+    pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``). It keeps
+    the last of a key given twice; so a file holding more ``"key":`` than pydantic read keys
+    (a key twice, or a string that holds ``":``) is read again by Python's parser, which names
+    a duplicate. A file that fails is read again too, to say where its JSON is broken and to
+    name the fields as the file does.
     """
     text = read_text(path, max_bytes)
     try:
-        return adapter.validate_json(text, strict=True)
+        value = adapter.validate_json(text, strict=True)
     except ValidationError as error:
-        check_schema_version(parse_json(text, path), path)
-        raise from_validation_error(error, path) from None
+        data = parse_json(text, path)
+        check_schema_version(data, path)
+        raise from_validation_error(error, path, data) from None
+    if len(KEY_TOKEN.findall(text)) != keys_read(value):  # type: ignore[arg-type]
+        parse_json(text, path)
+    return value
 
 
 def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
@@ -197,8 +347,6 @@ def run_is_dead(session: Session, now: datetime | None = None) -> bool:
     or it has not saved for longer than STALE_SECONDS (a killed run, or one on another host)."""
     now = now or datetime.now(timezone.utc)
     beat = session.heartbeat or session.created  # written before heartbeats: when it began
-    if beat.tzinfo is None:  # a hand-edited time without a zone: bslab writes UTC
-        beat = beat.replace(tzinfo=timezone.utc)
     if (now - beat).total_seconds() > STALE_SECONDS:
         return True
     same_host = session.environment.host == socket.gethostname()

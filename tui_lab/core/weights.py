@@ -14,12 +14,14 @@ from pathlib import Path
 
 import torch
 from safetensors import SafetensorError
-from safetensors.torch import load_file, save
+from safetensors.torch import load, save
 from torch import Tensor, nn
 from torch.optim import Optimizer
 
-from tui_lab.core.storage import write_bytes_atomic
+from tui_lab.core.storage import read_bytes, write_bytes_atomic
 from tui_lab.errors import BadInput
+
+MAX_WEIGHTS_BYTES = 2**30  # far above the lab's models (cnn: a few MiB); read whole into memory
 
 
 def weights_path_for(session_path: Path) -> Path:
@@ -39,13 +41,17 @@ def save_weights(weights: torch.nn.Module | Mapping[str, torch.Tensor], path: Pa
 def load_weights(path: Path) -> dict[str, torch.Tensor]:
     """Read a state dict saved by `save_weights` onto the CPU; never executes code.
 
-    A missing or unreadable file is `BadInput` naming the file (exit code 2 on the command line).
+    A missing or unreadable file is `BadInput` naming the file (exit code 2 on the command line),
+    and so is a symbolic link (it could lead out of the session's folder) or a named pipe.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists() and not path.is_symlink():
         raise BadInput("no weights file beside this session", source=path)
+    data = read_bytes(path, MAX_WEIGHTS_BYTES, follow_links=False)
+    if len(data) > MAX_WEIGHTS_BYTES:
+        raise BadInput(f"larger than {MAX_WEIGHTS_BYTES // 2**20} MiB", source=path)
     try:
-        return load_file(path, device="cpu")
+        return load(data)
     except SafetensorError as e:
         raise BadInput(f"not a readable safetensors file ({e})", source=path) from e
 

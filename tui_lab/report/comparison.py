@@ -18,10 +18,9 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tui_lab.analysis.noise_scale import stable
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
 from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
-from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
+from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, stable
 
 CONTENDED_MARK = "~"  # after a time taken while other work held the cores
 CONTENDED_NOTE = "\n~ timed on a busy machine (other work held the cores): not comparable"

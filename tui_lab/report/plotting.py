@@ -10,6 +10,10 @@ from collections.abc import Callable
 from typing import Any
 
 RGB = tuple[int, int, int]
+# What plotext raises on values it cannot scale (1e300 wide, subnormal steps): a chart of such
+# values, read from a file, is replaced by this line rather than ending the program.
+CHART_FAULTS = (ArithmeticError, ValueError, IndexError)
+UNDRAWABLE = "(chart not drawn: its values are beyond what a terminal chart can scale)"
 
 # Okabe-Ito (colour-blind safe) without its yellow, then five more: all readable on light and
 # dark. Indexed by batch-size rung (see ``run_color``), so neighbours on the ladder contrast.
@@ -92,6 +96,12 @@ def short_number(value: float) -> str:
     return f"{value:.3g}"
 
 
+def undrawable(width: int, height: int) -> str:
+    """In place of a chart plotext could not draw: the same size, a title row, and why."""
+    lines = ["", UNDRAWABLE[:width], *[""] * (height - 2)][: max(1, height)]
+    return "".join(line.ljust(width) + "\n" for line in lines)
+
+
 def render_plotext(
     draw: Callable[[Any], object],
     width: int,
@@ -110,7 +120,11 @@ def render_plotext(
     if terminal_colors:
         for set_color in (plotext.canvas_color, plotext.axes_color, plotext.ticks_color):
             set_color("default")
-    draw(plotext)
-    text = plotext.build()
-    plotext.clear_figure()
+    try:
+        draw(plotext)
+        text = plotext.build()
+    except CHART_FAULTS:
+        return undrawable(width, height)
+    finally:
+        plotext.clear_figure()
     return text if color else plotext.uncolorize(text)

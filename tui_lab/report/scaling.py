@@ -131,10 +131,12 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
                 rows=rows,
                 fit=fit_scaling(rows),
                 optima=time_optimal_batch(rows),
-                noise_scales=[
+                noise_scales=[  # a ratio and a log axis need a positive, finite value
                     p.b_simple
                     for s in members
-                    if (p := noise_at_target(s)) is not None and p.b_simple is not None
+                    if (p := noise_at_target(s)) is not None
+                    and p.b_simple is not None
+                    and 0 < p.b_simple < math.inf
                 ],
                 best_lr=best_lr,
                 tried=tried,
@@ -296,8 +298,13 @@ def draw_time_tradeoff(
             points=True,
         ),
     ]
-    never = [r for r in rows if not r.seconds_to_target]
+    never = [r for r in rows if r.seconds_to_target is None]
     legend = _draw_log_log(plt, group, series, never, size)
+    if instant := [r for r in rows if r.seconds_to_target == 0]:
+        sizes = ", ".join(str(r.batch_size) for r in instant)
+        legend.append(
+            LegendEntry("?", f"0 s to target (not on a log axis): batch {sizes}", NEVER_COLOR)
+        )
     best = group.optima.fastest_batch_size
     if best is not None:
         plt.vline(math.log10(best), REFERENCE_COLOR)

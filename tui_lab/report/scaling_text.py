@@ -104,7 +104,7 @@ def _noise_lines(group: ScalingGroup) -> list[str]:
     spread = "" if len(values) == 1 else f" (runs: {min(values):,.0f} to {max(values):,.0f})"
     lines = [f"  gradient noise scale where the runs reached the target: {median:,.0f}{spread}"]
     b_crit = group.fit.b_crit if group.fit is not None else None
-    if b_crit:
+    if b_crit is not None and b_crit > 0:
         ratio = max(b_crit, median) / min(b_crit, median)
         verdict = "agree within 2×" if ratio <= 2 else "differ by more than 2×"
         lines.append(

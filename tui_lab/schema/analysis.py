@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import Field, NonNegativeInt, PositiveInt
+from pydantic import Field
 
-from tui_lab.schema.common import PositiveFloat, StrictModel
+from tui_lab.schema.common import NonNegativeInt, PositiveFloat, PositiveInt, StrictModel
 
+STABLE_RATIO = 2.0  # an interval whose ends are further apart than this factor is not yet stable
 MAX_PER_EPOCH = 4  # noise-scale measurements: each is a point of the session, which stays small
 
 
@@ -24,7 +25,7 @@ class NoiseScaleSettings(StrictModel):
     """
 
     enabled: bool = True
-    probe_size: Annotated[int, Field(ge=64)] = Field(
+    probe_size: Annotated[PositiveInt, Field(ge=64)] = Field(
         1024,
         description="Training samples per measurement (at most the training set). The interval "
         "is tight once this is a few times the noise scale itself.",
@@ -37,6 +38,14 @@ class NoiseScaleSettings(StrictModel):
         description="Most share of the training time spent measuring: a measurement that is "
         "due waits until it fits (short or fast runs are measured less often); 1: no limit.",
     )
+
+
+def stable(low: float, high: float) -> bool:
+    """Whether an interval is tight enough to show the estimate as a number one can use.
+
+    Here, apart from the estimator (which needs torch), so that readers of sessions need not
+    import torch (a second of a ``compare``)."""
+    return low > 0 and high <= STABLE_RATIO * low
 
 
 class NoiseScalePoint(StrictModel):

@@ -4,20 +4,29 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Callable
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PositiveInt
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 from typing_extensions import Self
 
 SCHEMA_VERSION = 1
 
+# Every whole number read from a file is bounded where it is read: what C, numpy and torch hold
+# in 64 bits. A longer number (JSON allows thousands of digits) is an error naming its field,
+# not an overflow deep inside a reader. Use these, never a bare ``int``, in a model.
+MAX_INT = 2**63 - 1
+Int = Annotated[int, Field(ge=-MAX_INT, le=MAX_INT)]
+NonNegativeInt = Annotated[int, Field(ge=0, le=MAX_INT)]
+PositiveInt = Annotated[int, Field(gt=0, le=MAX_INT)]
 BatchSize = PositiveInt | Literal["full"]
 PositiveFloat = Annotated[float, Field(gt=0, allow_inf_nan=False)]
 Fraction = Annotated[float, Field(ge=0, lt=1)]
 # Limits that keep a hand-written value inside what torch, numpy and the file system accept, so
 # that a bad value is an error naming its field now rather than a crash an hour into a sweep.
 MAX_LR = 1e9  # far above any lr that trains (it diverges at once), and finite once scaled
-Seed = Annotated[int, Field(ge=0, lt=2**63, description="Random seed (0 to 2^63-1).")]
+Seed = Annotated[int, Field(ge=0, le=MAX_INT, description="Random seed (0 to 2^63-1).")]
 MAX_NAME_BYTES = 120  # file names are at most 255 bytes; the rest of a session's name is ~80
 MAX_LIST = 64  # batch sizes or optimizers in one sweep: far more than a sweep can train
 
@@ -41,17 +50,41 @@ Name = Annotated[
 ]
 
 
-def unique_batch_sizes(values: list[Any]) -> list[Any]:
-    """Batch sizes listed twice would train the same run twice without a word."""
-    seen: set[Any] = set()
-    for index, value in enumerate(values):
-        if value in seen:
-            raise ValueError(f"batch size {value!r} is listed twice (again at index {index})")
-        seen.add(value)
-    return values
+def no_repeats(
+    what: str, key: Callable[[Any], Any] = lambda value: value, label: Callable[[Any], str] = repr
+) -> AfterValidator:
+    """A list validator: an item listed twice (by ``key``) would train the same runs twice
+    without a word, so it is an error naming the item and where it is repeated."""
+
+    def check(values: list[Any]) -> list[Any]:
+        seen: list[Any] = []  # a list: keys may be unhashable
+        for index, value in enumerate(values):
+            if key(value) in seen:
+                raise ValueError(f"{what} {label(value)} is listed twice (again at index {index})")
+            seen.append(key(value))
+        return values
+
+    return AfterValidator(check)
 
 
-BatchSizes = Annotated[list[BatchSize], AfterValidator(unique_batch_sizes)]
+BatchSizes = Annotated[list[BatchSize], no_repeats("batch size")]
+
+
+def _in_utc(value: datetime) -> datetime:
+    """bslab writes UTC; a time without a zone (hand-edited) is read as UTC too, so that every
+    reader can compare and sort times. One that cannot be told in UTC (year 1 at +05:00) is
+    an error naming its field."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    if not value.utcoffset():  # UTC already, as bslab writes it
+        return value
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:
+        raise ValueError("is outside the range of times that can be told in UTC") from None
+
+
+Timestamp = Annotated[datetime, AfterValidator(_in_utc)]
 
 
 def round_significant(value: float, digits: int = 5) -> float:

@@ -8,7 +8,6 @@ product brief (batch size 1 zig-zags, Rprop breaks with small batches, RMSprop c
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -18,11 +17,14 @@ from tui_lab.schema.common import (
     SCHEMA_VERSION,
     BatchSize,
     BatchSizes,
+    Int,
     Name,
     Rounded,
     Seed,
     StrictModel,
+    Timestamp,
     increasing,
+    no_repeats,
 )
 from tui_lab.schema.train import OptimizerConfig
 
@@ -66,7 +68,7 @@ class ParaboloidPreset(StrictModel):
     noise: Annotated[float, Field(ge=0, le=100, allow_inf_nan=False)] = Field(
         0.5, description="Standard deviation of the noise added to the targets."
     )
-    n_samples: Annotated[int, Field(ge=2, le=10_000)] = 32
+    n_samples: Annotated[Int, Field(ge=2, le=10_000)] = 32
     seed: Seed = 0
     rotation_degrees: Finite = Field(
         20.0, description="Angle of the ellipses' long axis from the w1 axis."
@@ -75,8 +77,11 @@ class ParaboloidPreset(StrictModel):
         None,
         description="Where every path starts; by default far out along the ellipses' long axis.",
     )
-    epochs: Annotated[int, Field(ge=1, le=10_000)] = 40
-    optimizers: list[OptimizerConfig] = Field(
+    epochs: Annotated[Int, Field(ge=1, le=10_000)] = 40
+    optimizers: Annotated[
+        list[OptimizerConfig],
+        no_repeats("optimizer", key=lambda o: o.model_dump(), label=lambda o: repr(o.name)),
+    ] = Field(
         default_factory=_default_optimizers,
         min_length=1,
         max_length=MAX_LIST,
@@ -85,10 +90,10 @@ class ParaboloidPreset(StrictModel):
     batch_sizes: BatchSizes = Field(
         default_factory=lambda: [1, 4, 16, "full"], min_length=1, max_length=8
     )
-    grid_points: Annotated[int, Field(ge=8, le=MAX_GRID_SIDE)] = Field(
+    grid_points: Annotated[Int, Field(ge=8, le=MAX_GRID_SIDE)] = Field(
         MAX_GRID_SIDE, description="Loss grid points per side."
     )
-    path_points: Annotated[int, Field(ge=10, le=MAX_PATH_POINTS)] = Field(
+    path_points: Annotated[Int, Field(ge=10, le=MAX_PATH_POINTS)] = Field(
         MAX_PATH_POINTS, description="Most points kept per path (first and last always)."
     )
 
@@ -150,8 +155,8 @@ class ParaboloidPath(StrictModel):
     label: str
     optimizer: OptimizerConfig
     batch_size: BatchSize
-    steps: int = Field(description="Optimizer steps taken.")
-    step: list[int] = Field(max_length=MAX_PATH_POINTS, description="Step of each kept point.")
+    steps: Int = Field(description="Optimizer steps taken.")
+    step: list[Int] = Field(max_length=MAX_PATH_POINTS, description="Step of each kept point.")
     w1: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
     w2: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
     final_loss: Rounded
@@ -171,7 +176,7 @@ class ParaboloidSession(StrictModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["paraboloid"] = "paraboloid"
     id: str
-    created: datetime
+    created: Timestamp
     preset: ParaboloidPreset
     minimum: tuple[Rounded, Rounded] = Field(description="The least-squares solution.")
     minimum_loss: Rounded

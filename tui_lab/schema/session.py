@@ -6,13 +6,19 @@ Curves and measurement lists are bounded so that a file stays small whatever the
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, Field, NonNegativeInt, PositiveInt, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from tui_lab.schema.analysis import MAX_PER_EPOCH, MemoryPeak, NoiseScalePoint
-from tui_lab.schema.common import SCHEMA_VERSION, StrictModel
+from tui_lab.schema.common import (
+    SCHEMA_VERSION,
+    Int,
+    NonNegativeInt,
+    PositiveInt,
+    StrictModel,
+    Timestamp,
+)
 from tui_lab.schema.train import MAX_CURVE_POINTS, MAX_EPOCHS, RunConfig
 from tui_lab.schema.trajectory import TrajectorySketch
 
@@ -28,8 +34,11 @@ Accuracy = Annotated[float, Field(ge=0, le=1)]
 
 
 def _plain_file_name(value: str) -> str:
-    """Only a file beside the session may be followed: no folders, no way up, nothing hidden."""
-    if "/" in value or "\\" in value or value.startswith(".") or not value.endswith(".safetensors"):
+    """Only a file beside the session may be followed: no folders, no way up, nothing hidden,
+    no control character (a NUL would cut the name short where the file is opened)."""
+    unprintable = any(ord(char) < 32 or ord(char) == 127 for char in value)
+    plain = not ("/" in value or "\\" in value or value.startswith(".") or unprintable)
+    if not plain or not value.endswith(".safetensors"):
         raise ValueError("must be a plain file name ending in .safetensors, beside the session")
     return value
 
@@ -46,12 +55,12 @@ class Environment(StrictModel):
     host: str
     device: str
     device_name: str
-    threads: int
+    threads: Int
     bslab: str
     node: str | None = Field(
         None, description="The Ray node (IP address) that trained the run, on a cluster."
     )
-    cores: int | None = Field(None, description="CPUs this process may use.")
+    cores: Int | None = Field(None, description="CPUs this process may use.")
     training_step: Literal["eager", "cuda_graph", "stacked"] = Field(
         "eager",
         description="How each training step ran: eagerly, replayed from a CUDA graph, or for "
@@ -139,11 +148,11 @@ class Session(StrictModel):
     schema_version: Literal[1] = SCHEMA_VERSION
     kind: Literal["train"] = "train"
     id: Annotated[str, Field(min_length=1, max_length=64)]
-    created: datetime
+    created: Timestamp
     config: RunConfig
     environment: Environment
     pid: PositiveInt | None = Field(None, description="The writing process, on environment.host.")
-    heartbeat: datetime | None = Field(
+    heartbeat: Timestamp | None = Field(
         None, description="When the writing process last saved this run (at least every minute)."
     )
     n_train: PositiveInt

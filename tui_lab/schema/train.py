@@ -9,20 +9,24 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.common import (
+    MAX_INT,
     MAX_LIST,
     MAX_LR,
     SCHEMA_VERSION,
     BatchSize,
     BatchSizes,
     Fraction,
+    Int,
     Name,
     PositiveFloat,
+    PositiveInt,
     Seed,
     StrictModel,
+    no_repeats,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
 
@@ -113,12 +117,17 @@ class OptimizerConfig(StrictModel):
         return f"{cfg.name}(lr={cfg.lr:g}{extra})"
 
 
+def as_trained(optimizer: OptimizerConfig) -> dict[str, object]:
+    """An optimizer with its defaults filled in: ``sgd`` and ``sgd`` at lr 0.05 train alike."""
+    return {**OPTIMIZER_DEFAULTS[optimizer.name], **optimizer.model_dump(exclude_none=True)}
+
+
 class PresetOptimizer(OptimizerConfig):
     """An optimizer as a preset gives it: ``lr`` may be a list, a grid tried at every batch."""
 
     lr: (
         LearningRate
-        | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_LIST)]
+        | Annotated[list[LearningRate], Field(min_length=1, max_length=MAX_LIST), no_repeats("lr")]
         | None
     ) = Field(None, description="Base learning rate (before scaling), or a list of them: a grid.")
 
@@ -148,9 +157,9 @@ class LrGrid(StrictModel):
     around: Literal["scaled"] = Field(
         "scaled", description="The lr the factors multiply: the optimizer's, after lr_scaling."
     )
-    factors: Annotated[list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST)] = Field(
-        default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0]
-    )
+    factors: Annotated[
+        list[PositiveFloat], Field(min_length=1, max_length=MAX_LIST), no_repeats("factor")
+    ] = Field(default_factory=lambda: [0.25, 0.5, 1.0, 2.0, 4.0])
 
 
 class LrScaling(StrictModel):
@@ -224,7 +233,13 @@ class TrainPreset(StrictModel):
         "gradients: an effective batch larger than memory allows.",
     )
     optimizer: PresetOptimizer | None = None
-    optimizers: list[PresetOptimizer] | None = Field(None, min_length=1, max_length=MAX_LIST)
+    optimizers: (
+        Annotated[
+            list[PresetOptimizer],
+            no_repeats("optimizer", key=as_trained, label=lambda o: repr(o.name)),
+        ]
+        | None
+    ) = Field(None, min_length=1, max_length=MAX_LIST)
     batch_sizes: BatchSizes = Field(default_factory=lambda: [32], min_length=1, max_length=MAX_LIST)
     epochs: Annotated[PositiveInt, Field(le=MAX_EPOCHS)] = 10
     target_accuracy: Annotated[float, Field(gt=0, le=1)] = 0.95
@@ -270,7 +285,7 @@ class TrainPreset(StrictModel):
         "every GPU of the box with device 'cuda'.",
     )
     cuda_graphs: CudaGraphs = Field("auto", description=CUDA_GRAPHS_HELP)
-    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
+    curve_points: Annotated[Int, Field(ge=10, le=MAX_CURVE_POINTS)] = Field(
         400, description="Most points kept in a session's step-level loss curve."
     )
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
@@ -278,6 +293,17 @@ class TrainPreset(StrictModel):
     executor: ExecutorSettings = Field(
         default_factory=LocalExecutorSettings, description="Where the runs train: here, or on Ray."
     )
+
+    @field_validator("replicates")
+    @classmethod
+    def _seeds_in_range(cls, replicates: int | None, info: ValidationInfo) -> int | None:
+        """seed, seed+1, …: the last must still be a seed."""
+        seed = info.data.get("seed", 0)
+        if replicates is not None and seed + replicates - 1 > MAX_INT:
+            raise ValueError(
+                f"seed {seed} plus {replicates} replicates passes the largest seed, {MAX_INT}"
+            )
+        return replicates
 
     @model_validator(mode="after")
     def _one_way_to_give_optimizers(self) -> TrainPreset:
@@ -343,7 +369,7 @@ class RunConfig(StrictModel):
     protocol: Literal["fixed", "best-lr"] = "fixed"
     stacking: Stacking = "auto"
     cuda_graphs: CudaGraphs = "auto"
-    curve_points: Annotated[int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
+    curve_points: Annotated[Int, Field(ge=10, le=MAX_CURVE_POINTS)] = 400
     noise_scale: NoiseScaleSettings = Field(default_factory=NoiseScaleSettings)
     trajectory: TrajectorySettings = Field(default_factory=TrajectorySettings)
 

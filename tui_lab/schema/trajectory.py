@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Field, model_validator
 
-from tui_lab.schema.common import Ratio, Rounded, StrictModel, increasing
+from tui_lab.schema.common import Int, PositiveInt, Ratio, Rounded, StrictModel, increasing
 
 MAX_GRID_SIDE = 25
 MAX_PATH_POINTS = 257
@@ -40,7 +40,7 @@ class TrajectorySketch(StrictModel):
     subset; points where the loss was not finite are stored as the grid's largest finite loss.
     """
 
-    steps: list[int] = Field(max_length=MAX_PATH_POINTS, description="Step of each path point.")
+    steps: list[Int] = Field(max_length=MAX_PATH_POINTS, description="Step of each path point.")
     path_x: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
     path_y: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
     explained_variance: tuple[Ratio, Ratio] = Field(

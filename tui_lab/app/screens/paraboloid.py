@@ -219,10 +219,11 @@ class ParaboloidScreen(Screen):
     def change(self, **fields: Any) -> None:
         """Apply a validated change and recompute; a rejected one is explained, nothing runs."""
         fields.setdefault("optimizers", self.optimizer_configs())
+        data = {**self.preset.model_dump(), **fields}
         try:
-            preset = ParaboloidPreset.model_validate({**self.preset.model_dump(), **fields})
+            preset = ParaboloidPreset.model_validate(data)
         except ValidationError as error:
-            self.notify(from_validation_error(error, "").describe(), severity="error")
+            self.notify(from_validation_error(error, "", data).describe(), severity="error")
             self.show_settings()
             return
         if preset != self.preset:

@@ -13,6 +13,8 @@ from typing import Any
 from textual.app import RenderResult
 from textual_plotext import PlotextPlot
 
+from tui_lab.report.plotting import CHART_FAULTS, UNDRAWABLE
+
 
 class FramedPlot(PlotextPlot):
     DEFAULT_CSS = """
@@ -39,5 +41,8 @@ class FramedPlot(PlotextPlot):
     def render(self) -> RenderResult:
         key = (self.generation, self.size, self.app.theme)
         if self._drawn is None or self._drawn[0] != key:
-            self._drawn = (key, super().render())
+            try:
+                self._drawn = (key, super().render())
+            except CHART_FAULTS:
+                self._drawn = (key, UNDRAWABLE)
         return self._drawn[1]
