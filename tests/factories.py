@@ -13,6 +13,9 @@ from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.worker import get_current_worker
+
+import tui_lab.app.worker as app_worker
 
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
@@ -26,6 +29,7 @@ from tui_lab.run.events import (
     StepStats,
     SweepStarted,
 )
+from tui_lab.run.executor import SweepControl
 from tui_lab.run.recorder import summarize
 from tui_lab.schema import (
     Environment,
@@ -163,6 +167,44 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     code = main(list(argv))
     captured = capsys.readouterr()
     return code, captured.out + captured.err
+
+
+HOLD_LIMIT_SECONDS = 300.0  # a test that never lets go fails by its own asserts, not by hanging
+
+
+def hold_each_run(monkeypatch) -> None:
+    """Hold every run of the app's sweep (``worker_mode="thread"``) once its first epoch is saved,
+    until the test asks for a stop (skip, cancel or quit): until then the run cannot end, on a
+    fast machine or a busy one. Its charts, table and session already show that epoch.
+
+    The hold sits between the sweep and the app's worker: while the worker waits here, the
+    engine waits at that epoch's end, and on release it reads the request at its next report
+    (so the run needs a second epoch to be cut short in)."""
+    real = app_worker.sweep_batches
+
+    def held(request, control: SweepControl):
+        waited: set[int] = set()
+        for batch in real(request, control):
+            yield batch
+            for event in batch:
+                if (
+                    isinstance(event, SessionSaved)
+                    and event.session.epochs
+                    and event.run_index not in waited
+                ):
+                    waited.add(event.run_index)
+                    until_asked(control)
+
+    monkeypatch.setattr(app_worker, "sweep_batches", held)
+
+
+def until_asked(control: SweepControl) -> None:
+    worker = get_current_worker()
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while not (control.stop_run.is_set() or control.cancel.is_set() or worker.is_cancelled):
+        if time.monotonic() > deadline:
+            return
+        control.cancel.wait(0.02)
 
 
 async def wait_until(pilot: Pilot, condition, timeout: float = 120.0) -> None:

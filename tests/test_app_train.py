@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import make_session, noise_point, seeded_sweep_events, wait_until
+from factories import hold_each_run, make_session, noise_point, seeded_sweep_events, wait_until
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
@@ -51,9 +51,10 @@ def table_text(app: BslabApp) -> str:
     return " ".join(str(cell) for row in range(table.row_count) for cell in table.get_row_at(row))
 
 
-def long_preset(preset: TrainPreset) -> TrainPreset:
-    """Long enough that it is still training when the test presses a key."""
-    return preset.model_copy(update={"epochs": 500, "batch_sizes": [8, 32]})
+def held_preset(preset: TrainPreset, monkeypatch) -> TrainPreset:
+    """Runs that stay in training, each held after its first epoch until the test stops it."""
+    hold_each_run(monkeypatch)
+    return preset.model_copy(update={"epochs": 3, "batch_sizes": [8, 32]})
 
 
 @sync
@@ -109,9 +110,11 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
 
 
 @sync
-async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(preset, tmp_path):
+async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(
+    preset, tmp_path, monkeypatch
+):
     out = tmp_path / "sessions"
-    preset = long_preset(preset).model_copy(update={"batch_sizes": [8, 16, 32]})
+    preset = held_preset(preset, monkeypatch).model_copy(update={"batch_sizes": [8, 16, 32]})
     app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -154,8 +157,8 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
 
 
 @sync
-async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_path):
-    app = BslabApp(preset=long_preset(preset), out_dir=tmp_path, worker_mode="thread")
+async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_path, monkeypatch):
+    app = BslabApp(preset=held_preset(preset, monkeypatch), out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.current == 0)

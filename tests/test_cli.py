@@ -72,6 +72,57 @@ def test_bad_flag_exits_2(capsys, flag):
     assert info.value.code == 2
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--headles", "x.json"], "unrecognized arguments: --headles"),
+        (["compare", "--sor", "batch", "x"], "unrecognized arguments: --sor"),
+        (["compre"], "unknown command 'compre'; did you mean 'compare'?"),
+        (["lr_find"], "unknown command 'lr_find'; did you mean 'lr-find'?"),
+        (["frobnicate"], "unknown command 'frobnicate'; bslab --help lists the commands"),
+    ],
+)
+def test_the_cli_takes_only_what_it_is_given(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_preset_is_not_taken_for_a_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "compre", "{not json")  # a file is a preset, whatever its name
+    for name in ("nope.json", "sub/compre"):
+        code, out = run_cli(capsys, name, "--headless")
+        assert code == 2 and f"{name}: file not found" in out
+    code, out = run_cli(capsys, "compre", "--headless")
+    assert code == 2 and "compre: invalid JSON" in out
+
+
+def test_no_command_accepts_a_prefix_of_an_option(monkeypatch):
+    """Every parser of every command is built with allow_abbrev=False."""
+    import argparse
+    import importlib
+
+    from tui_lab.cli import COMMANDS
+
+    seen: list[argparse.ArgumentParser] = []
+
+    def record(self, args=None, namespace=None):
+        seen.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", record)
+    for name in COMMANDS:
+        module = importlib.import_module(f"tui_lab.cli.{name.replace('-', '_')}")
+        with pytest.raises(SystemExit):
+            module.main([])
+    with pytest.raises(SystemExit):
+        main(["x.json"])
+    assert len(seen) == len(COMMANDS) + 1
+    assert not [parser.prog for parser in seen if parser.allow_abbrev]
+
+
 def test_compare_skips_broken_files_in_a_folder(tmp_path, tiny_preset, capsys):
     preset = write(tmp_path / "p.json", tiny_preset.model_dump_json())
     assert run_cli(capsys, "--headless", str(preset), "--out", str(tmp_path / "s"))[0] == 0

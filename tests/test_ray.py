@@ -23,6 +23,9 @@ from tui_lab.schema import RayExecutorSettings, Session
 
 ray = pytest.importorskip("ray")
 
+# One local Ray per worker process: under pytest-xdist these tests run together, in one worker.
+pytestmark = pytest.mark.xdist_group("ray")
+
 ON_RAY = RayExecutorSettings(kind="ray")
 
 

@@ -7,7 +7,6 @@ target. ``--analysis`` adds the charts: steps and samples to target, and the tim
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput
 from tui_lab.schema import Session
 
@@ -24,7 +24,7 @@ MAX_CHART_WIDTH = 100
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab compare", description="Compare sessions: the batch-size experiment's table."
     )
     parser.add_argument("paths", nargs="+", type=Path, help="session files or folders of them")
