@@ -16,7 +16,6 @@ from textual.screen import Screen
 from textual.worker import get_current_worker
 
 import tui_lab.app.worker as app_worker
-
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
 from tui_lab.cli.main import main
