@@ -8,9 +8,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from factories import as_at_a_terminal, run_cli, write
+from factories import as_at_a_terminal, run_cli, small_sweep, write
 
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_session
@@ -26,6 +27,40 @@ def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny
     assert {s.status for s in sessions} == {"completed"}
     assert {s.config.batch_size for s in sessions} == {32, 160}
     assert "s/ep" in out and "×fast" in out and "ep→t" in out
+
+
+def test_the_headless_summary_fits_80_columns_when_piped(tmp_path, capsys, monkeypatch):
+    """Piped, the console is 80 columns: every line fits, wrapped between words."""
+    from rich.cells import cell_len
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    preset = small_sweep(name="quickstart", batch_sizes=[8, 32, "full"], target_accuracy=0.3)
+    code, out = run_cli(
+        capsys, "--headless", str(write(tmp_path / "p.json", preset.model_dump_json()))
+    )
+    assert code == 0
+    assert max(cell_len(line) for line in out.splitlines()) <= 80, out
+    words = out.split()
+    for path in Path("sessions").glob("*.json"):
+        assert str(path) in words  # a path is one word: moved whole to the next line
+    sentence = "where the run reached the target, which predicts the critical batch size"
+    assert sentence in " ".join(words)
+
+
+def test_a_long_statement_wraps_by_words_under_its_first_line():
+    from rich.console import Console
+
+    from tui_lab.cli.compare import print_statement
+
+    console = Console(width=40, record=True)
+    print_statement(
+        console, "    [yellow]~ but batch 8 was timed on a busy machine[/] (other work)"
+    )
+    assert console.export_text().splitlines() == [
+        "    ~ but batch 8 was timed on a busy",
+        "      machine (other work)",
+    ]
 
 
 @pytest.mark.parametrize(

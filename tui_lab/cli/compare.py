@@ -80,6 +80,18 @@ def write_records(records: list[dict[str, object]], form: str) -> None:
         sys.stdout.write(markdown_table(records))
 
 
+def print_statement(console: Console, line: str) -> None:
+    """One statement of the analysis (Rich markup, its indent its level), wrapped by words to
+    the console's width, its continuation lines two columns further in."""
+    from rich.text import Text
+
+    indent = len(line) - len(line.lstrip(" "))
+    parts = Text.from_markup(line[indent:]).wrap(console, max(console.width - indent - 2, 20))
+    for i, part in enumerate(parts):
+        part.rstrip()
+        console.print(Text(" " * (indent + 2 * (i > 0))) + part, soft_wrap=True)
+
+
 def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -> None:
     """Per group of runs at several batch sizes: the optima, the fit and, if asked, charts."""
     from rich.text import Text
@@ -93,7 +105,7 @@ def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -
             continue
         console.print()
         for line in analysis_lines(group):
-            console.print(line, highlight=False)
+            print_statement(console, line)
         if charts:
             for chart in render_report(group, width=width, height=CHART_HEIGHT):
                 console.print()
