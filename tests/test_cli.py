@@ -15,6 +15,7 @@ from factories import as_at_a_terminal, run_cli, small_sweep, write
 
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_session
+from tui_lab.schema.train import MAX_EPOCHS
 
 
 def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny_preset, capsys):
@@ -213,7 +214,8 @@ def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsy
 
 
 def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, tiny_preset):
-    long = tiny_preset.updated(epochs=500, batch_sizes=[1, 2], train_subset=400)
+    # Runs that cannot end before the signal: it comes once both have saved an epoch.
+    long = tiny_preset.updated(epochs=MAX_EPOCHS, batch_sizes=[1, 2])
     preset = write(tmp_path / "p.json", long.model_dump_json())
     out = tmp_path / "s"
     env = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -11,6 +11,7 @@ from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, StepStats, Swee
 from tui_lab.run.executor import InlineExecutor, RunTask, SweepControl
 from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first
 from tui_lab.run.sweep import prepare_sweep, run_sweep
+from tui_lab.schema.train import MAX_EPOCHS
 
 
 def losses_by_run(events):
@@ -33,7 +34,8 @@ def test_concurrent_runs_give_the_same_losses_as_sequential_ones(tmp_path):
 
 
 def test_skip_one_run_then_quit_saves_every_running_run_as_interrupted(tmp_path):
-    preset = small_sweep(epochs=200, batch_sizes=[8, 16], threads=1)
+    # Neither run can end before the test stops it.
+    preset = small_sweep(epochs=MAX_EPOCHS, batch_sizes=[8, 16], threads=1)
     control = SweepControl()
     stream = run_sweep(prepare_sweep(preset, out_dir=tmp_path), control, LocalProcesses(2))
     started, ended = set(), {}

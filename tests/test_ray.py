@@ -20,6 +20,7 @@ from tui_lab.run.events import EpochEnded, SessionSaved
 from tui_lab.run.ray_executor import TEST_FAULTS_ENV, RayExecutor, cluster_device, task_resources
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import RayExecutorSettings, Session
+from tui_lab.schema.train import MAX_EPOCHS
 
 ray = pytest.importorskip("ray")
 
@@ -149,7 +150,8 @@ def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
 def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupted(
     local_ray, tmp_path
 ):
-    preset = small_sweep(threads=1, batch_sizes=[1, 2, 4], epochs=20)
+    # No run can end before the test closes the sweep.
+    preset = small_sweep(threads=1, batch_sizes=[1, 2, 4], epochs=MAX_EPOCHS)
     events = run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY))
     for event in events:
         if isinstance(event, EpochEnded):
