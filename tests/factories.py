@@ -18,6 +18,7 @@ from textual.worker import get_current_worker
 import tui_lab.app.worker as app_worker
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.cli.main import main
 from tui_lab.core.storage import LoadedSession
 from tui_lab.run.events import (
@@ -85,8 +86,10 @@ def run_config(
 
 
 def small_sweep(**changes) -> TrainPreset:
-    """A sweep that trains in well under a second: 160 digits, an MLP, two batch sizes, two
-    epochs on the cpu; ``changes`` override any field."""
+    """A sweep that trains in about a second: 160 digits, an MLP, two batch sizes, two epochs
+    on one cpu thread, a coarse trajectory sketch and no noise-scale measurement (each costs
+    more than the training: the tests of those instruments ask for them); ``changes`` override
+    any field."""
     fields = {
         "name": "tiny",
         "dataset": "digits",
@@ -97,6 +100,11 @@ def small_sweep(**changes) -> TrainPreset:
         "epochs": 2,
         "device": "cpu",
         "parallel": 1,  # in this process: worker processes cost seconds to start
+        # one torch thread whatever the batch: a thread count picked by how idle the cores
+        # are would make the losses (summation order) depend on how busy the machine is
+        "threads": 1,
+        "trajectory": {"grid_resolution": 5, "eval_samples": 32},
+        "noise_scale": {"enabled": False},
     }
     return TrainPreset.model_validate({**fields, **changes})
 
@@ -212,6 +220,27 @@ async def wait_until(pilot: Pilot, condition, timeout: float = 120.0) -> None:
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await pilot.pause(0.05)
+
+
+def workers_busy(app: App) -> bool:
+    """Whether a worker other than a sweep's (reading sessions, a search...) is still going."""
+    return any(not worker.is_finished for worker in app.workers if worker.group != "sweep")
+
+
+async def workers_done(pilot: Pilot) -> None:
+    """Until those workers are done and the screen has handled what they posted: a thread's
+    work takes what it takes on a busy machine, so no fixed pause stands in for it."""
+    await wait_until(pilot, lambda: not workers_busy(pilot.app))
+    await pilot.pause()
+
+
+async def charts_drawn(pilot: Pilot) -> None:
+    """Until every chart of the screen shows its latest data: a chart redraws at most once a
+    second after new data, and later than that on a busy machine."""
+    await pilot.pause()
+    charts = lambda: pilot.app.screen.query(CurvesChart)  # noqa: E731
+    await wait_until(pilot, lambda: not any(chart.redraw_pending for chart in charts()))
+    await pilot.pause()
 
 
 class CompareHost(App):

@@ -20,6 +20,7 @@ from factories import (
     make_session,
     seeded_sweep_events,
     sketched,
+    workers_busy,
 )
 from textual.app import App
 from textual.binding import Binding
@@ -114,6 +115,8 @@ async def settle(pilot: Pilot, seconds: float = 0.15) -> None:
         await pilot.pause(seconds)
         if any(chart.redraw_pending for chart in pilot.app.screen.query(CurvesChart)):
             continue  # a chart has newer data to draw: the picture will change
+        if workers_busy(pilot.app):
+            continue  # a worker (reading sessions, drawing a lab) will post what it found
         now = (type(pilot.app.screen), picture(pilot.app))
         if now == last:
             return

@@ -115,7 +115,7 @@ async def test_optimizer_choice_shows_only_its_hyperparameters(tmp_path):
         screen = app.screen
         screen.query_one("#optimizer", Select).value = "adam"
         # The form reacts on Select.Changed, a message: on a busy machine it can take a while.
-        await wait_until(pilot, lambda: screen.query_one("#row-opt-betas").display, timeout=10)
+        await wait_until(pilot, lambda: screen.query_one("#row-opt-betas").display)
         assert not screen.query_one("#row-opt-momentum").display
         assert screen.query_one("#opt-eps", Input).placeholder == "1e-08"
         screen.query_one("#opt-betas", Input).value = "0.9, 1.5"

@@ -8,7 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
-from factories import hold_each_run, make_session, noise_point, seeded_sweep_events, wait_until
+from factories import (
+    charts_drawn,
+    hold_each_run,
+    make_session,
+    noise_point,
+    seeded_sweep_events,
+    wait_until,
+)
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
@@ -66,7 +73,7 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
         assert isinstance(app.screen, TrainScreen)
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)  # one throttled redraw
+        await charts_drawn(pilot)
         for chart in app.screen.query(CurvesChart):
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
@@ -89,13 +96,13 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         screen = app.train_screen
         noise = screen.query_one(NoiseScaleChart)
         assert not noise.display  # 80 columns: the accuracy chart has the place
         await pilot.press("b")
         assert noise.display and not screen.query_one("#accuracy-chart").display
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         series = noise.series()
         labels = [s.label.split(" lr=")[0] for s in series if s.label is not None]
         assert labels == ["sgd b=32", "sgd b=full"]
@@ -151,7 +158,7 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
         assert "diverged" in table_text(app)
 
@@ -176,7 +183,7 @@ async def test_run_flag_trains_in_a_child_process(preset, tmp_path):
     """The default worker: what `bslab PRESET.json --run` does."""
     app = BslabApp(preset=preset, out_dir=tmp_path, start=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.train_screen.sweep.ended, timeout=60)
+        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
         assert app.train_screen.runner is not None
         assert app.train_screen.runner.mode == "process"

@@ -111,7 +111,7 @@ def finals(events) -> dict[int, tuple[Path, Session]]:
 
 
 def test_a_sweep_on_ray_gives_the_losses_of_a_local_sweep(local_ray, tmp_path):
-    preset = small_sweep(threads=1)
+    preset = small_sweep()
     local = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / "local")))
     prepared = prepare_sweep(preset, out_dir=tmp_path / "ray", executor=ON_RAY)
     assert isinstance(prepared.executor, RayExecutor)
@@ -137,7 +137,7 @@ def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
 ):
     (local_ray / "exit-run0").write_text("once")
     (local_ray / "exit-run1").write_text("always")
-    preset = small_sweep(threads=1, batch_sizes=[32, 64, "full"])
+    preset = small_sweep(batch_sizes=[32, 64, "full"])
     sessions = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY)))
     retried, failed, untouched = (sessions[i][1] for i in range(3))
     assert retried.status == "completed" and len(retried.epochs) == 2
@@ -151,7 +151,7 @@ def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupt
     local_ray, tmp_path
 ):
     # No run can end before the test closes the sweep.
-    preset = small_sweep(threads=1, batch_sizes=[1, 2, 4], epochs=MAX_EPOCHS)
+    preset = small_sweep(batch_sizes=[1, 2, 4], epochs=MAX_EPOCHS)
     events = run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY))
     for event in events:
         if isinstance(event, EpochEnded):
