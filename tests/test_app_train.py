@@ -6,6 +6,7 @@ import asyncio
 import functools
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 from factories import (
@@ -22,8 +23,10 @@ from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import Confirm
 from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.widgets import run_progress
 from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart, rgb_style
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
+from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.report.comparison import format_bytes, noise_interval_text
@@ -74,7 +77,8 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
         await charts_drawn(pilot)
-        for chart in app.screen.query(CurvesChart):
+        for name in ("#loss-chart", "#accuracy-chart"):
+            chart = app.screen.query_one(name, CurvesChart)
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
         assert "Sweep done" in str(app.screen.query_one("#progress-status").render())
@@ -330,19 +334,22 @@ async def test_seeds_draw_as_each_configurations_mean_and_band_and_e_shows_every
 
 
 @sync
-async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(tmp_path):
+async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(
+    tmp_path, monkeypatch
+):
+    clock = SimpleNamespace(monotonic=lambda: 1000.0)  # the widget's clock, moved by hand
+    monkeypatch.setattr(run_progress, "time", clock)
     app = BslabApp(out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         later = await feed_seeded_sweep(pilot)
         screen = app.train_screen
-        first = eta_seconds(app)
-        assert 530 <= first <= 540  # 540 s by hand: runs to come and 2 slots included
+        assert eta_seconds(app) == 540  # by hand: runs to come and 2 slots included
         screen.post_message(SweepEvents(later))
         await pilot.pause(0.5)
-        second = eta_seconds(app)
-        assert 395 <= second <= 405  # the running runs got on
-        await pilot.pause(1.3)
-        assert 0 < eta_seconds(app) < second  # it counts down between reports
+        assert eta_seconds(app) == 405  # the running runs got on
+        clock.monotonic = lambda: 1030.0
+        screen.query_one(SweepProgress)._count_down()  # what its once-a-second timer does
+        assert eta_seconds(app) == 375  # it counts down between reports
         screen.post_message(SweepEvents([SweepEnded(False, [])]))
         await pilot.pause(0.5)
         assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for
