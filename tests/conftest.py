@@ -19,6 +19,15 @@ from tui_lab.schema import TrainPreset  # noqa: E402
 SNAPSHOTS_TEXT = Path(__file__).parent / "snapshots_text"
 
 
+@pytest.fixture(autouse=True)
+def steady_cursor(monkeypatch) -> None:
+    """Text boxes' cursors stay lit: a blink every half second would make what a snapshot or a
+    test sees depend on when it looked, so on how busy the machine was."""
+    from textual.widgets import Input
+
+    monkeypatch.setattr(Input, "_toggle_cursor", lambda self: None)
+
+
 @pytest.fixture
 def tiny_preset() -> TrainPreset:
     return small_sweep(target_accuracy=0.3, seed=0)

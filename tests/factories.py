@@ -13,9 +13,12 @@ from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
 from textual.screen import Screen
+from textual.worker import get_current_worker
 
+import tui_lab.app.worker as app_worker
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.cli.main import main
 from tui_lab.core.storage import LoadedSession
 from tui_lab.run.events import (
@@ -26,6 +29,7 @@ from tui_lab.run.events import (
     StepStats,
     SweepStarted,
 )
+from tui_lab.run.executor import SweepControl
 from tui_lab.run.recorder import summarize
 from tui_lab.schema import (
     Environment,
@@ -82,8 +86,10 @@ def run_config(
 
 
 def small_sweep(**changes) -> TrainPreset:
-    """A sweep that trains in well under a second: 160 digits, an MLP, two batch sizes, two
-    epochs on the cpu; ``changes`` override any field."""
+    """A sweep that trains in about a second: 160 digits, an MLP, two batch sizes, two epochs
+    on one cpu thread, a coarse trajectory sketch and no noise-scale measurement (each costs
+    more than the training: the tests of those instruments ask for them); ``changes`` override
+    any field."""
     fields = {
         "name": "tiny",
         "dataset": "digits",
@@ -94,6 +100,11 @@ def small_sweep(**changes) -> TrainPreset:
         "epochs": 2,
         "device": "cpu",
         "parallel": 1,  # in this process: worker processes cost seconds to start
+        # one torch thread whatever the batch: a thread count picked by how idle the cores
+        # are would make the losses (summation order) depend on how busy the machine is
+        "threads": 1,
+        "trajectory": {"grid_resolution": 5, "eval_samples": 32},
+        "noise_scale": {"enabled": False},
     }
     return TrainPreset.model_validate({**fields, **changes})
 
@@ -165,12 +176,71 @@ def run_cli(capsys, *argv: str) -> tuple[int, str]:
     return code, captured.out + captured.err
 
 
+HOLD_LIMIT_SECONDS = 300.0  # a test that never lets go fails by its own asserts, not by hanging
+
+
+def hold_each_run(monkeypatch) -> None:
+    """Hold every run of the app's sweep (``worker_mode="thread"``) once its first epoch is saved,
+    until the test asks for a stop (skip, cancel or quit): until then the run cannot end, on a
+    fast machine or a busy one. Its charts, table and session already show that epoch.
+
+    The hold sits between the sweep and the app's worker: while the worker waits here, the
+    engine waits at that epoch's end, and on release it reads the request at its next report
+    (so the run needs a second epoch to be cut short in)."""
+    real = app_worker.sweep_batches
+
+    def held(request, control: SweepControl):
+        waited: set[int] = set()
+        for batch in real(request, control):
+            yield batch
+            for event in batch:
+                if (
+                    isinstance(event, SessionSaved)
+                    and event.session.epochs
+                    and event.run_index not in waited
+                ):
+                    waited.add(event.run_index)
+                    until_asked(control)
+
+    monkeypatch.setattr(app_worker, "sweep_batches", held)
+
+
+def until_asked(control: SweepControl) -> None:
+    worker = get_current_worker()
+    deadline = time.monotonic() + HOLD_LIMIT_SECONDS
+    while not (control.stop_run.is_set() or control.cancel.is_set() or worker.is_cancelled):
+        if time.monotonic() > deadline:
+            return
+        control.cancel.wait(0.02)
+
+
 async def wait_until(pilot: Pilot, condition, timeout: float = 120.0) -> None:
     """Wait for ``condition``; generous, so a busy 2-core machine slows a test, not fails it."""
     deadline = time.monotonic() + timeout
     while not condition():
         assert time.monotonic() < deadline, "timed out"
         await pilot.pause(0.05)
+
+
+def workers_busy(app: App) -> bool:
+    """Whether a worker other than a sweep's (reading sessions, a search...) is still going."""
+    return any(not worker.is_finished for worker in app.workers if worker.group != "sweep")
+
+
+async def workers_done(pilot: Pilot) -> None:
+    """Until those workers are done and the screen has handled what they posted: a thread's
+    work takes what it takes on a busy machine, so no fixed pause stands in for it."""
+    await wait_until(pilot, lambda: not workers_busy(pilot.app))
+    await pilot.pause()
+
+
+async def charts_drawn(pilot: Pilot) -> None:
+    """Until every chart of the screen shows its latest data: a chart redraws at most once a
+    second after new data, and later than that on a busy machine."""
+    await pilot.pause()
+    charts = lambda: pilot.app.screen.query(CurvesChart)  # noqa: E731
+    await wait_until(pilot, lambda: not any(chart.redraw_pending for chart in charts()))
+    await pilot.pause()
 
 
 class CompareHost(App):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from factories import CompareHost, make_session
+from factories import CompareHost, charts_drawn, make_session, workers_done
 from textual.app import App
 from textual.widgets import DataTable, SelectionList
 
@@ -33,7 +33,7 @@ def test_named_folder_shows_every_run_and_reports_broken_files(sessions_dir: Pat
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
+            await workers_done(pilot)
             assert len(shown_batches(app)) == 5
             assert any("broken.json" in note and "invalid JSON" in note for note in app.notes)
             loss = app.screen.query_one("#loss-chart", CurvesChart)
@@ -49,13 +49,14 @@ def test_default_folder_preselects_the_newest_sweep(sessions_dir: Path, monkeypa
     async def scenario():
         app = CompareHost([])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.3)
+            await workers_done(pilot)
             picker = app.screen.query_one(SelectionList)
             assert picker.option_count == 5
             newest = [("adam", 32), ("sgd", 1), ("sgd", 32), ("sgd", 256)]
             assert sorted(shown_batches(app)) == newest
             save_model(make_session(1024, preset="later"), sessions_dir / "later.json")
             await pilot.press("r")  # a run finished elsewhere meanwhile
+            await workers_done(pilot)
             assert picker.option_count == 6
 
     run(scenario)
@@ -65,7 +66,7 @@ def test_keyboard_selects_runs_and_switches_the_chart_axis(sessions_dir: Path):
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
+            await workers_done(pilot)
             await pilot.press("a")  # everything was ticked: untick all
             assert shown_batches(app) == []
             await pilot.press("space", "down", "space")
@@ -74,7 +75,7 @@ def test_keyboard_selects_runs_and_switches_the_chart_axis(sessions_dir: Path):
             charts = list(app.screen.query(CurvesChart))
             assert [c.x_axis for c in charts] == ["samples", "samples"]
             await pilot.press("x", "w")
-            await pilot.pause(0.3)
+            await charts_drawn(pilot)
             loss = app.screen.query_one("#loss-chart", CurvesChart)
             assert loss.x_axis == "seconds" and "training seconds" in str(loss.border_title)
             assert not any(s.faint for s in loss.series())
@@ -86,7 +87,7 @@ def test_table_sorts_by_key_and_by_clicking_a_header(sessions_dir: Path):
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(120, 36)) as pilot:
-            await pilot.pause(0.2)
+            await workers_done(pilot)
             table = app.screen.query_one(ComparisonTable)
             table.focus()
             labels = [column.label for column in COLUMNS]
@@ -115,14 +116,16 @@ def test_typing_a_folder_adds_its_sessions(sessions_dir: Path, tmp_path: Path):
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
+            await workers_done(pilot)
             await pilot.press("o")
             app.screen.focused.value = str(other)  # typing a long path key by key is slow
             await pilot.press("enter")
+            await workers_done(pilot)
             picker = app.screen.query_one(SelectionList)
             assert picker.option_count == 6
             assert app.screen.focused is picker
             await pilot.press("o", *"/nowhere", "enter")
+            await workers_done(pilot)
             assert any("not a folder" in note for note in app.notes)
 
     run(scenario)
@@ -132,7 +135,7 @@ def test_help_lists_the_keys_of_the_screen_below_and_closes_with_escape(sessions
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
+            await workers_done(pilot)
             await pilot.press("question_mark")
             assert isinstance(app.screen, HelpScreen)
             shown = app.screen.query_one("#help-keys")
@@ -146,7 +149,8 @@ def test_help_lists_the_keys_of_the_screen_below_and_closes_with_escape(sessions
 
 def _settle(seconds: float = REDRAW_INTERVAL + 0.2):
     async def run_before(pilot) -> None:
-        await pilot.pause(seconds)  # let the throttled charts draw
+        await workers_done(pilot)  # the sessions are read
+        await pilot.pause(seconds)  # and the throttled charts drawn
 
     return run_before
 
@@ -161,7 +165,7 @@ def test_snapshot_compare_wide(snap_compare, sessions_dir: Path):
 
 def test_snapshot_help_80x24(snap_compare, sessions_dir: Path):
     async def open_help(pilot) -> None:
-        await pilot.pause(REDRAW_INTERVAL + 0.2)
+        await _settle()(pilot)
         await pilot.press("question_mark")
 
     assert snap_compare(CompareHost([sessions_dir]), terminal_size=(80, 24), run_before=open_help)
@@ -171,7 +175,7 @@ def test_analysis_key_opens_the_scaling_charts_of_the_ticked_runs(sessions_dir: 
     async def scenario():
         app = CompareHost([sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
-            await pilot.pause(0.2)
+            await workers_done(pilot)
             await pilot.press("a")  # untick all: nothing to analyse
             await pilot.press("g")
             assert isinstance(app.screen, CompareScreen)
@@ -195,7 +199,7 @@ def test_analysis_key_opens_the_scaling_charts_of_the_ticked_runs(sessions_dir: 
 
 def test_snapshot_analysis_80x24(snap_compare, sessions_dir: Path):
     async def open_analysis(pilot) -> None:
-        await pilot.pause(0.3)
+        await workers_done(pilot)
         await pilot.press("g")
         await pilot.pause(0.3)
 

@@ -12,7 +12,16 @@ import asyncio
 import inspect
 from pathlib import Path
 
-from factories import PAIR, SMALL_LAB, Host, make_session, seeded_sweep_events, sketched
+from factories import (
+    PAIR,
+    SMALL_LAB,
+    Host,
+    hold_each_run,
+    make_session,
+    seeded_sweep_events,
+    sketched,
+    workers_busy,
+)
 from textual.app import App
 from textual.binding import Binding
 from textual.pilot import Pilot
@@ -106,6 +115,8 @@ async def settle(pilot: Pilot, seconds: float = 0.15) -> None:
         await pilot.pause(seconds)
         if any(chart.redraw_pending for chart in pilot.app.screen.query(CurvesChart)):
             continue  # a chart has newer data to draw: the picture will change
+        if workers_busy(pilot.app):
+            continue  # a worker (reading sessions, drawing a lab) will post what it found
         now = (type(pilot.app.screen), picture(pilot.app))
         if now == last:
             return
@@ -130,13 +141,15 @@ class ZoomHost(Host):
 
 
 def small_preset() -> TrainPreset:
+    """Two runs of a few epochs: tests that train hold each run (``hold_each_run``)."""
     from factories import small_sweep
 
-    return small_sweep(epochs=400, batch_sizes=[8, 32], trajectory={"enabled": False})
+    return small_sweep(epochs=3, batch_sizes=[8, 32], trajectory={"enabled": False})
 
 
 def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    hold_each_run(monkeypatch)  # still training when ctrl+q is pressed
     # ctrl+f opens the finder's dialog; its search is test_app_setup's to check, not this one's
     monkeypatch.setattr(BatchFinderScreen, "on_mount", lambda self: None)
 
@@ -162,7 +175,9 @@ def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
     run(scenario)
 
 
-def test_train_keys_while_training(tmp_path: Path):
+def test_train_keys_while_training(tmp_path: Path, monkeypatch):
+    hold_each_run(monkeypatch)  # the first run trains until c, y cancels the sweep
+
     async def scenario():
         app = BslabApp(preset=small_preset(), out_dir=tmp_path, worker_mode="thread")
         async with app.run_test(size=(80, 24)) as pilot:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from factories import wait_until
+from factories import HOLD_LIMIT_SECONDS, wait_until
 from textual.widgets import Button, Input, Select, Static
 
 from tui_lab.app.app import BslabApp
@@ -118,7 +119,7 @@ async def test_optimizer_choice_shows_only_its_hyperparameters(tmp_path):
         screen = app.screen
         screen.query_one("#optimizer", Select).value = "adam"
         # The form reacts on Select.Changed, a message: on a busy machine it can take a while.
-        await wait_until(pilot, lambda: screen.query_one("#row-opt-betas").display, timeout=10)
+        await wait_until(pilot, lambda: screen.query_one("#row-opt-betas").display)
         assert not screen.query_one("#row-opt-momentum").display
         assert screen.query_one("#opt-eps", Input).placeholder == "1e-08"
         screen.query_one("#opt-betas", Input).value = "0.9, 1.5"
@@ -201,6 +202,16 @@ def fake_trial(fits_up_to: int):
     return trial
 
 
+def held(trial, let_go: threading.Event):
+    """``trial`` once ``let_go`` is set: a search that cannot end before the test lets it."""
+
+    def wait_then_try(batch_size: int) -> float:
+        let_go.wait(HOLD_LIMIT_SECONDS)
+        return trial(batch_size)
+
+    return wait_then_try
+
+
 @pytest.fixture
 def low_memory(monkeypatch):
     """Setup's finder on a device where only batches up to 40 fit."""
@@ -234,7 +245,9 @@ async def test_find_largest_batch_then_put_it_in_the_batch_sizes(tmp_path):
 
 
 @sync
-async def test_finder_reports_out_of_memory_and_closing_stops_it(tmp_path, low_memory):
+async def test_finder_reports_out_of_memory_and_closing_stops_it(tmp_path, low_memory, monkeypatch):
+    from tui_lab.app.screens import batch_finder
+
     async with make_app(tmp_path).run_test(size=(80, 24)) as pilot:
         app = pilot.app
         await pilot.press("ctrl+f")
@@ -247,11 +260,16 @@ async def test_finder_reports_out_of_memory_and_closing_stops_it(tmp_path, low_m
         await pilot.press("escape")  # closing, not using: the field stays as it was
         assert app.screen.query_one("#batch_sizes", Input).value == "8, 32, full"
 
+        let_go = threading.Event()  # the next search's trials wait until the dialog is closed
+        monkeypatch.setattr(
+            batch_finder, "training_trial", lambda c, d: held(fake_trial(40), let_go)
+        )
         await pilot.press("ctrl+f")
         searching = app.screen
         await pilot.press("escape")  # closed while still searching: the search stops
         assert isinstance(app.screen, SetupScreen)
-        await wait_until(pilot, lambda: searching.search_worker.is_finished, timeout=1)
+        let_go.set()
+        await wait_until(pilot, lambda: searching.search_worker.is_finished)
         assert searching.search_worker.is_cancelled and searching.result is None
 
 

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import math
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from factories import PAIR, SMALL_LAB, CompareHost, Host, make_session, sketched
+from factories import PAIR, SMALL_LAB, CompareHost, Host, make_session, sketched, wait_until
 from textual.app import App
 from textual.widgets import ContentSwitcher, Input, Static
 
@@ -23,15 +22,6 @@ from tui_lab.schema import (
 
 def run(scenario) -> None:
     asyncio.run(scenario())
-
-
-async def until(pilot, condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Let the app run until ``condition`` holds: workers finish on their own time."""
-    for _ in range(int(timeout / 0.05)):
-        if condition():
-            return
-        await pilot.pause(0.05)
-    raise AssertionError("the app never got there")
 
 
 def lab_drawn(app: App) -> bool:
@@ -51,13 +41,13 @@ def test_step_keys_change_the_lab_and_the_paths_redraw(tmp_path: Path):
     async def scenario():
         app = Host(lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             screen, plot = app.screen, app.screen.query_one("#lab-plot", SketchPlot)
             assert "sgd 0.5" in readout(app) and "rprop 0.05" in readout(app)
             drawn = plot.generation
 
             await pilot.press("b", "right_square_bracket", "c", "n", "E")
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             preset = screen.preset
             assert preset.batch_sizes == [16] and preset.condition_number == 50
             assert (preset.noise, preset.epochs) == (1, 5)
@@ -66,14 +56,14 @@ def test_step_keys_change_the_lab_and_the_paths_redraw(tmp_path: Path):
             assert screen.query_one("#batch-sizes", Input).value == "16"
 
             await pilot.press("3", "2")  # rprop off, momentum on
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             assert [p.optimizer.name for p in screen.session.paths] == ["sgd", "momentum"]
             await pilot.press("2", "1")  # sgd alone is left: it cannot go too
             assert any("at least one optimizer" in note for note in app.notes)
             assert [c.name for c in screen.preset.optimizers] == ["sgd"]
 
             await pilot.press("r")
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             assert screen.preset == SMALL_LAB and "rprop 0.05" in readout(app)
 
     run(scenario)
@@ -83,12 +73,12 @@ def test_typed_values_apply_on_enter_and_bad_ones_are_explained(tmp_path: Path):
     async def scenario():
         app = Host(lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path))
         async with app.run_test(size=(80, 24)) as pilot:
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             screen = app.screen
             screen.query_one("#batch-sizes", Input).focus()
             await pilot.press(*"1,full", "enter")
             assert screen.focused.id == "lab-plot"  # the step keys work again at once
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             assert screen.preset.batch_sizes == [1, "full"]
             assert "sgd 0.5 b=1" in readout(app) and "rprop 0.05 b=full" in readout(app)
 
@@ -113,7 +103,7 @@ def test_the_newest_request_wins_and_s_saves_what_is_shown(tmp_path: Path):
             await pilot.press(
                 "right_square_bracket", "right_square_bracket", "right_square_bracket"
             )
-            await until(pilot, lambda: lab_drawn(app))
+            await wait_until(pilot, lambda: lab_drawn(app))
             assert math.isclose(app.screen.session.paths[0].optimizer.lr, 0.5 * 1.5**3)
             await pilot.press("s")
             (saved,) = tmp_path.glob("*.json")
@@ -186,7 +176,7 @@ def test_i_draws_the_line_between_two_trained_runs(trained_pair: list[LoadedSess
             await pilot.press("i")  # evaluated in a thread: the UI stays live meanwhile
             screen = app.screen
             plot = screen.query_one("#interpolation-plot", SketchPlot)
-            await until(pilot, lambda: screen.interpolation is not None)
+            await wait_until(pilot, lambda: screen.interpolation is not None)
             assert not plot.loading and "α=0: sgd b=16" in str(plot.border_title)
             sharpness = str(screen.query_one("#sharpness", Static).render())
             assert "training loss change" in sharpness and "b = sgd b=full" in sharpness
@@ -226,7 +216,7 @@ def test_compare_opens_the_sketches_of_the_ticked_runs(tmp_path: Path):
 
 def test_snapshot_paraboloid_80x24(snap_compare, tmp_path: Path):
     async def drawn(pilot) -> None:
-        await until(pilot, lambda: lab_drawn(pilot.app))
+        await wait_until(pilot, lambda: lab_drawn(pilot.app))
 
     app = Host(lambda: ParaboloidScreen(out_dir=tmp_path))
     assert snap_compare(app, terminal_size=(80, 24), run_before=drawn)

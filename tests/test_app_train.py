@@ -6,17 +6,27 @@ import asyncio
 import functools
 import json
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
-from factories import make_session, noise_point, seeded_sweep_events, wait_until
+from factories import (
+    charts_drawn,
+    hold_each_run,
+    make_session,
+    noise_point,
+    seeded_sweep_events,
+    wait_until,
+)
 from textual.pilot import Pilot
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import Confirm
 from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.widgets import run_progress
 from tui_lab.app.widgets.curves import REDRAW_INTERVAL, CurvesChart, rgb_style
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
+from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.report.comparison import format_bytes, noise_interval_text
@@ -51,9 +61,10 @@ def table_text(app: BslabApp) -> str:
     return " ".join(str(cell) for row in range(table.row_count) for cell in table.get_row_at(row))
 
 
-def long_preset(preset: TrainPreset) -> TrainPreset:
-    """Long enough that it is still training when the test presses a key."""
-    return preset.model_copy(update={"epochs": 500, "batch_sizes": [8, 32]})
+def held_preset(preset: TrainPreset, monkeypatch) -> TrainPreset:
+    """Runs that stay in training, each held after its first epoch until the test stops it."""
+    hold_each_run(monkeypatch)
+    return preset.model_copy(update={"epochs": 3, "batch_sizes": [8, 32]})
 
 
 @sync
@@ -65,8 +76,9 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
         assert isinstance(app.screen, TrainScreen)
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)  # one throttled redraw
-        for chart in app.screen.query(CurvesChart):
+        await charts_drawn(pilot)
+        for name in ("#loss-chart", "#accuracy-chart"):
+            chart = app.screen.query_one(name, CurvesChart)
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
         assert "Sweep done" in str(app.screen.query_one("#progress-status").render())
@@ -88,13 +100,13 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         screen = app.train_screen
         noise = screen.query_one(NoiseScaleChart)
         assert not noise.display  # 80 columns: the accuracy chart has the place
         await pilot.press("b")
         assert noise.display and not screen.query_one("#accuracy-chart").display
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         series = noise.series()
         labels = [s.label.split(" lr=")[0] for s in series if s.label is not None]
         assert labels == ["sgd b=32", "sgd b=full"]
@@ -109,9 +121,11 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
 
 
 @sync
-async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(preset, tmp_path):
+async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(
+    preset, tmp_path, monkeypatch
+):
     out = tmp_path / "sessions"
-    preset = long_preset(preset).model_copy(update={"batch_sizes": [8, 16, 32]})
+    preset = held_preset(preset, monkeypatch).model_copy(update={"batch_sizes": [8, 16, 32]})
     app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -148,14 +162,14 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
-        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        await charts_drawn(pilot)
         assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
         assert "diverged" in table_text(app)
 
 
 @sync
-async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_path):
-    app = BslabApp(preset=long_preset(preset), out_dir=tmp_path, worker_mode="thread")
+async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_path, monkeypatch):
+    app = BslabApp(preset=held_preset(preset, monkeypatch), out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         await wait_until(pilot, lambda: app.train_screen.sweep.current == 0)
@@ -173,7 +187,7 @@ async def test_run_flag_trains_in_a_child_process(preset, tmp_path):
     """The default worker: what `bslab PRESET.json --run` does."""
     app = BslabApp(preset=preset, out_dir=tmp_path, start=True)
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_until(pilot, lambda: app.train_screen.sweep.ended, timeout=60)
+        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
         await wait_until(pilot, lambda: not app.train_screen.running)
         assert app.train_screen.runner is not None
         assert app.train_screen.runner.mode == "process"
@@ -320,19 +334,22 @@ async def test_seeds_draw_as_each_configurations_mean_and_band_and_e_shows_every
 
 
 @sync
-async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(tmp_path):
+async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(
+    tmp_path, monkeypatch
+):
+    clock = SimpleNamespace(monotonic=lambda: 1000.0)  # the widget's clock, moved by hand
+    monkeypatch.setattr(run_progress, "time", clock)
     app = BslabApp(out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         later = await feed_seeded_sweep(pilot)
         screen = app.train_screen
-        first = eta_seconds(app)
-        assert 530 <= first <= 540  # 540 s by hand: runs to come and 2 slots included
+        assert eta_seconds(app) == 540  # by hand: runs to come and 2 slots included
         screen.post_message(SweepEvents(later))
         await pilot.pause(0.5)
-        second = eta_seconds(app)
-        assert 395 <= second <= 405  # the running runs got on
-        await pilot.pause(1.3)
-        assert 0 < eta_seconds(app) < second  # it counts down between reports
+        assert eta_seconds(app) == 405  # the running runs got on
+        clock.monotonic = lambda: 1030.0
+        screen.query_one(SweepProgress)._count_down()  # what its once-a-second timer does
+        assert eta_seconds(app) == 375  # it counts down between reports
         screen.post_message(SweepEvents([SweepEnded(False, [])]))
         await pilot.pause(0.5)
         assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for

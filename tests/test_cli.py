@@ -8,12 +8,14 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
-from factories import as_at_a_terminal, run_cli, write
+from factories import as_at_a_terminal, run_cli, small_sweep, write
 
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_session
+from tui_lab.schema.train import MAX_EPOCHS
 
 
 def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny_preset, capsys):
@@ -26,6 +28,40 @@ def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny
     assert {s.status for s in sessions} == {"completed"}
     assert {s.config.batch_size for s in sessions} == {32, 160}
     assert "s/ep" in out and "×fast" in out and "ep→t" in out
+
+
+def test_the_headless_summary_fits_80_columns_when_piped(tmp_path, capsys, monkeypatch):
+    """Piped, the console is 80 columns: every line fits, wrapped between words."""
+    from rich.cells import cell_len
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    monkeypatch.chdir(tmp_path)
+    preset = small_sweep(name="quickstart", batch_sizes=[8, 32, "full"], target_accuracy=0.3)
+    code, out = run_cli(
+        capsys, "--headless", str(write(tmp_path / "p.json", preset.model_dump_json()))
+    )
+    assert code == 0
+    assert max(cell_len(line) for line in out.splitlines()) <= 80, out
+    words = out.split()
+    for path in Path("sessions").glob("*.json"):
+        assert str(path) in words  # a path is one word: moved whole to the next line
+    sentence = "where the run reached the target, which predicts the critical batch size"
+    assert sentence in " ".join(words)
+
+
+def test_a_long_statement_wraps_by_words_under_its_first_line():
+    from rich.console import Console
+
+    from tui_lab.cli.compare import print_statement
+
+    console = Console(width=40, record=True)
+    print_statement(
+        console, "    [yellow]~ but batch 8 was timed on a busy machine[/] (other work)"
+    )
+    assert console.export_text().splitlines() == [
+        "    ~ but batch 8 was timed on a busy",
+        "      machine (other work)",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -70,6 +106,57 @@ def test_bad_flag_exits_2(capsys, flag):
     with pytest.raises(SystemExit) as info:
         main(["--headless", *flag])
     assert info.value.code == 2
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--headles", "x.json"], "unrecognized arguments: --headles"),
+        (["compare", "--sor", "batch", "x"], "unrecognized arguments: --sor"),
+        (["compre"], "unknown command 'compre'; did you mean 'compare'?"),
+        (["lr_find"], "unknown command 'lr_find'; did you mean 'lr-find'?"),
+        (["frobnicate"], "unknown command 'frobnicate'; bslab --help lists the commands"),
+    ],
+)
+def test_the_cli_takes_only_what_it_is_given(capsys, argv, message):
+    with pytest.raises(SystemExit) as info:
+        main(argv)
+    assert info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_missing_preset_is_not_taken_for_a_command(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write(tmp_path / "compre", "{not json")  # a file is a preset, whatever its name
+    for name in ("nope.json", "sub/compre"):
+        code, out = run_cli(capsys, name, "--headless")
+        assert code == 2 and f"{name}: file not found" in out
+    code, out = run_cli(capsys, "compre", "--headless")
+    assert code == 2 and "compre: invalid JSON" in out
+
+
+def test_no_command_accepts_a_prefix_of_an_option(monkeypatch):
+    """Every parser of every command is built with allow_abbrev=False."""
+    import argparse
+    import importlib
+
+    from tui_lab.cli import COMMANDS
+
+    seen: list[argparse.ArgumentParser] = []
+
+    def record(self, args=None, namespace=None):
+        seen.append(self)
+        raise SystemExit(0)
+
+    monkeypatch.setattr(argparse.ArgumentParser, "parse_args", record)
+    for name in COMMANDS:
+        module = importlib.import_module(f"tui_lab.cli.{name.replace('-', '_')}")
+        with pytest.raises(SystemExit):
+            module.main([])
+    with pytest.raises(SystemExit):
+        main(["x.json"])
+    assert len(seen) == len(COMMANDS) + 1
+    assert not [parser.prog for parser in seen if parser.allow_abbrev]
 
 
 def test_compare_skips_broken_files_in_a_folder(tmp_path, tiny_preset, capsys):
@@ -127,7 +214,8 @@ def test_compare_writes_one_row_per_run_with_every_summary_field(tmp_path, capsy
 
 
 def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, tiny_preset):
-    long = tiny_preset.updated(epochs=500, batch_sizes=[1, 2], train_subset=400)
+    # Runs that cannot end before the signal: it comes once both have saved an epoch.
+    long = tiny_preset.updated(epochs=MAX_EPOCHS, batch_sizes=[1, 2])
     preset = write(tmp_path / "p.json", long.model_dump_json())
     out = tmp_path / "s"
     env = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}

@@ -134,7 +134,9 @@ async def _redraws_are_throttled_and_the_last_update_wins(monkeypatch):
             await pilot.pause(0.01)
         await pilot.pause(REDRAW_INTERVAL + 0.2)
         gaps = [later - earlier for earlier, later in pairwise(draws)]
-        assert 2 <= len(draws) < len(updates) / 4
+        # However slow the machine (each pause above may take far longer than asked), draws
+        # never come closer than the interval: updates in between are merged into the next.
+        assert len(draws) >= 2
         assert min(gaps) >= REDRAW_INTERVAL * 0.8  # throttled
         assert max(loss.series()[-1].x) == pytest.approx(40)
 

@@ -179,7 +179,7 @@ def test_instruments_follow_the_preset(tmp_path, tiny_preset):
 def test_small_batches_train_on_one_cpu_thread(tiny_preset):
     from tui_lab.run.sweep import plan_runs
 
-    small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64]), 160, "cpu")
+    small, large = plan_runs(tiny_preset.updated(batch_sizes=[8, 64], threads=None), 160, "cpu")
     assert policy.cpu_threads(small) == 1
     assert policy.cpu_threads(large) >= 1
     assert policy.cpu_threads(small.updated(threads=2)) == 2
@@ -263,7 +263,7 @@ def test_larger_batches_take_only_the_cores_that_are_idle(tiny_preset, monkeypat
     """With another program on one of the cores, a 2-thread run collapses: take one thread."""
     from tui_lab.run.sweep import plan_runs
 
-    (large,) = plan_runs(tiny_preset.updated(batch_sizes=[64]), 160, "cpu")
+    (large,) = plan_runs(tiny_preset.updated(batch_sizes=[64], threads=None), 160, "cpu")
     monkeypatch.setattr(policy, "DEFAULT_THREADS", 4)
     for idle, threads in ((0.2, 1), (1.3, 1), (2.6, 3), (3.9, 4), (None, 4)):
         monkeypatch.setattr(policy, "idle_cores", lambda idle=idle: idle)

@@ -11,6 +11,7 @@ from tui_lab.run.events import EpochEnded, RunEnded, RunStarted, StepStats, Swee
 from tui_lab.run.executor import TEST_FAULTS_ENV, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.process_pool import LocalProcesses, capacity, longest_first, machine_slots
 from tui_lab.run.sweep import prepare_sweep, run_sweep
+from tui_lab.schema.train import MAX_EPOCHS
 
 
 def losses_by_run(events):
@@ -22,8 +23,9 @@ def losses_by_run(events):
 
 
 def test_concurrent_runs_give_the_same_losses_as_sequential_ones(tmp_path):
-    # One thread per run whatever the batch size, so nothing but the scheduling differs.
-    preset = small_sweep(batch_sizes=[8, 32, "full"], threads=1)
+    # One thread per run whatever the batch size (small_sweep's), so nothing but the
+    # scheduling differs.
+    preset = small_sweep(batch_sizes=[8, 32, "full"])
     prepared = prepare_sweep(preset, out_dir=tmp_path / "seq")
     sequential = losses_by_run(run_sweep(prepared, executor=InlineExecutor()))
     prepared = prepare_sweep(preset, out_dir=tmp_path / "par")
@@ -33,7 +35,8 @@ def test_concurrent_runs_give_the_same_losses_as_sequential_ones(tmp_path):
 
 
 def test_skip_one_run_then_quit_saves_every_running_run_as_interrupted(tmp_path):
-    preset = small_sweep(epochs=200, batch_sizes=[8, 16], threads=1)
+    # Neither run can end before the test stops it.
+    preset = small_sweep(epochs=MAX_EPOCHS, batch_sizes=[8, 16])
     control = SweepControl()
     stream = run_sweep(prepare_sweep(preset, out_dir=tmp_path), control, LocalProcesses(2))
     started, ended = set(), {}

@@ -24,8 +24,12 @@ from tui_lab.run.executor import TEST_FAULTS_ENV
 from tui_lab.run.ray_executor import RayExecutor, cluster_device, task_resources
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import RayExecutorSettings, Session
+from tui_lab.schema.train import MAX_EPOCHS
 
 ray = pytest.importorskip("ray")
+
+# One local Ray per worker process: under pytest-xdist these tests run together, in one worker.
+pytestmark = pytest.mark.xdist_group("ray")
 
 ON_RAY = RayExecutorSettings(kind="ray")
 
@@ -111,7 +115,7 @@ def finals(events) -> dict[int, tuple[Path, Session]]:
 
 
 def test_a_sweep_on_ray_gives_the_losses_of_a_local_sweep(local_ray, tmp_path):
-    preset = small_sweep(threads=1)
+    preset = small_sweep()
     local = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / "local")))
     prepared = prepare_sweep(preset, out_dir=tmp_path / "ray", executor=ON_RAY)
     assert isinstance(prepared.executor, RayExecutor)
@@ -165,7 +169,8 @@ def test_a_dead_worker_is_retried_once_then_the_run_fails_and_the_sweep_goes_on(
 def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupted(
     local_ray, tmp_path
 ):
-    preset = small_sweep(threads=1, batch_sizes=[1, 2, 4], epochs=20)
+    # No run can end before the test closes the sweep.
+    preset = small_sweep(batch_sizes=[1, 2, 4], epochs=MAX_EPOCHS)
     events = run_sweep(prepare_sweep(preset, out_dir=tmp_path, executor=ON_RAY))
     for event in events:
         if isinstance(event, EpochEnded):

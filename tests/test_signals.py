@@ -23,12 +23,14 @@ from factories import as_at_a_terminal
 
 from tui_lab.core.storage import load_session
 from tui_lab.schema import Session, TrainPreset
+from tui_lab.schema.train import MAX_EPOCHS
 
 ENV = {**os.environ, "BSLAB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
 
 
 def long_preset(tiny_preset: TrainPreset, tmp_path: Path) -> Path:
-    long = tiny_preset.updated(epochs=500, batch_sizes=[1], train_subset=400)
+    """A run that cannot end before the test signals it (once it has saved an epoch)."""
+    long = tiny_preset.updated(epochs=MAX_EPOCHS, batch_sizes=[1])
     path = tmp_path / "p.json"
     path.write_text(long.model_dump_json())
     return path

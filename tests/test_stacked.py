@@ -40,6 +40,7 @@ def sessions_of(preset, out):
             "optimizer": {"name": "sgd", "lr": [0.05, 0.1], "momentum": 0.9},
             "seeds": [0, 1],
             "trajectory": {"grid_resolution": 5, "eval_samples": 32},
+            "noise_scale": {"enabled": True},
         },
         # LeNet-5 (vmap over convolutions), Adam with warm-up, the last batch of an epoch short
         {
@@ -49,6 +50,7 @@ def sessions_of(preset, out):
             "batch_sizes": [48],
             "lr_scaling": {"warmup_epochs": 1},
             "trajectory": {"enabled": False},
+            "noise_scale": {"enabled": True},
         },
         # the same on a GPU (grouped cuDNN convolutions against plain ones)
         pytest.param(
@@ -58,6 +60,7 @@ def sessions_of(preset, out):
                 "replicates": 2,
                 "device": "cuda",
                 "trajectory": {"enabled": False},
+                "noise_scale": {"enabled": True},
             },
             marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
         ),

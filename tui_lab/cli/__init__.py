@@ -4,6 +4,9 @@
 the main command starts without loading what it does not use.
 """
 
+import argparse
+from typing import Any
+
 COMMANDS = {
     "compare": "compare sessions: the batch-size experiment's table",
     "schema": "print the JSON Schema of presets or sessions",
@@ -15,3 +18,9 @@ COMMANDS = {
     "interpolate": "loss and accuracy on the line between two sessions' final weights",
     "screenshots": "train a short sweep in the app and save a picture of each screen",
 }
+
+
+def command_parser(**options: Any) -> argparse.ArgumentParser:
+    """Every bslab parser: it takes only what it is given, so ``--headles`` is an error, not
+    ``--headless`` (argparse would otherwise accept any unambiguous prefix of a long option)."""
+    return argparse.ArgumentParser(allow_abbrev=False, **options)

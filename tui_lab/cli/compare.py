@@ -7,7 +7,6 @@ target. ``--analysis`` adds the charts: steps and samples to target, and the tim
 
 from __future__ import annotations
 
-import argparse
 import csv
 import json
 import sys
@@ -16,6 +15,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput, printable
 from tui_lab.schema import Session
 
@@ -24,7 +24,7 @@ MAX_CHART_WIDTH = 100
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab compare", description="Compare sessions: the batch-size experiment's table."
     )
     parser.add_argument("paths", nargs="+", type=Path, help="session files or folders of them")
@@ -88,6 +88,18 @@ def write_records(records: list[dict[str, object]], form: str) -> None:
         sys.stdout.write(markdown_table(records))
 
 
+def print_statement(console: Console, line: str) -> None:
+    """One statement of the analysis (Rich markup, its indent its level), wrapped by words to
+    the console's width, its continuation lines two columns further in."""
+    from rich.text import Text
+
+    indent = len(line) - len(line.lstrip(" "))
+    parts = Text.from_markup(line[indent:]).wrap(console, max(console.width - indent - 2, 20))
+    for i, part in enumerate(parts):
+        part.rstrip()
+        console.print(Text(" " * (indent + 2 * (i > 0))) + part, soft_wrap=True)
+
+
 def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -> None:
     """Per group of runs at several batch sizes: the optima, the fit and, if asked, charts."""
     from rich.text import Text
@@ -101,7 +113,7 @@ def print_analysis(console: Console, sessions: list[Session], *, charts: bool) -
             continue
         console.print()
         for line in analysis_lines(group):
-            console.print(line, highlight=False)
+            print_statement(console, line)
         if charts:
             for chart in render_report(group, width=width, height=CHART_HEIGHT):
                 console.print()

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
+
+from tui_lab.cli import command_parser
 
 
 def main(argv: Sequence[str]) -> int:
-    argparse.ArgumentParser(prog="bslab devices", description="List compute devices.").parse_args(
-        argv
-    )
+    command_parser(prog="bslab devices", description="List compute devices.").parse_args(argv)
     from tui_lab.core.devices import available_devices
 
     for info in available_devices():

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput
 from tui_lab.report.batch_finder import trials_table, verdict
 from tui_lab.schema import TrainPreset
@@ -58,7 +59,7 @@ def prepare_preset(args: argparse.Namespace, out_dir: Path | None = None):
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab find-batch",
         description="Find the largest batch that fits in memory, and the throughput of each size "
         "(for the preset's data set, model and first optimizer).",

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -19,7 +20,7 @@ from rich.progress import (
 )
 
 from tui_lab.analysis.paraboloid import run_paraboloid
-from tui_lab.cli.compare import print_analysis
+from tui_lab.cli.compare import print_analysis, print_statement
 from tui_lab.cli.sketch import show_paraboloid
 from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
 from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StorageFault
@@ -140,10 +141,10 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
                         if summary and summary.final_accuracy
                         else "—"
                     )
-                    progress.console.print(
-                        f"  {event.session.config.label()}: {event.session.status}, "
-                        f"final accuracy {acc} → {event.path}",
-                        soft_wrap=True,
+                    print_statement(
+                        progress.console,
+                        f"  {escape(event.session.config.label())}: {event.session.status}, "
+                        f"final accuracy {acc} → {escape(str(event.path))}",
                     )
                     bars.finish(event.run_index)
         except KeyboardInterrupt:

@@ -7,7 +7,6 @@ be the same model on the same data, or the line between them means nothing.
 
 from __future__ import annotations
 
-import argparse
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,6 +14,7 @@ from typing import TYPE_CHECKING
 from rich.console import Console
 
 from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, LANDMARKS, compute
+from tui_lab.cli import command_parser
 from tui_lab.cli.sketch import add_size_flags, plot_size, print_lines
 from tui_lab.core.storage import LoadedSession
 from tui_lab.errors import BadInput
@@ -28,7 +28,7 @@ PLOT_HEIGHT = 25
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab interpolate",
         description="Plot training and validation loss/accuracy along the line through the "
         "final weights of two sessions (α from -1 to 2): sharp versus flat minima.",

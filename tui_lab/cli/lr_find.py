@@ -20,6 +20,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tui_lab.cli import command_parser
 from tui_lab.cli.find_batch import add_preset_arguments, positive_int, prepare_preset
 from tui_lab.errors import BadInput
 from tui_lab.report.plotting import PALETTE, linear_ticks, log_ticks
@@ -109,7 +110,7 @@ def suggestions_table(tests: Sequence[RangeTest], rule: str) -> Table:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab lr-find",
         description="Learning-rate range test (Smith 2017) for each batch size of a preset: "
         "the rate grows exponentially until the loss diverges; the suggestion is where the "

@@ -7,6 +7,7 @@ and field), 130 Ctrl+C, 143 SIGTERM, 129 SIGHUP (see tui_lab.run.signals).
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
 import os
 import sys
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from tui_lab import __version__
-from tui_lab.cli import COMMANDS
+from tui_lab.cli import COMMANDS, command_parser
 from tui_lab.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, StorageFault
 from tui_lab.run.signals import Terminated, termination_raises
 from tui_lab.schema import ParaboloidPreset, RayExecutorSettings
@@ -22,7 +23,7 @@ from tui_lab.settings import SESSIONS_DIR
 
 
 def main_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab",
         description="A terminal lab for seeing how batch size and optimizer change training.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -118,7 +119,24 @@ def dispatch(argv: Sequence[str]) -> int:
     if argv and argv[0] in COMMANDS:
         module = importlib.import_module(f"tui_lab.cli.{argv[0].replace('-', '_')}")
         return module.main(argv[1:])
-    return cmd_main(main_parser().parse_args(argv))
+    parser = main_parser()
+    if argv and is_a_word(argv[0]):
+        parser.error(unknown_command(argv[0]))  # exits 2
+    return cmd_main(parser.parse_args(argv))
+
+
+def is_a_word(arg: str) -> bool:
+    """A first argument that can only be meant as a command: not a flag, not a file that is
+    there, and not shaped like a path (``bslab nope.json`` is a missing preset, not a typo)."""
+    path = Path(arg)
+    return not arg.startswith("-") and not path.suffix and path.name == arg and not path.exists()
+
+
+def unknown_command(word: str) -> str:
+    close = difflib.get_close_matches(word, COMMANDS, n=1)
+    if close:
+        return f"unknown command {word!r}; did you mean {close[0]!r}?"
+    return f"unknown command {word!r}; bslab --help lists the commands"
 
 
 def silence_stdout() -> None:

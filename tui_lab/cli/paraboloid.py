@@ -16,6 +16,7 @@ from typing import Any
 from pydantic import ValidationError
 from rich.console import Console
 
+from tui_lab.cli import command_parser
 from tui_lab.cli.sketch import add_size_flags, plot_size, show_paraboloid
 from tui_lab.errors import BadInput, from_validation_error
 from tui_lab.schema import ParaboloidPreset
@@ -25,7 +26,7 @@ COMMAND_LINE = "command line"
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
+    p = command_parser(
         prog="bslab paraboloid",
         description="Run optimizers at several batch sizes on a linear neuron's error surface "
         "(a paraboloid) and print their paths over its contours.",

@@ -8,7 +8,6 @@ or, failing that, ``cairosvg``; without either only the SVGs are written.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import html
 import os
@@ -30,6 +29,7 @@ from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.worker import WorkerMode
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput
 from tui_lab.schema import TrainPreset
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -214,7 +214,7 @@ async def capture(preset: TrainPreset, out: Path, size: tuple[int, int]) -> list
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab screenshots",
         description="Train a short real sweep in the app and save an SVG (and PNG) of each screen.",
     )

@@ -17,6 +17,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput
 from tui_lab.schema import ParaboloidSession, Session
 
@@ -164,7 +165,7 @@ def why_no_sketch(session: Session) -> str:
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab sketch",
         description="Print the trajectory sketches of training sessions side by side, "
         "or a paraboloid session's sketch.",

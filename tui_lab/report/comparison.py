@@ -311,8 +311,8 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
 def resources_notes(rows: list[ComparisonRow]) -> list[str]:
     """What the second table's columns measure (memory depends on the device)."""
     notes = [
-        "B_noise at t: gradient noise scale tr(Σ)/|G|² (95% interval) where the run reached",
-        "  the target, which predicts the critical batch size (McCandlish et al. 2018)",
+        "B_noise at t: gradient noise scale tr(Σ)/|G|² (95% interval) where the run reached "
+        "the target, which predicts the critical batch size (McCandlish et al. 2018)",
         *noise_notes([r.session for r in rows]),
     ]
     sources = sorted({r.peak_memory.source for r in rows if r.peak_memory})

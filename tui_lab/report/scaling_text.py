@@ -45,23 +45,26 @@ def _verdict_lines(found: Verdict, measure: str, target: str) -> list[str]:
     seeds = _seeds_text(*spreads)
     if found.decided:
         return [
-            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{to_target}),",
-            f"    ahead of batch {other.batch_size} ({value(other)}; decided {seeds})",
+            f"  optimal in {what}: batch {best.batch_size} ({value(best)}{to_target}), "
+            f"ahead of batch {other.batch_size} ({value(other)}; decided {seeds})"
         ]
     return [
-        f"  optimal in {what}: undecided between batch {best.batch_size} ({value(best)})",
-        f"    and {other.batch_size} ({value(other)}) {seeds}",
+        f"  optimal in {what}: undecided between batch {best.batch_size} ({value(best)}) "
+        f"and {other.batch_size} ({value(other)}) {seeds}"
     ]
 
 
 def analysis_lines(group: ScalingGroup) -> list[str]:
-    """What the group's runs say, in a few lines of at most 80 columns (Rich markup)."""
+    """What the group's runs say, one statement a line (Rich markup), its indent its level:
+    the terminal wraps them by words (``bslab compare`` to its width)."""
     target = f"{group.target_accuracy:.0%}"
     lines = [f"[bold]{group.label}[/], target {target} validation accuracy"]
     seeds = max((r.seeds for r in group.rows), default=1)
     if seeds > 1:
-        lines.append(f"  {seeds} seeds per configuration; steps to target are medians over seeds,")
-        lines.append("  times and accuracies means (decided: Welch's t-test, p < 0.05)")
+        lines.append(
+            f"  {seeds} seeds per configuration; steps to target are medians over seeds, "
+            "times and accuracies means (decided: Welch's t-test, p < 0.05)"
+        )
     fastest = verdict(group.rows, "time")
     if fastest is not None:
         lines += _verdict_lines(fastest, "time", target)
@@ -69,11 +72,10 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
         lines.append(f"  no run reached {target}: no batch size is optimal in wall time")
     contended = sorted({r.batch_size for r in group.rows if r.contended})
     if contended and fastest is not None:
-        lines += [
+        lines.append(
             f"    [yellow]~ but batch {', '.join(map(str, contended))} was timed on a busy machine"
-            "[/]",
-            "    (other work held the cores): rerun on a quiet one before trusting this",
-        ]
+            "[/] (other work held the cores): rerun on a quiet one before trusting this"
+        )
     accurate = verdict(group.rows, "accuracy")
     if accurate is not None:
         lines += _verdict_lines(accurate, "accuracy", target)
@@ -123,16 +125,9 @@ def _best_lr_lines(group: ScalingGroup) -> list[str]:
         grids.setdefault(tried.batch_size, []).append(tried.lr or 0.0)
     lines = [
         "  best lr per batch size (fewest median steps to target, "
-        f"of {max(map(len, grids.values()))} tried):"
+        f"of {max(map(len, grids.values()))} tried):",
+        "    " + ", ".join(f"{row.batch_size}: {row.lr or 0.0:.3g}" for row in group.rows),
     ]
-    line = "   "
-    for row in group.rows:
-        pick = f" {row.batch_size}: {row.lr or 0.0:.3g},"
-        if len(line) + len(pick) > 78:
-            lines.append(line.rstrip(","))
-            line = "   "
-        line += pick
-    lines.append(line.rstrip(","))
     edge = [
         str(row.batch_size)
         for row in group.rows
@@ -150,14 +145,14 @@ def _fit_lines(fit: ScalingFit | None) -> list[str]:
     sizes = ", ".join(map(str, fit.batch_sizes))
     if fit.e_min <= 0:  # the fit's best is a flat line: nothing like a B_crit to read off
         return [
-            f"  no McCandlish fit: steps to target did not fall with batch size ({sizes}),",
-            "    so no critical batch size can be read off at this learning rate",
-            "    (try an lr scaling rule, or the best-lr protocol with an lr grid)",
+            f"  no McCandlish fit: steps to target did not fall with batch size ({sizes}), "
+            "so no critical batch size can be read off at this learning rate "
+            "(try an lr scaling rule, or the best-lr protocol with an lr grid)"
         ]
     exact = ", exact for two sizes" if len(fit.batch_sizes) == 2 else ""
     lines = [
-        "  McCandlish fit (S/S_min − 1)(E/E_min − 1) = 1,",
-        f"    to batch {sizes} (R² of log steps {fit.r2:.2f}{exact}):",
+        f"  McCandlish fit (S/S_min − 1)(E/E_min − 1) = 1, to batch {sizes} "
+        f"(R² of log steps {fit.r2:.2f}{exact}):",
         f"    S_min = {fit.s_min:,.0f} steps, E_min = {fit.e_min:,.0f} samples, "
         + (
             f"B_crit = E_min/S_min ≈ {fit.b_crit:.3g}"
@@ -167,15 +162,15 @@ def _fit_lines(fit: ScalingFit | None) -> list[str]:
     ]
     smallest = min(fit.batch_sizes)
     if fit.b_crit is not None and fit.b_crit < smallest:
-        lines += [
-            f"    B_crit is below the smallest batch here ({smallest}): steps did not fall",
-            "    with batch size at this learning rate (try an lr scaling rule)",
-        ]
+        lines.append(
+            f"    B_crit is below the smallest batch here ({smallest}): steps did not fall "
+            "with batch size at this learning rate (try an lr scaling rule)"
+        )
     elif fit.b_crit is not None:
-        lines += [
-            "    below B_crit doubling the batch nearly halves the steps; above it the",
-            "    steps hardly fall and the samples (epochs) needed grow",
-        ]
+        lines.append(
+            "    below B_crit doubling the batch nearly halves the steps; above it the "
+            "steps hardly fall and the samples (epochs) needed grow"
+        )
     else:
         lines.append("    at every size tried: B_crit lies beyond the largest batch")
     return lines
