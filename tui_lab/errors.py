@@ -35,6 +35,10 @@ class BadInput(Exception):
         return ": ".join([*parts, self.message])
 
 
+# Names pydantic puts in an error's path for the member of a union it tried: not the user's fields.
+UNION_TAGS = ("int", "literal['full']", "train", "paraboloid", "builtin", "user")
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """Turn a pydantic error location into ``optimizers[1].lr`` style."""
     out = ""
@@ -63,7 +67,7 @@ def from_validation_error(error: ValidationError, source: str | Path) -> BadInpu
         loc = tuple(
             p for p in item["loc"] if not (isinstance(p, str) and p.startswith("function-"))
         )
-        loc = tuple(p for p in loc if p not in ("int", "literal['full']", "train", "paraboloid"))
+        loc = tuple(p for p in loc if p not in UNION_TAGS)
         message = readable_message(item)
         if item["type"] == "extra_forbidden":
             message = "unknown field"

@@ -33,7 +33,7 @@ from tui_lab.run.events import (
 )
 from tui_lab.run.signals import Terminated
 from tui_lab.run.sweep import PreparedSweep, run_sweep
-from tui_lab.schema import ParaboloidPreset
+from tui_lab.schema import CheckedModel, ParaboloidPreset
 
 
 class RunBars:
@@ -81,6 +81,13 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     saved (which ends the sweep), 130 on Ctrl+C, 143 on SIGTERM, 129 on SIGHUP (the signals
     raise Terminated only inside ``termination_raises``, as ``bslab`` sets up)."""
     console = console or Console()
+    model = prepared.runs[0].model if prepared.runs else None
+    if isinstance(model, CheckedModel):
+        console.print(
+            f"model {model}: {model.parameters:,} trainable parameters (built and run one "
+            f"batch forward and backward on {prepared.data.name})",
+            highlight=False,
+        )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

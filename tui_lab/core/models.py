@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from tui_lab.schema import ModelName
+from tui_lab.core.user_model import build_user_model, check_user_model
+from tui_lab.errors import BadInput
+from tui_lab.schema import CheckedModel, ModelName, UserModel
 
 if TYPE_CHECKING:
     from tui_lab.core.data import Data
@@ -76,8 +78,17 @@ def small_cnn(in_channels: int, side: int, num_classes: int) -> nn.Module:
     )
 
 
-def build_model(name: ModelName, input_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
-    """The named model for inputs of shape (channels, side, side)."""
+def build_model(
+    name: ModelName | UserModel, input_shape: tuple[int, ...], num_classes: int
+) -> nn.Module:
+    """The named model (or the user's) for inputs of shape ``input_shape`` (one sample's)."""
+    if isinstance(name, UserModel):
+        return build_user_model(name, input_shape, num_classes)
+    if len(input_shape) != 3 or input_shape[1] != input_shape[2]:
+        raise ValueError(
+            f"{name} takes square images (channels, side, side), not inputs of shape "
+            f"{tuple(input_shape)}: name your own model for this data"
+        )
     channels, side, _ = input_shape
     if name == "lenet5":
         return LeNet5(channels, side, num_classes)
@@ -88,7 +99,30 @@ def build_model(name: ModelName, input_shape: tuple[int, int, int], num_classes:
     raise ValueError(f"unknown model {name!r}")
 
 
-def seeded_model(name: ModelName, data: Data, seed: int, device: str | torch.device) -> nn.Module:
+def checked_model(
+    spec: ModelName | UserModel, data: Data, source: str | None = None
+) -> ModelName | CheckedModel:
+    """The model a sweep's runs record, checked against the data before the first run: the
+    user's is built and run one batch forward and backward (``check_user_model``); a built-in
+    one must fit the data's shape. Any problem is BadInput naming the preset's field."""
+    if isinstance(spec, UserModel):
+        return check_user_model(spec, data, source)
+    try:
+        model = build_model(spec, data.input_shape, data.num_classes)
+        with torch.no_grad():
+            model(data.train_x[:2])
+    except (ValueError, RuntimeError) as error:
+        raise BadInput(
+            f"{spec} does not fit {data.name}: {str(error).splitlines()[0]}",
+            source=source,
+            field="model",
+        ) from None
+    return spec
+
+
+def seeded_model(
+    name: ModelName | UserModel, data: Data, seed: int, device: str | torch.device
+) -> nn.Module:
     """The run's starting model: the same name, data shape and seed always give the same weights,
     which is what makes runs comparable and a sweep reproducible."""
     torch.manual_seed(seed)

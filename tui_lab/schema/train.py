@@ -9,7 +9,7 @@ import math
 from pathlib import Path
 from typing import Annotated, Literal, get_args
 
-from pydantic import Field, PositiveInt, model_validator
+from pydantic import Discriminator, Field, PositiveInt, Tag, model_validator
 
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.common import (
@@ -25,9 +25,42 @@ from tui_lab.schema.common import (
     StrictModel,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
+from tui_lab.schema.user import CheckedModel, UserData, UserModel
 
 DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
 ModelName = Literal["lenet5", "mlp", "cnn"]
+
+
+def _builtin_or_user(value: object) -> str:
+    """A plain name is a built-in; ``module:factory`` or an object is the user's own."""
+    return "builtin" if isinstance(value, str) and ":" not in value else "user"
+
+
+def _name_or_object(value: object) -> str:
+    return "builtin" if isinstance(value, str) else "user"
+
+
+ModelSpec = Annotated[
+    Annotated[ModelName, Tag("builtin")] | Annotated[UserModel, Tag("user")],
+    Discriminator(_builtin_or_user),
+    Field(
+        description="A built-in network, or the user's: 'package.module:factory', or "
+        '{"file": "nets.py", "factory": "build", "kwargs": {...}} (the file relative to the '
+        "preset). Naming code here runs that code."
+    ),
+]
+RunModel = Annotated[
+    Annotated[ModelName, Tag("builtin")] | Annotated[CheckedModel, Tag("user")],
+    Discriminator(_name_or_object),
+]
+DatasetSpec = Annotated[
+    Annotated[DatasetName, Tag("builtin")] | Annotated[UserData, Tag("user")],
+    Discriminator(_name_or_object),
+    Field(
+        description="A built-in data set, or the user's: "
+        '{"path": "images/"} (an ImageFolder layout) or {"path": "data.npz"} (x and y).'
+    ),
+]
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "rprop", "rmsprop", "adagrad", "adadelta", "adam", "adamw"
 ]
@@ -212,12 +245,12 @@ class TrainPreset(StrictModel):
     kind: Literal["train"] = "train"
     name: Name = "sweep"
     description: str = ""
-    dataset: DatasetName = "digits"
+    dataset: DatasetSpec = "digits"
     data_dir: Path | None = Field(None, description="Folder with local dataset files.")
     train_subset: PositiveInt | None = Field(
         None, description="Use only this many training samples (fixed by the seed)."
     )
-    model: ModelName = "lenet5"
+    model: ModelSpec = "lenet5"
     micro_batch_size: PositiveInt | None = Field(
         None,
         description="Split each batch into micro-batches of this size and accumulate their "
@@ -314,10 +347,10 @@ class RunConfig(StrictModel):
     """One run, fully resolved: defaults filled, 'full' and the lr scaling rule applied."""
 
     preset_name: Name
-    dataset: DatasetName
+    dataset: DatasetSpec
     data_dir: Path | None = None
     train_subset: PositiveInt | None = None
-    model: ModelName
+    model: RunModel
     optimizer: OptimizerConfig
     batch_size: PositiveInt
     batch_size_requested: BatchSize
