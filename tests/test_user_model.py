@@ -121,26 +121,45 @@ def test_a_module_on_the_python_path_is_the_short_form(tmp_path, monkeypatch):
 
 
 BAD_FACTORIES = {
-    "raises": ("def build(shape, classes):\n    raise ValueError('no such width')\n",
-               "model.factory", "raised ValueError: no such width (nets.py line 2)"),
-    "not-a-module": ("def build(shape, classes):\n    return 42\n",
-                     "model.factory", "returned int, not a torch.nn.Module"),
-    "wrong-classes": ("from torch import nn\ndef build(shape, classes):\n"
-                      "    return nn.Sequential(nn.Flatten(), nn.Linear(36, 7))\n",
-                      "model", "returns (8, 7) for a batch of 8, expected (8, 3)"),
-    "wrong-input": ("from torch import nn\ndef build(shape, classes):\n"
-                    "    return nn.Linear(10, classes)\n",
-                    "model", "fails on a batch of shape (8, 1, 6, 6): RuntimeError"),
-    "syntax-error": ("def build(shape, classes)\n    pass\n",
-                     "model.file", "SyntaxError"),
-    "import-error": ("import no_such_package_for_bslab\n", "model.file",
-                     "ModuleNotFoundError: No module named 'no_such_package_for_bslab'"),
-    "no-factory": ("def other(shape, classes):\n    pass\n",
-                   "model.factory", "'build' is not defined there (nets.py)"),
-    "no-parameters": ("from torch import nn\nclass Fixed(nn.Module):\n"
-                      "    def forward(self, x):\n        return x.flatten(1)[:, :3]\n"
-                      "def build(shape, classes):\n    return Fixed()\n",
-                      "model", "has no trainable parameters"),
+    "raises": (
+        "def build(shape, classes):\n    raise ValueError('no such width')\n",
+        "model.factory",
+        "raised ValueError: no such width (nets.py line 2)",
+    ),
+    "not-a-module": (
+        "def build(shape, classes):\n    return 42\n",
+        "model.factory",
+        "returned int, not a torch.nn.Module",
+    ),
+    "wrong-classes": (
+        "from torch import nn\ndef build(shape, classes):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(36, 7))\n",
+        "model",
+        "returns (8, 7) for a batch of 8, expected (8, 3)",
+    ),
+    "wrong-input": (
+        "from torch import nn\ndef build(shape, classes):\n    return nn.Linear(10, classes)\n",
+        "model",
+        "fails on a batch of shape (8, 1, 6, 6): RuntimeError",
+    ),
+    "syntax-error": ("def build(shape, classes)\n    pass\n", "model.file", "SyntaxError"),
+    "import-error": (
+        "import no_such_package_for_bslab\n",
+        "model.file",
+        "ModuleNotFoundError: No module named 'no_such_package_for_bslab'",
+    ),
+    "no-factory": (
+        "def other(shape, classes):\n    pass\n",
+        "model.factory",
+        "'build' is not defined there (nets.py)",
+    ),
+    "no-parameters": (
+        "from torch import nn\nclass Fixed(nn.Module):\n"
+        "    def forward(self, x):\n        return x.flatten(1)[:, :3]\n"
+        "def build(shape, classes):\n    return Fixed()\n",
+        "model",
+        "has no trainable parameters",
+    ),
 }
 
 
