@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
 from pydantic import Discriminator, Field, PositiveInt, Tag, model_validator
 
@@ -25,7 +25,7 @@ from tui_lab.schema.common import (
     StrictModel,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
-from tui_lab.schema.user import CheckedModel, UserData, UserModel
+from tui_lab.schema.user import MODULE_FACTORY, CheckedModel, UserData, UserModel
 
 DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
 ModelName = Literal["lenet5", "mlp", "cnn"]
@@ -40,13 +40,19 @@ def _name_or_object(value: object) -> str:
     return "builtin" if isinstance(value, str) else "user"
 
 
+def _short_form_schema(schema: dict[str, Any]) -> None:
+    """Editors validating a preset accept ``"package.module:factory"`` too."""
+    schema["oneOf"].append({"type": "string", "pattern": MODULE_FACTORY})
+
+
 ModelSpec = Annotated[
     Annotated[ModelName, Tag("builtin")] | Annotated[UserModel, Tag("user")],
     Discriminator(_builtin_or_user),
     Field(
         description="A built-in network, or the user's: 'package.module:factory', or "
         '{"file": "nets.py", "factory": "build", "kwargs": {...}} (the file relative to the '
-        "preset). Naming code here runs that code."
+        "preset). Naming code here runs that code.",
+        json_schema_extra=_short_form_schema,
     ),
 ]
 RunModel = Annotated[

@@ -17,6 +17,7 @@ from tui_lab.schema.common import StrictModel
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
+MODULE_FACTORY = DOTTED[:-1] + r":[A-Za-z_][A-Za-z0-9_]*$"  # "package.module:factory"
 Sha256 = Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]
 TENSOR_SUFFIXES = (".npz", ".pt")
 
