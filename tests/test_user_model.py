@@ -11,11 +11,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
+from torch import nn
 
 from tui_lab.analysis.interpolation import compute
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_preset, load_session, load_sessions
-from tui_lab.core.user_model import build_user_model
+from tui_lab.core.user_model import build_user_model, stacking_blocker_of
 from tui_lab.errors import BadInput
 from tui_lab.report.scaling import scaling_groups
 from tui_lab.run.events import SessionSaved
@@ -290,3 +292,12 @@ def test_worker_processes_rebuild_the_model_from_its_spec(tmp_path):
     assert [s.status for s in there] == ["completed", "completed"]
     losses = sorted(s.epochs[-1].train_loss for s in here)
     assert sorted(s.epochs[-1].train_loss for s in there) == pytest.approx(losses)
+
+
+def test_a_model_with_dropout_cannot_be_stacked_and_the_reason_says_so():
+    model = nn.Sequential(nn.Flatten(), nn.Linear(36, 8), nn.Dropout(0.5), nn.Linear(8, 3))
+    x, y = torch.randn(8, 1, 6, 6), torch.arange(8) % 3
+    assert stacking_blocker_of(model, x, y).startswith(
+        "torch.func cannot stack it (RuntimeError: vmap: called random operation"
+    )
+    assert stacking_blocker_of(nn.Sequential(nn.Flatten(), nn.Linear(36, 3)), x, y) is None

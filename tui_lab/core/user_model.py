@@ -11,6 +11,7 @@ from __future__ import annotations
 import copy
 import importlib
 import sys
+import sysconfig
 import traceback
 import types
 from collections.abc import Callable
@@ -32,6 +33,11 @@ if TYPE_CHECKING:
 CHECK_BATCH = 8  # samples the check runs forward and backward (batch norm needs more than 1)
 BATCH_NORMS = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 Factory = Callable[..., object]
+# bslab's own files, torch's and the standard library's: a line there is not the user's to fix.
+NOT_USER_CODE = tuple(
+    {str(Path(__file__).resolve().parent.parent)}
+    | {sysconfig.get_paths()[key] for key in ("purelib", "platlib", "stdlib")}
+)
 
 _loaded_files: dict[tuple[Path, str], types.ModuleType] = {}  # one module per file version
 
@@ -40,8 +46,11 @@ def _where(error: BaseException) -> str:
     """`` (nets.py line 12)``: the line of the user's code that raised, if it is known."""
     if isinstance(error, SyntaxError) and error.filename and error.lineno:
         return f" ({Path(error.filename).name} line {error.lineno})"
-    package = str(Path(__file__).resolve().parent.parent)
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if package not in f.filename]
+    frames = [
+        f
+        for f in traceback.extract_tb(error.__traceback__)
+        if not f.filename.startswith(NOT_USER_CODE)
+    ]
     if not frames:
         return ""
     return f" ({Path(frames[-1].filename).name} line {frames[-1].lineno})"
