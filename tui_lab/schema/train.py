@@ -28,7 +28,7 @@ from tui_lab.schema.trajectory import TrajectorySettings
 from tui_lab.schema.user import MODULE_FACTORY, CheckedModel, UserData, UserModel
 
 DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
-ModelName = Literal["lenet5", "mlp", "cnn"]
+ModelName = Literal["lenet5", "mlp", "cnn", "resnet9"]
 
 
 def _builtin_or_user(value: object) -> str:
