@@ -46,6 +46,16 @@ def test_a_tensor_file_gives_its_shape_and_class_count_and_a_split_fixed_by_the_
     assert sorted(map(bytes, every)) == sorted(map(bytes, x))  # each sample once, as given
 
 
+class Anything:
+    """Not a tensor: a .pt holding it would run code when unpickled without weights_only."""
+
+
+def test_a_pt_file_holding_objects_is_refused_unread(tmp_path):
+    torch.save({"x": torch.zeros(4, 3), "y": Anything()}, tmp_path / "d.pt")
+    with pytest.raises(BadInput, match="holds objects other than tensors"):
+        load_data(UserData(path=tmp_path / "d.pt"), seed=0)
+
+
 def test_a_pt_file_of_x_and_y_reads_like_an_npz(tmp_path):
     x, y = blobs(classes=2)
     torch.save(

@@ -186,7 +186,7 @@ def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
     The user's model file and data path are taken relative to the preset's folder."""
     preset = _load(PRESET_ADAPTER, path, MAX_PRESET_BYTES)
     if isinstance(preset, TrainPreset):
-        base = Path(path).parent
+        base = Path(path).absolute().parent  # sessions record where the files were
         paths = {"model": with_base(preset.model, base), "dataset": with_base(preset.dataset, base)}
         preset = preset.model_copy(update=paths)
     return preset

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 import os
-import zipfile
+import pickle
 from pathlib import Path
 
 import numpy as np
@@ -75,10 +75,16 @@ def read_tensor_file(path: Path, source: str | None) -> tuple[torch.Tensor, torc
         else:
             loaded = torch.load(io.BytesIO(raw), map_location="cpu", weights_only=True)
             arrays = loaded if isinstance(loaded, dict) else {}
-    except (OSError, ValueError, EOFError, RuntimeError, zipfile.BadZipFile) as error:
-        raise _bad(path, f"cannot read: {str(error).splitlines()[0]}", source) from None
-    except Exception as error:  # torch.load's unpickler refuses code with assorted errors
-        raise _bad(path, f"cannot read: {type(error).__name__}: {error}", source) from None
+    except pickle.UnpicklingError:
+        raise _bad(
+            path,
+            "holds objects other than tensors, which bslab does not unpickle: save a dict of "
+            'two tensors, torch.save({"x": x, "y": y}, path)',
+            source,
+        ) from None
+    except Exception as error:  # numpy, zipfile and torch's safe unpickler each raise their own
+        first_line = (str(error).strip().splitlines() or [""])[0]
+        raise _bad(path, f"cannot read: {type(error).__name__}: {first_line}", source) from None
     missing = [key for key in ("x", "y") if key not in arrays]
     if missing:
         raise _bad(path, f"no array {' or '.join(map(repr, missing))} (expected x and y)", source)

@@ -84,9 +84,6 @@ class CheckedModel(UserModel):
     def __str__(self) -> str:
         return super().__str__() + (f"@{self.sha256[:8]}" if self.sha256 else "")
 
-    def __hash__(self) -> int:
-        return hash(self.model_dump_json())
-
 
 class UserData(StrictModel):
     """The user's data set: an image folder (one sub-folder per class, torchvision's ImageFolder
