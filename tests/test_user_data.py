@@ -171,3 +171,8 @@ def test_a_preset_names_the_data_relative_to_itself_and_refuses_other_suffixes(t
     (tmp_path / "q.json").write_text('{"dataset": {"path": "d.csv"}}')
     with pytest.raises(BadInput, match=r"q\.json: dataset: 'path' must be an image folder"):
         load_preset(tmp_path / "q.json")
+    (tmp_path / "r.json").write_text('{"dataset": "d.npz"}')
+    with pytest.raises(
+        BadInput, match=r"\(got 'd\.npz'\), or your own: \{\"path\": \"data\.npz\"\}"
+    ):
+        load_preset(tmp_path / "r.json")

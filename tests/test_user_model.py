@@ -182,7 +182,7 @@ def test_a_bad_factory_ends_in_exit_2_naming_the_file_and_field(tmp_path, capsys
         ({"file": "missing.py", "factory": "build"}, "model.file", "missing.py: file not found"),
         ("bslab_no_such_module_xyz:build", "model.module", "cannot import bslab_no_such_module"),
         ({"file": "nets.py", "module": "m", "factory": "b"}, "model", "either 'module' or 'file'"),
-        ("lenett5", "model", "Input should be 'lenet5', 'mlp', 'cnn' or 'resnet9'"),
+        ("lenett5", "model", "(got 'lenett5'), or your own: \"package.module:factory\" or"),
     ],
 )
 def test_a_model_that_cannot_be_found_is_bad_input(tmp_path, capsys, model, field, message):

@@ -37,6 +37,11 @@ class BadInput(Exception):
 
 # Names pydantic puts in an error's path for the member of a union it tried: not the user's fields.
 UNION_TAGS = ("int", "literal['full']", "train", "paraboloid", "builtin", "user")
+# What a preset may give instead of a built-in model or data set's name.
+OWN_FORMS = {
+    "model": '"package.module:factory" or {"file": "nets.py", "factory": "build"}',
+    "dataset": '{"path": "data.npz"} (x and y) or {"path": "images/"} (a folder per class)',
+}
 
 
 def field_path(loc: tuple[int | str, ...]) -> str:
@@ -69,6 +74,8 @@ def from_validation_error(error: ValidationError, source: str | Path) -> BadInpu
         )
         loc = tuple(p for p in loc if p not in UNION_TAGS)
         message = readable_message(item)
+        if "builtin" in item["loc"] and loc and loc[-1] in OWN_FORMS:
+            message += f", or your own: {OWN_FORMS[loc[-1]]}"
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "union_tag_invalid":
