@@ -294,3 +294,20 @@ async def test_f5_opens_the_paraboloid_lab_also_from_the_palette(tmp_path):
         assert isinstance(app.screen, ParaboloidScreen)
         await pilot.press("f2")
         assert isinstance(app.screen, SetupScreen)
+
+
+@sync
+async def test_a_preset_naming_the_users_model_and_data_is_shown_and_kept(tmp_path):
+    model = {"file": str(tmp_path / "nets.py"), "factory": "build", "kwargs": {"width": 4}}
+    preset = PRESET.updated(model=model, dataset={"path": str(tmp_path / "d.npz")})
+    fields = fields_from_preset(preset)
+    assert (fields["model"], fields["dataset"]) == ("nets.py:build(width=4)", "d.npz")
+    assert preset_from_fields(fields, preset) == preset
+    app = make_app(tmp_path, preset)
+    async with app.run_test() as pilot:
+        screen = app.screen
+        assert isinstance(screen, SetupScreen)
+        assert screen.query_one("#model", Select).value == "nets.py:build(width=4)"
+        screen.query_one("#model", Select).value = "mlp"
+        await pilot.pause()
+        assert screen.validate() is not None and screen.preset.model == "mlp"

@@ -215,3 +215,19 @@ def test_sigterm_ends_a_sweep_on_a_local_ray_like_a_local_sweep(tmp_path):
     while ray_processes():
         assert time.monotonic() < deadline, "Ray's processes outlived bslab by 10 s"
         time.sleep(0.2)
+
+
+def test_ray_workers_rebuild_the_users_model_from_its_spec(local_ray, tmp_path):
+    (tmp_path / "nets.py").write_text(
+        "from torch import nn\n"
+        "def build(shape, classes, width=8):\n"
+        "    return nn.Sequential(nn.Flatten(), nn.Linear(784, width), nn.ReLU(),"
+        " nn.Linear(width, classes))\n"
+    )
+    model = {"file": str(tmp_path / "nets.py"), "factory": "build", "kwargs": {"width": 6}}
+    preset = small_sweep(threads=1, model=model, batch_sizes=[32])
+    local = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / "local")))
+    remote = finals(run_sweep(prepare_sweep(preset, out_dir=tmp_path / "ray", executor=ON_RAY)))
+    (_, here), (_, there) = local[0], remote[0]
+    assert there.status == "completed" and there.config.model == here.config.model
+    assert [e.train_loss for e in there.epochs] == [e.train_loss for e in here.epochs]

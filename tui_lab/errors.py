@@ -63,6 +63,13 @@ def shown(value: Any) -> str:
     return text if len(text) <= MAX_SHOWN else text[: MAX_SHOWN - 1] + "…"
 
 
+# What a preset may give instead of a built-in model or data set's name.
+OWN_FORMS = {
+    "model": '"package.module:factory" or {"file": "nets.py", "factory": "build"}',
+    "dataset": '{"path": "data.npz"} (x and y) or {"path": "images/"} (a folder per class)',
+}
+
+
 def field_path(loc: tuple[int | str, ...]) -> str:
     """Turn a pydantic error location into ``optimizers[1].lr`` style."""
     out = ""
@@ -131,6 +138,8 @@ def from_validation_error(error: ValidationError, source: str | Path, data: Any)
     told = [(loc, item) for loc, item in items if not _other_member(loc, item, items)]
     for loc, item in told or items:
         message = readable_message(item)
+        if "builtin" in item["loc"] and loc and loc[-1] in OWN_FORMS:
+            message += f", or your own: {OWN_FORMS[loc[-1]]}"
         if item["type"] == "extra_forbidden":
             message = "unknown field"
         elif item["type"] == "union_tag_invalid":

@@ -19,7 +19,7 @@ from tui_lab.core.evaluation import LossFn, evaluate
 from tui_lab.core.storage import LoadedSession
 from tui_lab.core.weights import preserved_weights
 from tui_lab.errors import BadInput
-from tui_lab.schema import Session
+from tui_lab.schema import Session, UserModel
 from tui_lab.schema.trajectory import Interpolation
 
 # α from −1 to 2 in steps of 0.1, as in Keskar et al. 2017; 0 and 1 exactly.
@@ -162,6 +162,13 @@ def compute(
 
     check_same_problem(a, b)
     config = a.session.config
+    if isinstance(config.model, UserModel):
+        raise BadInput(
+            f"the model is the user's own code ({config.model}), and bslab never runs code "
+            "that only a session file names",
+            source=str(a.path),
+            field="config.model",
+        )
     data = load_data(
         config.dataset,
         data_dir=data_dir or config.data_dir,

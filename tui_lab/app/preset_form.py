@@ -85,6 +85,8 @@ def preset_from_fields(fields: dict[str, str], base: TrainPreset) -> TrainPreset
     )
     for key in PLAIN_FIELDS + SWEEP_FIELDS:
         text = fields.get(key, "").strip()
+        if key in ("model", "dataset") and text == format_value(getattr(base, key)):
+            continue  # the base's own (perhaps the user's model or data): kept as it is
         if text:
             data[key] = split_list(text) if key == "batch_sizes" else text
         else:

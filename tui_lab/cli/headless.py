@@ -36,7 +36,7 @@ from tui_lab.run.events import (
 from tui_lab.run.process_pool import WORKER_BYTES, machine_slots
 from tui_lab.run.signals import Terminated
 from tui_lab.run.sweep import PreparedSweep, run_sweep
-from tui_lab.schema import ParaboloidPreset
+from tui_lab.schema import CheckedModel, ParaboloidPreset
 
 
 class RunBars:
@@ -100,6 +100,13 @@ def run_headless(prepared: PreparedSweep, console: Console | None = None) -> int
     raise Terminated only inside ``termination_raises``, as ``bslab`` sets up)."""
     console = console or Console()
     warn_if_more_than_the_machine_holds(prepared)
+    model = prepared.runs[0].model if prepared.runs else None
+    if isinstance(model, CheckedModel):
+        console.print(
+            f"model {model}: {model.parameters:,} trainable parameters (built and run one "
+            f"batch forward and backward on {prepared.data.name})",
+            highlight=False,
+        )
     progress = Progress(
         TextColumn("{task.description}"),
         BarColumn(),

@@ -20,7 +20,7 @@ import torch
 import torch.nn.functional as F
 
 from tui_lab.errors import BadInput
-from tui_lab.schema import DatasetName
+from tui_lab.schema import DatasetName, UserData
 from tui_lab.settings import data_cache_dir, downloads_allowed
 
 DIGITS_VALIDATION_FRACTION = 0.2
@@ -105,22 +105,38 @@ class Data:
 
 
 def load_data(
-    name: DatasetName,
+    name: DatasetName | UserData,
     *,
     data_dir: Path | None = None,
     seed: int = 0,
     train_subset: int | None = None,
     source: str | None = None,
 ) -> Data:
-    """The named data set on the CPU (cached per process, so a sweep loads it once)."""
-    data_dir = None if data_dir is None else Path(data_dir).expanduser()
-    data = _load_cached(name, data_dir, seed, source)
+    """The named data set (or the user's) on the CPU (cached per process, so a sweep loads it
+    once; the user's is read again once its file changes)."""
+    if isinstance(name, UserData):
+        from tui_lab.core.user_data import version
+
+        data = _load_cached(name, None, seed, source, version(name))
+    else:
+        data_dir = None if data_dir is None else Path(data_dir).expanduser()
+        data = _load_cached(name, data_dir, seed, source)
     data = data.subset(train_subset, seed) if train_subset else data
     return replace(data, spec=DataSpec(name, data_dir, seed, train_subset))
 
 
 @functools.lru_cache(maxsize=4)
-def _load_cached(name: str, data_dir: Path | None, seed: int, source: str | None) -> Data:
+def _load_cached(
+    name: str | UserData,
+    data_dir: Path | None,
+    seed: int,
+    source: str | None,
+    version: tuple[int, int] | None = None,
+) -> Data:
+    if isinstance(name, UserData):
+        from tui_lab.core.user_data import load_user_data  # it builds on this module's Data
+
+        return load_user_data(name, seed, source)
     if name == "digits":
         return load_digits(seed)
     if name in IDX_DATASETS:

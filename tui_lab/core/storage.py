@@ -37,6 +37,7 @@ from tui_lab.schema import (
     Session,
     TrainPreset,
 )
+from tui_lab.schema.user import with_base
 
 SESSION_GLOB = "*.json"
 TMP_SUFFIX = ".tmp"
@@ -330,8 +331,15 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
 
 
 def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
-    """A training or paraboloid preset (``kind`` tells; a preset without it is a training one)."""
-    return _load(PRESET_ADAPTER, path, MAX_PRESET_BYTES)
+    """A training or paraboloid preset (``kind`` tells; a preset without it is a training one).
+
+    The user's model file and data path are taken relative to the preset's folder."""
+    preset = _load(PRESET_ADAPTER, path, MAX_PRESET_BYTES)
+    if isinstance(preset, TrainPreset):
+        base = Path(path).absolute().parent  # sessions record where the files were
+        paths = {"model": with_base(preset.model, base), "dataset": with_base(preset.dataset, base)}
+        preset = preset.model_copy(update=paths)
+    return preset
 
 
 def load_any_session(path: Path) -> Session | ParaboloidSession:

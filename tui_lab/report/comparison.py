@@ -338,8 +338,8 @@ def summary_records(loaded: Sequence[tuple[Path, Session]]) -> list[dict[str, ob
         record: dict[str, object] = {
             "file": str(by_id[id(session)]),
             "preset": cfg.preset_name,
-            "dataset": cfg.dataset,
-            "model": cfg.model,
+            "dataset": str(cfg.dataset),
+            "model": str(cfg.model),
             "optimizer": cfg.optimizer.name,
             "batch": "full" if cfg.batch_size_requested == "full" else cfg.batch_size,
             "batch_size": cfg.batch_size,

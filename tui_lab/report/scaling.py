@@ -85,8 +85,8 @@ def _group_key(session: Session) -> str:
     optimizer = cfg.optimizer.model_dump_json(exclude={"lr"} if best_lr else None)
     return "|".join(
         [
-            cfg.dataset,
-            cfg.model,
+            str(cfg.dataset),
+            str(cfg.model),  # the user's names its code's hash: two versions, two groups
             optimizer,
             cfg.lr_scaling.model_dump_json(),
             f"{cfg.target_accuracy:g}",

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
-from tui_lab.schema import RunConfig
+from tui_lab.schema import CheckedModel, RunConfig
 
 # Models without batch norm: its running statistics are updated in place, which vmap forbids.
 STACKABLE_MODELS = {"lenet5", "mlp"}
@@ -48,7 +48,10 @@ def stacking_blocker(configs: Sequence[RunConfig]) -> str | None:
     first = configs[0]
     if len({stack_key(c) for c in configs}) > 1:
         return "the runs differ in more than seed and learning rate"
-    if first.model not in STACKABLE_MODELS:
+    if isinstance(first.model, CheckedModel):  # the user's: its check tried stacking it
+        if first.model.stacking_blocker is not None:
+            return f"{first.model}: {first.model.stacking_blocker}"
+    elif first.model not in STACKABLE_MODELS:
         return f"{first.model} has batch norm, whose running statistics vmap cannot update"
     if first.micro_batch_size is not None:
         return "micro-batches are accumulated one replica at a time"

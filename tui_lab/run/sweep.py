@@ -14,6 +14,7 @@ from pathlib import Path
 
 from tui_lab.core.data import Data, load_data
 from tui_lab.core.devices import resolve_device
+from tui_lab.core.models import checked_model
 from tui_lab.core.storage import ensure_writable_dir
 from tui_lab.core.weights import save_weights, weights_path_for
 from tui_lab.errors import BadInput, StorageFault
@@ -23,7 +24,7 @@ from tui_lab.run.policy import plan_tasks
 from tui_lab.run.process_pool import LocalProcesses, capacity
 from tui_lab.run.recorder import SessionRecorder
 from tui_lab.run.train_steps import graph_plan
-from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
+from tui_lab.schema import CheckedModel, ExecutorSettings, ModelName, RunConfig, Status, TrainPreset
 
 
 def plan_runs(
@@ -32,11 +33,13 @@ def plan_runs(
     device: str,
     source: str | None = None,
     sweep_id: str | None = None,
+    model: ModelName | CheckedModel | None = None,
 ) -> list[RunConfig]:
     """One resolved RunConfig per (optimizer, batch size, learning rate, seed), in that order.
 
     The seeds of one configuration are consecutive and share a group id (``sweep_id/n``), so
-    they can be trained together and compared as one group.
+    they can be trained together and compared as one group. ``model``: the preset's, as
+    ``checked_model`` checked it (the user's own model must be checked first).
     """
     sweep_id = sweep_id or secrets.token_hex(4)
     seeds, factors = preset.seed_list(), preset.lr_factors()
@@ -74,7 +77,7 @@ def plan_runs(
                                 dataset=preset.dataset,
                                 data_dir=preset.data_dir,
                                 train_subset=preset.train_subset,
-                                model=preset.model,
+                                model=preset.model if model is None else model,
                                 optimizer=resolved,
                                 batch_size=batch,
                                 batch_size_requested=requested,
@@ -163,7 +166,8 @@ def prepare_sweep(
         runner = RayExecutor(preset.executor)
     else:
         resolved_device = resolve_device(device_spec, source=device_source, field=device_field)
-    runs = plan_runs(preset, data.n_train, resolved_device, source)
+    model = checked_model(preset.model, data, source)
+    runs = plan_runs(preset, data.n_train, resolved_device, source, model=model)
     if preset.executor.kind != "ray":
         runner = local_executor(runs, preset.parallel)
     return PreparedSweep(preset, data, runs, out_dir, runner)

@@ -36,6 +36,7 @@ from tui_lab.schema.train import (
     TrainPreset,
 )
 from tui_lab.schema.trajectory import Interpolation, TrajectorySketch
+from tui_lab.schema.user import CheckedModel, UserData, UserModel
 
 
 def _kind(value: Any) -> str:
@@ -64,6 +65,7 @@ __all__ = [
     "SESSION_ADAPTER",
     "AnySession",
     "BatchSize",
+    "CheckedModel",
     "DatasetName",
     "Environment",
     "EpochRecord",
@@ -91,5 +93,7 @@ __all__ = [
     "Summary",
     "TrainPreset",
     "TrajectorySketch",
+    "UserData",
+    "UserModel",
     "round_significant",
 ]

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Literal, get_args
+from typing import Annotated, Any, Literal, get_args
 
-from pydantic import Field, ValidationInfo, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, ValidationInfo, field_validator, model_validator
 
 from tui_lab.schema.analysis import NoiseScaleSettings
 from tui_lab.schema.common import (
@@ -29,9 +29,48 @@ from tui_lab.schema.common import (
     no_repeats,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
+from tui_lab.schema.user import MODULE_FACTORY, CheckedModel, UserData, UserModel
 
 DatasetName = Literal["digits", "mnist", "fashion-mnist", "kmnist", "cifar10"]
-ModelName = Literal["lenet5", "mlp", "cnn"]
+ModelName = Literal["lenet5", "mlp", "cnn", "resnet9"]
+
+
+def _builtin_or_user(value: object) -> str:
+    """A plain name is a built-in; ``module:factory`` or an object is the user's own."""
+    return "builtin" if isinstance(value, str) and ":" not in value else "user"
+
+
+def _name_or_object(value: object) -> str:
+    return "builtin" if isinstance(value, str) else "user"
+
+
+def _short_form_schema(schema: dict[str, Any]) -> None:
+    """Editors validating a preset accept ``"package.module:factory"`` too."""
+    schema["oneOf"].append({"type": "string", "pattern": MODULE_FACTORY})
+
+
+ModelSpec = Annotated[
+    Annotated[ModelName, Tag("builtin")] | Annotated[UserModel, Tag("user")],
+    Discriminator(_builtin_or_user),
+    Field(
+        description="A built-in network, or the user's: 'package.module:factory', or "
+        '{"file": "nets.py", "factory": "build", "kwargs": {...}} (the file relative to the '
+        "preset). Naming code here runs that code.",
+        json_schema_extra=_short_form_schema,
+    ),
+]
+RunModel = Annotated[
+    Annotated[ModelName, Tag("builtin")] | Annotated[CheckedModel, Tag("user")],
+    Discriminator(_name_or_object),
+]
+DatasetSpec = Annotated[
+    Annotated[DatasetName, Tag("builtin")] | Annotated[UserData, Tag("user")],
+    Discriminator(_name_or_object),
+    Field(
+        description="A built-in data set, or the user's: "
+        '{"path": "images/"} (an ImageFolder layout) or {"path": "data.npz"} (x and y).'
+    ),
+]
 OptimizerName = Literal[
     "sgd", "momentum", "nesterov", "rprop", "rmsprop", "adagrad", "adadelta", "adam", "adamw"
 ]
@@ -221,12 +260,12 @@ class TrainPreset(StrictModel):
     kind: Literal["train"] = "train"
     name: Name = "sweep"
     description: str = ""
-    dataset: DatasetName = "digits"
+    dataset: DatasetSpec = "digits"
     data_dir: Path | None = Field(None, description="Folder with local dataset files.")
     train_subset: PositiveInt | None = Field(
         None, description="Use only this many training samples (fixed by the seed)."
     )
-    model: ModelName = "lenet5"
+    model: ModelSpec = "lenet5"
     micro_batch_size: PositiveInt | None = Field(
         None,
         description="Split each batch into micro-batches of this size and accumulate their "
@@ -340,10 +379,10 @@ class RunConfig(StrictModel):
     """One run, fully resolved: defaults filled, 'full' and the lr scaling rule applied."""
 
     preset_name: Name
-    dataset: DatasetName
+    dataset: DatasetSpec
     data_dir: Path | None = None
     train_subset: PositiveInt | None = None
-    model: ModelName
+    model: RunModel
     optimizer: OptimizerConfig
     batch_size: PositiveInt
     batch_size_requested: BatchSize

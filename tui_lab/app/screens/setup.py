@@ -162,6 +162,9 @@ class SetupScreen(Screen):
                 if key == "device" and text not in [value for _, value in self._devices]:
                     self._devices.append((f"{text}  (not available here)", text))
                     widget.set_options(self._devices)
+                elif key in CHOICES and text not in CHOICES[key]:  # the user's model or data
+                    options = [(choice, choice) for choice in CHOICES[key]]
+                    widget.set_options([*options, (f"{text}  (from the preset)", text)])
                 widget.value = text
             elif isinstance(widget, Input):
                 widget.value = text

@@ -73,7 +73,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: r.relative_time),
     Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
     Column(LABEL["data_model"], "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
-           lambda r: (_config(r).dataset, _config(r).model)),
+           lambda r: (str(_config(r).dataset), str(_config(r).model))),
 )
 # fmt: on
 # column → index in best_rows(): fastest, most accurate
