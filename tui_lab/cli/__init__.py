@@ -5,6 +5,8 @@ the main command starts without loading what it does not use.
 """
 
 COMMANDS = {
+    "watch": "follow a sweep another process writes into a folder, live (read-only)",
+    "serve": "serve the app to a web browser (localhost; reach it through an SSH tunnel)",
     "compare": "compare sessions: the batch-size experiment's table",
     "schema": "print the JSON Schema of presets or sessions",
     "devices": "list the compute devices",

@@ -28,8 +28,10 @@ from tui_lab.schema import (
     Session,
     TrainPreset,
 )
+from tui_lab.schema.plan import SweepPlan
 
 SESSION_GLOB = "*.json"
+PLAN_ADAPTER = TypeAdapter(SweepPlan)
 TMP_SUFFIX = ".tmp"
 TMP_NAME = re.compile(r"\..+\.(?P<pid>\d+)-[0-9a-f]{8}\.tmp")
 STALE_TMP_SECONDS = 60.0
@@ -211,6 +213,11 @@ def settle_status(session: Session, now: datetime | None = None) -> Session:
         session.status = "stopped"
         session.message = "its process ended without saving (killed?)"
     return session
+
+
+def load_plan(path: Path) -> SweepPlan:
+    """A sweep's plan (the runs it will train), as the sweep saved it beside its sessions."""
+    return _load(PLAN_ADAPTER, path, MAX_SESSION_BYTES)
 
 
 def load_session(path: Path) -> Session:

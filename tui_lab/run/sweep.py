@@ -20,7 +20,7 @@ from tui_lab.errors import BadInput, StorageFault
 from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.process_pool import LocalProcesses, capacity
-from tui_lab.run.recorder import SessionRecorder
+from tui_lab.run.recorder import SessionRecorder, save_plan
 from tui_lab.run.stacked import plan_tasks
 from tui_lab.run.train_steps import graph_plan
 from tui_lab.schema import ExecutorSettings, RunConfig, Status, TrainPreset
@@ -195,6 +195,7 @@ def run_sweep(
     """
     control = control or SweepControl()
     executor = executor or prepared.executor
+    save_plan(prepared.out_dir, prepared.preset.name, prepared.runs)  # for `bslab watch`
     yield SweepStarted(prepared.preset.name, prepared.runs)
     runs = prepared.runs
     tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in plan_tasks(runs)]
