@@ -276,3 +276,24 @@ async def test_a_folder_of_2000_sessions_shows_its_newest_sweep_in_seconds(tmp_p
 def test_watch_names_a_missing_folder(tmp_path, capsys):
     assert main(["watch", str(tmp_path / "nope")]) == 2
     assert "nope: folder not found" in capsys.readouterr().err
+
+
+def test_without_file_events_the_watcher_polls(tmp_path, monkeypatch):
+    """Where watchfiles cannot watch (no inotify, an unsupported file system), ticks go on."""
+    import threading
+
+    import watchfiles
+
+    from tui_lab.app import watch
+
+    def cannot_watch(*args, **kwargs):
+        raise OSError("inotify watch limit reached")
+        yield
+
+    monkeypatch.setattr(watchfiles, "watch", cannot_watch)
+    monkeypatch.setattr(watch, "TICK_SECONDS", 0.01)
+    stop = threading.Event()
+    ticks = watch.folder_changes(tmp_path, stop)
+    next(ticks), next(ticks)
+    stop.set()
+    assert list(ticks) == []

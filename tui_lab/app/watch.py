@@ -87,7 +87,9 @@ class WatchScreen(TrainScreen):
         for _ in folder_changes(self.folder, self._stop):
             if worker.is_cancelled:
                 return
-            show(watcher.look(show))
+            view = watcher.look(show)
+            if view.changed or view.moving:  # else the screen shows it already
+                show(view)
 
     @on(Looked)
     def _looked(self, message: Looked) -> None:

@@ -41,6 +41,7 @@ SESSION_SUFFIX = ".json"
 # A live run saves every few seconds (recorder.LIVE_SAVE_SECONDS); silent this long, it is shown
 # as stale (its writer may be evaluating, or hung); after storage.STALE_SECONDS it is stopped.
 STALE_AFTER_SECONDS = 30.0
+MAX_UNPLANNED_RUNS = 100  # a sweep without a plan shows its newest runs (old sessions: a preset's)
 
 
 def sweep_key(session: Session) -> str:
@@ -132,6 +133,8 @@ def newest_sweep(snapshot: FolderSnapshot) -> FollowedSweep | None:
     runs = [(p, s) for p, s in snapshot.sessions.items() if sweep_key(s) == key]
     runs.sort(key=lambda item: item[1].created)
     plan = plans.get(key)
+    if plan is None:
+        runs = runs[-MAX_UNPLANNED_RUNS:]
     name = plan.preset_name if plan else runs[0][1].config.preset_name
     return FollowedSweep(key, name, plan, runs)
 
@@ -241,6 +244,18 @@ class FolderView:
     warnings: dict[Path, str]
     changed: int = 0  # files read again in this look
     reading: tuple[int, int] | None = None  # (done, total) while many files are read
+
+    @property
+    def moving(self) -> bool:
+        """Whether the view can change with time alone: a run trains (it may fall silent) or a
+        planned sweep is under way (its process may end)."""
+        if any(isinstance(event, RunStarted) for event in self.events):
+            return True
+        return (
+            self.sweep is not None
+            and self.sweep.plan is not None
+            and not any(isinstance(event, SweepEnded) for event in self.events)
+        )
 
 
 class FolderWatcher:
