@@ -52,15 +52,9 @@ class CurveBuffer:
         """Add the pending points as one averaged point (also called when the run ends)."""
         if not self.pending:
             return
-        last = self.pending[-1]
-        c = self.curve
-        c.step.append(last.step)
-        c.epoch.append(round(last.epoch - 1 + last.epoch_fraction, 4))
-        c.samples.append(last.samples)
-        c.seconds.append(round(last.seconds, 4))
-        c.loss.append(sum(p.loss for p in self.pending) / len(self.pending))
+        _append_point(self.curve, self.pending)
         self.pending.clear()
-        if len(c.loss) > self.limit:
+        if len(self.curve.loss) > self.limit:
             self._halve()
 
     def provisional(self) -> LossCurve:
@@ -69,12 +63,7 @@ class CurveBuffer:
         if not self.pending:
             return self.curve
         curve = self.curve.model_copy(deep=True)
-        last, pending = self.pending[-1], self.pending
-        curve.step.append(last.step)
-        curve.epoch.append(round(last.epoch - 1 + last.epoch_fraction, 4))
-        curve.samples.append(last.samples)
-        curve.seconds.append(round(last.seconds, 4))
-        curve.loss.append(sum(p.loss for p in pending) / len(pending))
+        _append_point(curve, self.pending)
         return curve
 
     def _halve(self) -> None:
@@ -84,6 +73,16 @@ class CurveBuffer:
         for xs in (c.step, c.epoch, c.samples, c.seconds):
             xs[:] = xs[1::2]
         self.stride *= 2
+
+
+def _append_point(curve: LossCurve, reports: list[StepStats]) -> None:
+    """The reports as one point: where the last one was taken, and their mean loss."""
+    last = reports[-1]
+    curve.step.append(last.step)
+    curve.epoch.append(round(last.epoch - 1 + last.epoch_fraction, 4))
+    curve.samples.append(last.samples)
+    curve.seconds.append(round(last.seconds, 4))
+    curve.loss.append(sum(p.loss for p in reports) / len(reports))
 
 
 def summarize(session: Session) -> Summary:
