@@ -297,3 +297,20 @@ def test_without_file_events_the_watcher_polls(tmp_path, monkeypatch):
     next(ticks), next(ticks)
     stop.set()
     assert list(ticks) == []
+
+
+@sync
+async def test_compare_reads_the_folder_again_while_it_changes(tmp_path, monkeypatch):
+    from tui_lab.app import watch
+
+    monkeypatch.setattr(watch, "COMPARE_RELOAD_SECONDS", 0.3)
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    save_model(make_session(8), folder / "a.json")
+    app = WatchApp(folder)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await pilot.press("f4")
+        await wait_until(pilot, lambda: isinstance(app.screen, CompareScreen) and app.screen.ready)
+        assert len(app.screen.sessions) == 1
+        save_model(make_session(16, minutes=1), folder / "b.json")  # another process's new run
+        await wait_until(pilot, lambda: len(app.screen.sessions) == 2, timeout=30)
