@@ -22,7 +22,7 @@ from tui_lab.core.storage import (
     load_any_session,
     load_plan,
     process_alive,
-    run_is_dead,
+    settle_status,
 )
 from tui_lab.errors import BadInput
 from tui_lab.run.events import (
@@ -145,8 +145,8 @@ def latest_report(run_index: int, session: Session) -> StepStats | None:
     curve = session.curve
     if len(curve.step) < 2:
         return None
-    position = curve.epoch[-1]
-    epoch = min(math.floor(position) + 1, session.config.epochs)
+    position = curve.epoch[-1]  # epochs done: 2.0 is the end of the second, 2.3 in the third
+    epoch = max(1, math.ceil(position))
     seconds = curve.seconds[-1] - curve.seconds[-2]
     speed = (curve.samples[-1] - curve.samples[-2]) / seconds if seconds > 0 else 0.0
     lr = session.epochs[-1].lr if session.epochs else session.config.lr
@@ -175,10 +175,7 @@ def silent_seconds(session: Session, now: datetime) -> float:
 def run_events(index: int, path: Path, session: Session, now: datetime) -> list[Event]:
     """One run as events: a live run starts and reports; a silent one is shown stale; any other
     is saved as it ended (a run whose writer died reads back as stopped)."""
-    if session.status == "running" and run_is_dead(session, now):
-        session = session.model_copy(
-            update={"status": "stopped", "message": "its process ended without saving (killed?)"}
-        )
+    session = settle_status(session.model_copy(), now)  # since it was read, its writer may be gone
     if session.status != "running":
         return [SessionSaved(index, path, session, final=True)]
     started = RunStarted(
