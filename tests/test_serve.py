@@ -23,7 +23,6 @@ from pathlib import Path
 import pytest
 from factories import small_sweep
 
-from tui_lab.cli import serve
 from tui_lab.cli.main import main
 from tui_lab.schema.trajectory import TrajectorySettings
 
@@ -40,7 +39,7 @@ def free_port() -> int:
 
 
 @pytest.fixture
-def served(monkeypatch) -> list[serve.Server]:  # type: ignore[name-defined]
+def served(monkeypatch) -> list:
     """Servers the command would start, recorded instead of run."""
     from textual_serve.server import Server
 
