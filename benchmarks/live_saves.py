@@ -10,7 +10,8 @@ Two measurements:
    LIVE_SAVE_SECONDS (now), and at every progress report (0.25 s: the cost magnified 8×),
    rotating the order each round; samples per wall second and per CPU second of this process
    (less sensitive to other programs on the machine), each as a share of the heartbeat-only
-   run of the same round, min and median over the rounds.
+   run of the same round, min and median over the rounds; and the share of each run's wall time
+   spent saving, timed inside the same run (what a busy machine cannot blur), median and max.
 
 Usage: python benchmarks/live_saves.py [--rounds 3] [--epochs 2]
 """
@@ -78,9 +79,22 @@ def save_costs(folder: Path) -> None:
     print(f"  append one line to a log:               {low:6.3f} / {median:6.3f}")
 
 
-def throughput(folder: Path, epochs: int, interval: float) -> tuple[float, float]:
+def throughput(folder: Path, epochs: int, interval: float) -> tuple[float, float, float]:
     """Samples per wall second and per CPU second of this process, from the run's start to its
-    end, saving included (the engine's own samples/s leaves its consumer's time out)."""
+    end, saving included (the engine's own samples/s leaves its consumer's time out), and the
+    share of that wall time spent saving (timed in the same run: robust to a busy machine)."""
+    saving = 0.0
+    save = recorder.SessionRecorder.save
+
+    def timed_save(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        nonlocal saving
+        start = time.perf_counter()
+        try:
+            return save(self, *args, **kwargs)
+        finally:
+            saving += time.perf_counter() - start
+
+    recorder.SessionRecorder.save = timed_save  # type: ignore[method-assign]
     recorder.LIVE_SAVE_SECONDS = interval
     recorder.MAX_SAVE_SHARE = 1.0  # save at the interval asked, however long a save takes
     preset = TrainPreset(
@@ -89,15 +103,17 @@ def throughput(folder: Path, epochs: int, interval: float) -> tuple[float, float
         optimizer=OptimizerConfig(name="sgd", lr=0.01, momentum=0.9),
     )  # fmt: skip
     out = Path(tempfile.mkdtemp(dir=folder))
-    wall = cpu = 0.0
+    wall = cpu = saved = 0.0
     samples = 0
     for event in run_sweep(prepare_sweep(preset, out_dir=out)):
         if isinstance(event, RunStarted):
-            wall, cpu = time.perf_counter(), time.process_time()
+            wall, cpu, saved = time.perf_counter(), time.process_time(), saving
             samples = event.n_train * epochs
-        elif isinstance(event, RunEnded):
+        elif isinstance(event, RunEnded):  # yielded after the run's last save
             wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
-    return samples / wall, samples / cpu
+            saved = saving - saved
+    recorder.SessionRecorder.save = save  # type: ignore[method-assign]
+    return samples / wall, samples / cpu, saved / wall
 
 
 def main() -> None:
@@ -113,7 +129,7 @@ def main() -> None:
     }
     with tempfile.TemporaryDirectory() as tmp:
         save_costs(Path(tmp))
-        speeds: dict[str, list[tuple[float, float]]] = {name: [] for name in intervals}
+        speeds: dict[str, list[tuple[float, float, float]]] = {name: [] for name in intervals}
         names = list(intervals)
         for r in range(args.rounds):
             for name in names[r % 3 :] + names[: r % 3]:
@@ -128,7 +144,8 @@ def main() -> None:
             shares = [s[k] / b[k] for s, b in zip(speeds[name], base, strict=True)]
             median = statistics.median(s[k] for s in speeds[name])
             line += f"  {unit} {median:5.0f}: {min(shares):.3f} / {statistics.median(shares):.3f}"
-        print(line)
+        saving = [s[2] for s in speeds[name]]
+        print(f"{line}  saving {statistics.median(saving):.2%} (max {max(saving):.2%})")
 
 
 if __name__ == "__main__":
