@@ -24,7 +24,8 @@ LOAD_SLACK = 1.0  # load average above cores + this: more runnable work than cor
 # While a run trains it is saved every LIVE_SAVE_SECONDS (a watcher's view then moves within a few
 # seconds, however long an epoch), less often if saving would take more than MAX_SAVE_SHARE of
 # the time (a slow disk slows the view, not the training), and at least every HEARTBEAT_SECONDS.
-# benchmarks/live_saves.py measures what it costs training.
+# benchmarks/live_saves.py: at batch 1 on a busy 2-core machine, saving took 0.56% of a run's
+# wall time at 2 s (0.16% with only the per-epoch saves), 3.5% at every 0.25 s progress report.
 LIVE_SAVE_SECONDS = 2.0
 MAX_SAVE_SHARE = 0.01
 
