@@ -314,3 +314,18 @@ async def test_compare_reads_the_folder_again_while_it_changes(tmp_path, monkeyp
         assert len(app.screen.sessions) == 1
         save_model(make_session(16, minutes=1), folder / "b.json")  # another process's new run
         await wait_until(pilot, lambda: len(app.screen.sessions) == 2, timeout=30)
+
+
+def test_a_folder_that_goes_away_is_named_and_watched_again(tmp_path):
+    from tui_lab.app.watch_folder import FolderWatcher
+
+    folder = tmp_path / "runs"
+    folder.mkdir()
+    save_model(make_session(8), folder / "a.json")
+    watcher = FolderWatcher(folder)
+    assert watcher.look(print).sessions == 1
+    moved = folder.rename(tmp_path / "elsewhere")
+    view = watcher.look(print)
+    assert "runs: cannot read: No such file or directory" in view.warnings[folder]
+    moved.rename(folder)
+    assert watcher.look(print).warnings == {}

@@ -70,17 +70,20 @@ class FolderSnapshot:
         """Plans and sessions new or changed since last read, newest first (the newest sweep's
         files come first); files gone are forgotten."""
         found: dict[Path, tuple[int, int]] = {}
-        with os.scandir(self.folder) as entries:
-            for entry in entries:
-                if entry.name.startswith(".") or not entry.name.endswith(
-                    (SESSION_SUFFIX, PLAN_SUFFIX)
-                ):
-                    continue
-                try:
-                    stat = entry.stat()
-                except OSError:  # removed meanwhile
-                    continue
-                found[Path(entry.path)] = (stat.st_mtime_ns, stat.st_size)
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError as error:  # removed, unmounted, permissions changed: say so, keep looking
+            self.warnings[self.folder] = f"{self.folder}: cannot read: {error.strerror or error}"
+            return []
+        self.warnings.pop(self.folder, None)
+        for entry in entries:
+            if entry.name.startswith(".") or not entry.name.endswith((SESSION_SUFFIX, PLAN_SUFFIX)):
+                continue
+            try:
+                stat = entry.stat()
+            except OSError:  # removed meanwhile
+                continue
+            found[Path(entry.path)] = (stat.st_mtime_ns, stat.st_size)
         for gone in set(self.stamps) - set(found):
             for table in (self.sessions, self.plans, self.warnings, self.stamps):
                 table.pop(gone, None)  # type: ignore[attr-defined]
