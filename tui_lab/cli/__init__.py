@@ -9,6 +9,8 @@ from typing import Any
 
 COMMANDS = {
     "compare": "compare sessions: the batch-size experiment's table",
+    "watch": "follow a sweep another process writes into a folder, live (read-only)",
+    "serve": "serve the app to a web browser (localhost; reach it through an SSH tunnel)",
     "schema": "print the JSON Schema of presets or sessions",
     "devices": "list the compute devices",
     "find-batch": "largest batch that fits in memory, and throughput per size",

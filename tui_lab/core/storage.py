@@ -38,8 +38,10 @@ from tui_lab.schema import (
     TrainPreset,
 )
 from tui_lab.schema.user import with_base
+from tui_lab.schema.plan import SweepPlan
 
 SESSION_GLOB = "*.json"
+PLAN_ADAPTER = TypeAdapter(SweepPlan)
 TMP_SUFFIX = ".tmp"
 # A pid has at most 10 digits: a longer run of digits is a name bslab did not write.
 TMP_NAME = re.compile(r"\..+\.(?P<pid>[1-9]\d{0,9})-[0-9a-f]{8}\.tmp")
@@ -367,6 +369,11 @@ def settle_status(session: Session, now: datetime | None = None) -> Session:
         session.status = "stopped"
         session.message = "its process ended without saving (killed?)"
     return session
+
+
+def load_plan(path: Path) -> SweepPlan:
+    """A sweep's plan (the runs it will train), as the sweep saved it beside its sessions."""
+    return _load(PLAN_ADAPTER, path, MAX_SESSION_BYTES)
 
 
 def load_session(path: Path) -> Session:

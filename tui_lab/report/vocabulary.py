@@ -10,6 +10,7 @@ STATUS_STYLES = {
     "running": "bold",
     "completed": "bold green",
     "interrupted": "bold yellow",
+    "stale": "yellow",  # in bslab watch: running, but its writer has not saved for a while
     "stopped": "yellow",  # saved as running, but its process is gone (killed) or silent
     "diverged": "bold red",
     "out_of_memory": "bold magenta",

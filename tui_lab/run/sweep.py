@@ -22,7 +22,7 @@ from tui_lab.run.events import Event, RunEnded, RunStarted, SessionSaved, SweepE
 from tui_lab.run.executor import Executor, InlineExecutor, RunTask, SweepControl
 from tui_lab.run.policy import plan_tasks
 from tui_lab.run.process_pool import LocalProcesses, capacity
-from tui_lab.run.recorder import SessionRecorder
+from tui_lab.run.recorder import SessionRecorder, save_plan
 from tui_lab.run.train_steps import graph_plan
 from tui_lab.schema import CheckedModel, ExecutorSettings, ModelName, RunConfig, Status, TrainPreset
 
@@ -199,6 +199,7 @@ def run_sweep(
     """
     control = control or SweepControl()
     executor = executor or prepared.executor
+    save_plan(prepared.out_dir, prepared.preset.name, prepared.runs)  # for `bslab watch`
     yield SweepStarted(prepared.preset.name, prepared.runs)
     runs = prepared.runs
     planned = plan_tasks(runs, executor.slots(runs))

@@ -1,0 +1,32 @@
+"""A sweep's plan: the runs it will train, saved beside their sessions when it starts.
+
+Sessions appear one by one as runs start; the plan lets a reader of the folder (``bslab watch``)
+show the runs not started yet and the sweep's progress and ETA. Its file name does not end in
+``.json``, so that readers of sessions pass it by.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+
+from pydantic import Field, PositiveInt
+
+from tui_lab.schema.common import SCHEMA_VERSION, StrictModel
+from tui_lab.schema.train import RunConfig
+
+PLAN_SUFFIX = ".sweep"
+MAX_PLANNED_RUNS = 100_000  # far beyond any sweep (a grid of 64 × 64 × seeds × lrs)
+
+
+class SweepPlan(StrictModel):
+    schema_version: Literal[1] = SCHEMA_VERSION
+    kind: Literal["sweep_plan"] = "sweep_plan"
+    id: Annotated[str, Field(min_length=1, max_length=64)] = Field(
+        description="The sweep's id: each run's group_id starts with it and a '/'."
+    )
+    preset_name: str
+    created: datetime
+    host: str
+    pid: PositiveInt = Field(description="The process that drives the sweep, on host.")
+    runs: list[RunConfig] = Field(max_length=MAX_PLANNED_RUNS)
