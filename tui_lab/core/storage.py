@@ -37,8 +37,8 @@ from tui_lab.schema import (
     Session,
     TrainPreset,
 )
-from tui_lab.schema.user import with_base
 from tui_lab.schema.plan import SweepPlan
+from tui_lab.schema.user import with_base
 
 SESSION_GLOB = "*.json"
 PLAN_ADAPTER = TypeAdapter(SweepPlan)
