@@ -52,7 +52,18 @@ def sessions_of(preset, out):
             "trajectory": {"enabled": False},
             "noise_scale": {"enabled": True},
         },
-        # the same on a GPU (grouped cuDNN convolutions against plain ones)
+        # the stacked step from static buffers, as captured in a CUDA graph (here run eagerly:
+        # the device-side position, K permutations, the partial last batch)
+        {
+            "model": "lenet5",
+            "optimizer": {"name": "sgd", "lr": [0.05, 0.1], "momentum": 0.9},
+            "replicates": 2,
+            "batch_sizes": [48],
+            "trajectory": {"enabled": False},
+            "noise_scale": {"enabled": True},
+            "static_buffers": True,
+        },
+        # the same on a GPU (grouped cuDNN convolutions against plain ones, graph-captured)
         pytest.param(
             {
                 "model": "lenet5",
@@ -65,9 +76,12 @@ def sessions_of(preset, out):
             marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA"),
         ),
     ],
-    ids=["mlp-momentum-lr-grid", "lenet-adam-warmup", "lenet-cuda"],
+    ids=["mlp-momentum-lr-grid", "lenet-adam-warmup", "lenet-static-buffers", "lenet-cuda"],
 )
 def test_stacked_seeds_match_seeds_trained_one_by_one(tmp_path, monkeypatch, changes):
+    changes = dict(changes)
+    if changes.pop("static_buffers", False):
+        monkeypatch.setattr("tui_lab.run.train_steps.graph_plan", lambda c: ("cuda_graph", "test"))
     # TF32 would round both sides differently; in full fp32 only summation order differs
     monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
     monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)

@@ -18,7 +18,7 @@ as a module and as a vector, and ``evaluate`` each replica's loss and accuracy o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import torch
@@ -45,7 +45,11 @@ CAPTURE_SAFE = {"sgd", "momentum", "nesterov"} | CAPTURABLE
 def step_plan(configs: Sequence[RunConfig]) -> tuple[StepKind, str]:
     """Which kind of step a task uses, and why (the session's environment records both)."""
     if len(configs) > 1:
-        return "stacked", f"{len(configs)} runs trained together as one stacked model"
+        why = f"{len(configs)} runs trained together as one stacked model"
+        graphs, graphs_why = graph_plan(configs[0])  # the runs differ only in seed and lr
+        if graphs == "cuda_graph":
+            return "stacked", f"{why}, its step captured once in a CUDA graph and replayed"
+        return "stacked", f"{why} ({graphs_why})"
     return graph_plan(configs[0])
 
 
@@ -136,12 +140,42 @@ class EagerSteps:
         self.loss_sum += loss
 
 
-class GraphedSteps(EagerSteps):
-    """Full batches from static buffers, captured in a CUDA graph after a few eager steps.
+class CapturedStep:
+    """A step body run eagerly for WARMUP_STEPS (on a side stream, as capture requires), then
+    captured once in a CUDA graph and replayed. On a CPU the body simply runs every time, which
+    is how the static-buffer arithmetic around it is tested without a GPU."""
 
-    On a CPU nothing is captured and the same static-buffer step runs eagerly, which is how the
-    buffer arithmetic is tested without a GPU.
-    """
+    def __init__(self, body: Callable[[], None], optimizer: torch.optim.Optimizer, device) -> None:  # type: ignore[no-untyped-def]
+        self.body, self.optimizer = body, optimizer
+        self.capture = torch.device(device).type == "cuda"
+        self.graph: torch.cuda.CUDAGraph | None = None
+        self.eager_steps = 0
+
+    def __call__(self) -> None:
+        if self.graph is not None:
+            self.graph.replay()
+            return
+        # Grads set to None: backward writes them afresh (inside the capture: in its pool).
+        self.optimizer.zero_grad(set_to_none=True)
+        if not self.capture:
+            self.body()
+        elif self.eager_steps < WARMUP_STEPS:
+            side = torch.cuda.Stream()
+            side.wait_stream(torch.cuda.current_stream())
+            with torch.cuda.stream(side):
+                self.body()
+            torch.cuda.current_stream().wait_stream(side)
+            self.eager_steps += 1
+        else:
+            graph = torch.cuda.CUDAGraph()
+            with torch.cuda.graph(graph):
+                self.body()
+            self.graph = graph
+            graph.replay()  # capturing records the step without running it
+
+
+class GraphedSteps(EagerSteps):
+    """Full batches from static buffers, captured in a CUDA graph after a few eager steps."""
 
     kind: StepKind = "cuda_graph"
 
@@ -159,9 +193,7 @@ class GraphedSteps(EagerSteps):
         self.position = torch.zeros((), dtype=torch.int64, device=device)
         self.offsets = torch.arange(batch, device=device)
         self.full_steps = len(y) // batch
-        self.capture = device.type == "cuda"
-        self.graph: torch.cuda.CUDAGraph | None = None
-        self.eager_steps = 0
+        self.captured = CapturedStep(self._graphed_body, optimizer, device)
 
     def begin_epoch(self, orders: Tensor) -> None:
         self.order.copy_(orders[0])  # same buffer, same address: the graph reads it
@@ -173,45 +205,16 @@ class GraphedSteps(EagerSteps):
             idx = self.order[i * self.batch :]
             self._take(self.x[idx], self.y[idx])
             return
-        if self.graph is not None:
-            self.graph.replay()
-        elif not self.capture or self.eager_steps < WARMUP_STEPS:
-            self._warm_up()
-        else:
-            self._capture()
-            self.graph.replay()  # capturing records the step without running it
-
-    def _batch(self) -> tuple[Tensor, Tensor]:
-        idx = self.order.index_select(0, self.position + self.offsets)
-        return self.x.index_select(0, idx), self.y.index_select(0, idx)
+        self.captured()
 
     def _graphed_body(self) -> None:
-        """The captured work; grads were set to None before, so backward writes them afresh."""
-        x, y = self._batch()
+        idx = self.order.index_select(0, self.position + self.offsets)
+        x, y = self.x.index_select(0, idx), self.y.index_select(0, idx)
         loss = F.cross_entropy(self.model(x), y)
         loss.backward()
         self.optimizer.step()
         self.position += self.batch
         self.loss_sum += loss.detach()
-
-    def _warm_up(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        if not self.capture:
-            self._graphed_body()
-            return
-        side = torch.cuda.Stream()
-        side.wait_stream(torch.cuda.current_stream())
-        with torch.cuda.stream(side):
-            self._graphed_body()
-        torch.cuda.current_stream().wait_stream(side)
-        self.eager_steps += 1
-
-    def _capture(self) -> None:
-        self.optimizer.zero_grad(set_to_none=True)
-        graph = torch.cuda.CUDAGraph()
-        with torch.cuda.graph(graph):
-            self._graphed_body()
-        self.graph = graph
 
 
 class StackedSteps:
@@ -222,12 +225,21 @@ class StackedSteps:
 
     kind: StepKind = "stacked"
 
-    def __init__(self, models: Sequence[nn.Module], configs: Sequence[RunConfig], x, y) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self,
+        models: Sequence[nn.Module],
+        configs: Sequence[RunConfig],
+        x: Tensor,
+        y: Tensor,
+        capturable: bool = False,
+    ) -> None:
         self.stack = StackedModel(models)
         self.replicas = len(models)
         self.params = list(self.stack.params.values())
         first = configs[0]
-        self.optimizer = build_optimizer(self.params, first.optimizer, first.lr)
+        self.optimizer = build_optimizer(
+            self.params, first.optimizer, first.lr, capturable=capturable
+        )
         self.ratios = torch.tensor([c.lr / first.lr for c in configs], device=x.device)
         self.scaled = bool((self.ratios != 1).any())
         self.x, self.y, self.batch = x, y, first.batch_size
@@ -239,8 +251,11 @@ class StackedSteps:
         self.loss_sum.zero_()
 
     def step(self, i: int) -> None:
-        idx = self.orders[:, i * self.batch : (i + 1) * self.batch]
         self.optimizer.zero_grad(set_to_none=True)
+        self._take(self.orders[:, i * self.batch : (i + 1) * self.batch])
+
+    def _take(self, idx: Tensor) -> None:
+        """One step of every replica, replica k on samples ``idx[k]``."""
         loss = replica_losses(self.stack.logits(self.x[idx]), self.y[idx])
         loss.sum().backward()
         before = [p.detach().clone() for p in self.params] if self.scaled else []
@@ -274,6 +289,38 @@ class StackedSteps:
         return losses, accuracies
 
 
+class GraphedStackedSteps(StackedSteps):
+    """The stacked step from static buffers (K permutations, a device-side position), captured
+    in a CUDA graph: a stack's vmap-ed step launches several times the kernels of a run alone,
+    so on a GPU it is launch-bound unless replayed as one graph (benchmarks/seeds.py)."""
+
+    def __init__(
+        self, models: Sequence[nn.Module], configs: Sequence[RunConfig], x: Tensor, y: Tensor
+    ) -> None:
+        super().__init__(models, configs, x, y, capturable=True)
+        device = x.device
+        self.orders = torch.zeros(self.replicas, len(y), dtype=torch.int64, device=device)
+        self.position = torch.zeros((), dtype=torch.int64, device=device)
+        self.offsets = torch.arange(self.batch, device=device)
+        self.full_steps = len(y) // self.batch
+        self.captured = CapturedStep(self._graphed_body, self.optimizer, device)
+
+    def begin_epoch(self, orders: Tensor) -> None:
+        self.orders.copy_(orders)  # same buffer, same address: the graph reads it
+        self.position.zero_()
+        self.loss_sum.zero_()
+
+    def step(self, i: int) -> None:
+        if i >= self.full_steps:  # the last, partial batch: taken eagerly
+            super().step(i)
+            return
+        self.captured()
+
+    def _graphed_body(self) -> None:
+        self._take(self.orders.index_select(1, self.position + self.offsets))
+        self.position += self.batch
+
+
 Steps = EagerSteps | StackedSteps
 
 
@@ -282,7 +329,8 @@ def train_steps(
 ) -> Steps:
     """The step-taker for the plan's kind, with its optimizer."""
     if kind == "stacked":
-        return StackedSteps(models, configs, x, y)
+        graphed = graph_plan(configs[0])[0] == "cuda_graph"
+        return (GraphedStackedSteps if graphed else StackedSteps)(models, configs, x, y)
     (model,), (config,) = models, configs
     optimizer = build_optimizer(
         model.parameters(), config.optimizer, config.lr, capturable=kind == "cuda_graph"
