@@ -68,7 +68,7 @@ def test_auto_fills_the_cores_and_starts_the_longest_runs_first(monkeypatch):
 def test_several_small_batch_runs_share_each_gpu_of_the_box(monkeypatch):
     monkeypatch.setattr(process_pool, "available_cores", lambda: 16)
     monkeypatch.setattr(process_pool, "sweep_devices", lambda d: ["cuda:0", "cuda:1"])
-    small = [run_config(8).updated(device="cuda") for _ in range(10)]
+    small = [run_config(8).updated(device="cuda") for _ in range(2 * process_pool.GPU_SHARE + 2)]
     room = capacity(small, "auto")
     placed = [room.place(c, process_pool.need(c, 16)) for c in small]
     devices = [p[0] if p else None for p in placed]

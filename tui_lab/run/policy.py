@@ -81,8 +81,9 @@ def cpu_threads(config: RunConfig) -> int:
 # --- runs at once (benchmarks/sweep.py, benchmarks/gpu_throughput.py) --------------------------
 
 # Small-batch runs sharing one GPU: each keeps a CPU core busy launching kernels, and the GPU
-# interleaves their small kernels.
-GPU_SHARE = 4
+# interleaves their small kernels. Batch-8 LeNet-5 runs on an H200 gave 2.7x one run's samples/s
+# with 4 at once and 5.2x with 8 (benchmarks/gpu_throughput.py section 3, 2026-12-04).
+GPU_SHARE = 8
 # From this batch size a run's kernels fill a GPU by themselves.
 GPU_LARGE_BATCH = 1024
 # What one optimizer step costs on top of its samples, in samples (order of magnitude: a
@@ -127,18 +128,30 @@ CPU_STACK_COST = {
     "lenet5": {1: 0.50, 2: 0.52, 4: 0.55, 8: 0.60, 16: 0.72, 32: 0.82, 64: 1.0},
     "mlp": {1: 1.25},
 }
-# On CUDA a small-batch step is launch-bound: a stack costs about one run's step until its
-# samples a step fill the GPU, about this many (benchmarks/seeds.py --device cuda).
-CUDA_STACK_MAX_SAMPLES = 8192
+# On CUDA, a run alone replays its step from a CUDA graph (about 0.12-0.33 ms at batch 1-128 on
+# an H200), while an eager stack launches several times its kernels: 8 stacked LeNet-5 seeds
+# took 19.3x one seed's time at batch 1, 19.2x at 4, 17.5x at 16, 13.4x at 64, 10.9x at 256 and
+# 6.4x at 1024 (benchmarks/seeds.py --device cuda, NVIDIA H200, 2026-12-04, medians of 3).
+# Per replica, by batch size as above; past the last key the last cost holds.
+CUDA_STACK_COST = {1: 2.42, 4: 2.40, 16: 2.18, 64: 1.68, 256: 1.36, 1024: 0.80}
+# A stack's step can be captured in a CUDA graph too (train_steps.GraphedStackedSteps), but that
+# has not been measured on a GPU yet (benchmarks/seeds.py --device cuda measures it): until then
+# it is taken only when a preset asks for cuda_graphs "on", and the table above stands.
+CAPTURE_STACKS_BY_DEFAULT = False
+
+
+def _by_batch(table: dict[int, float], batch_size: int) -> float:
+    """The entry of the largest key not above ``batch_size`` (the first below the first key)."""
+    below = [cost for batch, cost in sorted(table.items()) if batch <= batch_size]
+    return below[-1] if below else next(iter(table.values()))
 
 
 def stacked_cost(device_type: str, model: str, batch_size: int, replicas: int) -> float:
     """The wall time of a stack of ``replicas`` runs, in units of one of them trained alone."""
     if device_type == "cuda":
-        return max(1.0, replicas * batch_size / CUDA_STACK_MAX_SAMPLES)
+        return replicas * _by_batch(CUDA_STACK_COST, batch_size)
     table = CPU_STACK_COST.get(model, {1: 1.25})
-    per_replica = next((c for b, c in sorted(table.items(), reverse=True) if b <= batch_size), 1.0)
-    return per_replica * replicas
+    return replicas * _by_batch(table, batch_size)
 
 
 def stacking_pays(

@@ -28,7 +28,7 @@ from torch import Tensor, nn
 from tui_lab.core import evaluation
 from tui_lab.core.optimizers import build_optimizer
 from tui_lab.core.weights import flat_parameters
-from tui_lab.run.policy import EVAL_CHUNK
+from tui_lab.run.policy import CAPTURE_STACKS_BY_DEFAULT, EVAL_CHUNK
 from tui_lab.run.stacked import StackedModel, replica_losses
 from tui_lab.schema import RunConfig
 
@@ -46,11 +46,20 @@ def step_plan(configs: Sequence[RunConfig]) -> tuple[StepKind, str]:
     """Which kind of step a task uses, and why (the session's environment records both)."""
     if len(configs) > 1:
         why = f"{len(configs)} runs trained together as one stacked model"
-        graphs, graphs_why = graph_plan(configs[0])  # the runs differ only in seed and lr
+        graphs, graphs_why = stack_graph_plan(configs[0])  # the runs differ only in seed and lr
         if graphs == "cuda_graph":
             return "stacked", f"{why}, its step captured once in a CUDA graph and replayed"
         return "stacked", f"{why} ({graphs_why})"
     return graph_plan(configs[0])
+
+
+def stack_graph_plan(config: RunConfig) -> tuple[StepKind, str]:
+    """Whether a stack's step is captured: as a run's would be, but (until measured on a GPU,
+    see policy.CAPTURE_STACKS_BY_DEFAULT) only where the preset asks for cuda_graphs "on"."""
+    kind, why = graph_plan(config)
+    if kind == "cuda_graph" and config.cuda_graphs == "auto" and not CAPTURE_STACKS_BY_DEFAULT:
+        return "eager", 'stacked steps are captured only with cuda_graphs "on"'
+    return kind, why
 
 
 def graph_plan(config: RunConfig) -> tuple[StepKind, str]:
@@ -329,7 +338,7 @@ def train_steps(
 ) -> Steps:
     """The step-taker for the plan's kind, with its optimizer."""
     if kind == "stacked":
-        graphed = graph_plan(configs[0])[0] == "cuda_graph"
+        graphed = stack_graph_plan(configs[0])[0] == "cuda_graph"
         return (GraphedStackedSteps if graphed else StackedSteps)(models, configs, x, y)
     (model,), (config,) = models, configs
     optimizer = build_optimizer(
