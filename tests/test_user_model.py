@@ -22,8 +22,8 @@ from tui_lab.errors import BadInput
 from tui_lab.report.scaling import scaling_groups
 from tui_lab.run.events import SessionSaved
 from tui_lab.run.executor import InlineExecutor
+from tui_lab.run.policy import plan_tasks
 from tui_lab.run.process_pool import LocalProcesses
-from tui_lab.run.stacked import plan_tasks
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import CheckedModel, UserData, UserModel
 

@@ -16,7 +16,7 @@ import socket
 import sys
 from collections.abc import Sequence
 
-from tui_lab.cli import COMMANDS
+from tui_lab.cli import COMMANDS, command_parser
 from tui_lab.errors import BadInput
 
 DEFAULT_HOST = "127.0.0.1"
@@ -31,7 +31,7 @@ SSH tunnel:  ssh -L {port}:127.0.0.1:{port} THIS-MACHINE
 
 
 def serve_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab serve",
         description="Serve the bslab app to a web browser (textual-serve). Each browser tab "
         "runs `bslab APP ARGS`: a preset and the app's flags, or `watch DIR`.",

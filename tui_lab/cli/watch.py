@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 from collections.abc import Sequence
 from pathlib import Path
 
+from tui_lab.cli import command_parser
 from tui_lab.errors import BadInput
 from tui_lab.settings import SESSIONS_DIR
 
 
 def main(argv: Sequence[str]) -> int:
-    parser = argparse.ArgumentParser(
+    parser = command_parser(
         prog="bslab watch",
         description="Watch the sweep that another process (a headless run, the app, a Ray "
         "cluster) writes into a sessions folder: its runs as they start, their live curves, "

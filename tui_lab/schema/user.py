@@ -11,9 +11,9 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field, JsonValue, NonNegativeInt, model_validator
+from pydantic import ConfigDict, Field, JsonValue, model_validator
 
-from tui_lab.schema.common import StrictModel
+from tui_lab.schema.common import NonNegativeInt, StrictModel
 
 IDENTIFIER = r"^[A-Za-z_][A-Za-z0-9_]*$"
 DOTTED = r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$"
