@@ -14,7 +14,8 @@ STATUS_STYLES = {
     "diverged": "bold red",
     "out_of_memory": "bold magenta",
     "failed": "bold red",
-    "did_not_learn": "bold red",  # completed, but at chance accuracy (see comparison.status_key)
+    "did_not_learn": "bold red",  # completed, never above chance accuracy (comparison.status_key)
+    "collapsed": "bold red",  # completed at chance accuracy after learning first
 }
 
 
