@@ -9,6 +9,7 @@ training reports.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from typing import ClassVar
 
 from textual import on
@@ -43,6 +44,7 @@ from tui_lab.app.worker import (
     WorkerMode,
 )
 from tui_lab.report.comparison import noise_interval_text, noise_verdict
+from tui_lab.report.vocabulary import status_word
 from tui_lab.run.events import RunStarted
 
 REFRESH_SECONDS = 0.5  # progress, table and the critical batch line: twice a second
@@ -172,6 +174,22 @@ class TrainScreen(Screen):
         return (
             f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
             f"{self.runner.request.out_dir}/ · F4 compares them"
+        )
+
+    @property
+    def saved_text(self) -> str | None:
+        """What this app's sweep left on disk, for the terminal once the app has gone: 'Saved 3
+        runs in sessions/ (2 completed, 1 interrupted).' None if nothing was started."""
+        if self.runner is None:
+            return None
+        statuses = Counter(run.status for run in self.sweep.runs if run.session is not None)
+        saved = sum(statuses.values())
+        if not saved:
+            return f"No run saved in {self.runner.request.out_dir}/."
+        parts = ", ".join(f"{n} {status_word(status)}" for status, n in statuses.items())
+        return (
+            f"Saved {saved} run{'s' * (saved != 1)} in {self.runner.request.out_dir}/ ({parts}); "
+            f"bslab compare {self.runner.request.out_dir} shows them."
         )
 
     def _refresh_if_dirty(self) -> None:
