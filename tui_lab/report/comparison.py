@@ -263,7 +263,8 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
     rules = lr_rule_text(rows)
     table = Table(
         title=title,
-        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
+        caption="s/ep: training seconds per epoch; ×time: s/ep over the fastest's (1.00)\n"
+        f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
         + ("★ fastest to the target" if accurate is None else STAR_NOTE)
         + (CONTENDED_NOTE if any(contended(r.session) for r in rows) else "")
         + (f"\nlr as run: {rules}" if rules else "")

@@ -109,6 +109,7 @@ def seeds_table(groups: list[SeedGroup], title: str = "Batch-size comparison") -
         f"mean±sd over {'/'.join(map(str, seeds))} seeds; →t: seeds that reached "
         f"{target_text} validation accuracy",
         "ep→t: median epochs to target (range); s→t: training seconds to it",
+        "s/ep: training seconds per epoch",
         "★ fastest to the target" if accurate is None else f"{STAR_NOTE} (means)",
     ]
     stacked = sorted({_batch_label(g) for g in groups if g.sessions[0].stacked > 1}, key=len)

@@ -24,9 +24,11 @@ from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
 from tui_lab.app.widgets.curves import (
+    NO_FOCUS,
     NO_SEEDS,
     CurvesChart,
     RunColors,
+    cycle_focus,
     next_x_axis,
     toggle_seed_view,
 )
@@ -69,6 +71,13 @@ class TrainScreen(Screen):
             "toggle_seeds",
             "Seeds",
             tooltip="seeds of one configuration: their mean and min–max band, or every seed",
+        ),
+        Binding(
+            "f",
+            "cycle_focus",
+            "Focus",
+            tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
+            show=False,  # F1 and the palette list it; a crowded chart's legend names it
         ),
         Binding(
             "n",
@@ -251,6 +260,10 @@ class TrainScreen(Screen):
             self.notify(
                 NO_SEEDS if sessions else "e switches seeds' mean and each seed: no runs yet"
             )
+
+    def action_cycle_focus(self) -> None:
+        said = cycle_focus(self.query(CurvesChart), self.sweep.sessions())
+        self.notify(said or NO_FOCUS)
 
     def action_skip_run(self) -> None:
         """Asks first: the run is cut short (saved as interrupted), the sweep goes on. With
