@@ -40,7 +40,7 @@ from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import NO_SEEDS, CurvesChart
+from tui_lab.app.widgets.curves import NO_FOCUS, NO_SEEDS, CurvesChart
 from tui_lab.app.worker import SweepEvents
 from tui_lab.schema import TrainPreset
 
@@ -48,8 +48,8 @@ from tui_lab.schema import TrainPreset
 # and every other one too).
 KEYS: dict[type[Screen], set[str]] = {
     SetupScreen: {"ctrl+r", "ctrl+o", "ctrl+s", "ctrl+f"},
-    TrainScreen: {"x", "w", "b", "e", "n", "c", "m"},
-    CompareScreen: {"x", "v", "w", "e", "k", "g", "m", "a", "o", "r", "p", "escape"},
+    TrainScreen: {"x", "w", "b", "e", "f", "n", "c", "m"},
+    CompareScreen: {"x", "v", "w", "e", "f", "k", "g", "m", "a", "o", "r", "p", "escape"},
     ParaboloidScreen: {
         *map(str, range(1, 10)),
         "b",
@@ -201,6 +201,9 @@ def test_train_keys_while_training(tmp_path: Path, monkeypatch):
             await pilot.pause(0.2)
             assert [note.message for note in app._notifications][-1:] == [NO_SEEDS]
             assert screen.query_one("#loss-chart").by_group  # nothing to switch
+            await pilot.press("f")  # only batch 8 has started: nothing to narrow, it says so
+            await pilot.pause(0.2)
+            assert [note.message for note in app._notifications][-1] == NO_FOCUS
             app.train_screen.query_one("#loss-chart").focus()
             await pilot.press("m")
             assert screen.maximized is not None
@@ -237,8 +240,9 @@ def test_compare_keys(sessions_dir: Path):
         app = BslabApp(compare_paths=[sessions_dir])
         async with app.run_test(size=(80, 24)) as pilot:
             await settle(pilot)
-            for key in ("x", "v", "v", "w", "e", "p", "p", "a", "a", "a"):
+            for key in ("x", "v", "v", "w", "e", "f", "p", "p", "a", "a", "a"):
                 await shows_an_effect(pilot, key)
+            assert app.screen.query_one("#loss-chart").only.startswith("b=")
             await shows_an_effect(pilot, "k")  # nothing ticked: it says what k needs
             await shows_an_effect(pilot, "g")  # and what g needs
             await pilot.press("a")

@@ -27,7 +27,7 @@ def test_headless_writes_one_session_per_run_and_prints_the_table(tmp_path, tiny
     sessions = [load_session(f) for f in files]
     assert {s.status for s in sessions} == {"completed"}
     assert {s.config.batch_size for s in sessions} == {32, 160}
-    assert "s/ep" in out and "×fast" in out and "ep→t" in out
+    assert "s/ep" in out and "×time" in out and "ep→t" in out
 
 
 def test_the_headless_summary_fits_80_columns_when_piped(tmp_path, capsys, monkeypatch):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -10,6 +11,7 @@ import torch
 from factories import run_cli, write
 
 from tui_lab.analysis import batch_finder
+from tui_lab.run import recorder
 from tui_lab.schema.analysis import BatchFinderResult
 
 
@@ -47,6 +49,21 @@ def test_find_batch_survives_running_out_of_memory(preset_file, capsys, monkeypa
     assert code == 0
     assert out.count("out of memory") >= 3  # 32, 28, 26, 25 failed; the search went on
     assert "Largest batch that fits on cpu: 24 (25 ran out of memory)" in out
+
+
+@pytest.mark.parametrize("load", [0.5, 99.0])
+def test_find_batch_flags_throughput_measured_on_a_busy_machine(
+    preset_file, capsys, monkeypatch, load
+):
+    """The machine's load decides (the CPU-share rule is switched off: this machine is shared)."""
+    monkeypatch.setattr(recorder, "load_average", lambda: load)
+    monkeypatch.setattr(recorder, "MIN_CPU_SHARE", 0.0)
+    code, out = run_cli(capsys, "find-batch", str(preset_file), "--batch-size-cap", "4")
+    assert code == 0
+    busy = load > 2
+    assert ("~ timed on a busy machine" in out) == busy
+    rows = [line.split() for line in out.splitlines() if re.match(r"\s+[124]\s+\d", line)]
+    assert len(rows) == 3 and all(row[2].endswith("~") == busy for row in rows)
 
 
 def test_find_batch_on_a_missing_device_exits_2(preset_file, capsys):

@@ -190,3 +190,25 @@ def test_the_sharper_of_two_minima_is_named() -> None:
     assert sharpness_lines(interp)[-1].startswith(
         "  → b sits in the sharper minimum: its loss rises 4×"
     )
+
+
+def test_no_sharpness_is_read_off_a_line_not_measured_either_side() -> None:
+    alphas = [0.0, 0.45, 1.0, 2.0]  # nothing at -0.5 or 1.5; 0.45 is near 0.5, not at it
+    losses = [0.1, 0.3, 0.1, 2.1]
+    interp = Interpolation(
+        session_a="a",
+        session_b="b",
+        label_a="sgd b=8",
+        label_b="sgd b=full",
+        alphas=alphas,
+        train_loss=losses,
+        train_accuracy=[0.9] * 4,
+        val_loss=losses,
+        val_accuracy=[0.9] * 4,
+        train_samples=10,
+        val_samples=10,
+    )
+    text = "\n".join(sharpness_lines(interp))
+    assert "a = sgd b=8: not measured at α=-0.5, 0.5" in text
+    assert "b = sgd b=full: not measured at α=0.5, 1.5" in text
+    assert "sharper minimum" not in text

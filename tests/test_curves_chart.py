@@ -12,15 +12,19 @@ from factories import make_session
 from textual.app import App, ComposeResult
 
 from tui_lab.app.widgets.curves import (
+    MAX_CURVES,
     MAX_POINTS,
     REDRAW_INTERVAL,
     CurvesChart,
+    cycle_focus,
     downsample,
+    focus_choices,
     next_x_axis,
     seed_band,
     smooth,
 )
 from tui_lab.report.plotting import log_ticks
+from tui_lab.report.vocabulary import lr_text
 
 SWEEP = [
     make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged"),
@@ -171,3 +175,45 @@ async def _seeds_draw_as_mean_and_band():
         accuracy.by_group = False
         labels = [s.label for s in accuracy.series()]
         assert labels == ["sgd b=32 s=0", "sgd b=32 s=1", "sgd b=32 s=2", "sgd b=256"]
+
+
+def test_a_crowded_chart_always_draws_the_run_in_progress_and_f_focuses_it():
+    asyncio.run(_crowded_chart())
+
+
+async def _crowded_chart():
+    """40 batch sizes (a sweep of 100+ runs with seeds is as crowded): only 24 lines are drawn,
+    the running run among them though it comes last; f narrows to one batch size at a time."""
+    sessions = [make_session(b, points=20) for b in range(1, 40)]
+    sessions.append(make_session(64, points=20, status="running"))
+    app = ChartApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        loss = app.query_one("#loss", CurvesChart)
+        loss.update_sessions(sessions)
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        labels = [s.label for s in loss.series() if not s.faint]
+        assert len(labels) == MAX_CURVES
+        assert labels[-1] == "sgd b=64" and labels[0] == "sgd b=1"  # b=64 is running
+        assert "24 of 40 configurations, running ones first" in str(loss.border_subtitle)
+        choices = focus_choices(sessions)
+        assert choices[:3] == ["b=1", "b=2", "b=3"] and "sgd" not in choices  # one optimizer
+        assert cycle_focus(app.query(CurvesChart), sessions) == "charts: only b=1 (f: next)"
+        await pilot.pause(REDRAW_INTERVAL + 0.1)
+        assert [s.label for s in loss.series() if not s.faint] == ["sgd b=1"]
+        assert "only b=1" in str(loss.border_title)
+        for _ in range(len(choices)):
+            said = cycle_focus(app.query(CurvesChart), sessions)
+        assert said == "charts: every run" and loss.only == ""
+        assert cycle_focus(app.query(CurvesChart), sessions[:1]) is None  # nothing to narrow
+
+
+def test_learning_rates_keep_their_significant_digits():
+    assert [lr_text(v) for v in (0.1, 0.05, 0.0125, 0.00625, 0.000625, 1e-4, 0.0)] == [
+        "0.1",
+        "0.05",
+        "0.0125",
+        "6.25e-3",
+        "6.25e-4",
+        "1e-4",
+        "0",
+    ]

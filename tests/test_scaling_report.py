@@ -148,3 +148,21 @@ def test_unstable_or_too_large_noise_scales_are_said_so():
     assert noise_verdict(too_big, n_train=1000) == "exceeds the training set (1,000)"
     assert noise_interval_text(noise_point(1, 120, b_low=90, b_high=160)) == "120 (90–160)"
     assert noise_interval_text(noise_point(1, 120, b_low=40, b_high=None)) == "120 (40–∞)"
+
+
+def test_a_noise_scale_far_from_the_fitted_critical_batch_says_why_and_which_to_trust():
+    sessions = sweep()
+    group = scaling_groups(sessions)[0]
+    assert group.fit is not None and group.fit.b_crit is not None
+    b_noise = 5 * group.fit.b_crit  # more than 2× apart
+    for session in sessions[1:4]:
+        epoch = session.summary.epochs_to_target
+        session.noise_scale = [noise_point(epoch, b_noise, at_target=True)]
+    lines = analysis_lines(scaling_groups(sessions)[0])
+    console = Console(width=80, record=True)
+    for line in lines:
+        console.print(line)  # wrapped by words, as bslab prints it
+    assert max(len(line.rstrip()) for line in console.export_text().splitlines()) <= 80
+    text = " ".join(" ".join(lines).split())
+    assert "differ by more than 2×" in text
+    assert "why: the fit used one lr at every batch" in text and "trust B_noise more" in text

@@ -178,3 +178,17 @@ def test_mean_and_sd_are_as_precise_as_the_spread_allows_so_cells_are_not_cut():
     assert _mean_sd(Spread((0.975, 0.7, 1.25))) == "1.0±0.3"
     assert _mean_sd(Spread((2.0, 2.0))) == "2.00±0.00"  # no spread: the mean's own digits
     assert _mean_sd(Spread((0.83,))) == "0.830"
+
+
+def test_no_best_lr_is_named_where_no_seed_reached_the_target():
+    sessions = []
+    for s in range(2):
+        sessions += [
+            seeded(8, [0.5, 0.95], seed=s, lr=0.1, best_lr=True, seeds=2),
+            seeded(64, [0.5, 0.6], seed=s, lr=0.1, best_lr=True, seeds=2),
+            seeded(64, [0.5, 0.7], seed=s, lr=0.2, best_lr=True, seeds=2),
+        ]
+    (group,) = scaling_groups(sessions)
+    text = "\n".join(analysis_lines(group))
+    assert "8: 0.1, 64: none reached the target" in text
+    assert "64: 0.2" not in text

@@ -137,3 +137,33 @@ def test_a_run_that_ended_at_chance_did_not_learn():
     assert "did not learn" in console.export_text()
     lines = analysis_lines(scaling_groups([stuck, learning])[0])
     assert any("batch 1 did not learn at lr 0.05" in line for line in lines)
+
+
+def test_a_run_that_learned_then_collapsed_is_not_called_did_not_learn():
+    collapsed = session_from_accuracies(1, [0.5, 0.744, 0.089], seconds=1.0)
+    learning = session_from_accuracies(32, [0.5, 0.95], seconds=1.0)
+    assert collapsed.summary.learned is False
+    console = Console(width=80, record=True)
+    console.print(comparison_table(comparison_rows([collapsed, learning])))
+    text = console.export_text()
+    assert "did not learn" not in text and "collapsed" in text
+    assert "learned to 74.4% (epoch 2), then collapsed to 8.9%" in text
+    lines = analysis_lines(scaling_groups([collapsed, learning])[0])
+    assert not any("did not learn" in line for line in lines)
+    assert any(
+        "batch 1 at lr 0.05 learned to 74.4% (epoch 2), then collapsed to 8.9%" in line
+        for line in lines
+    )
+
+
+def test_no_run_is_most_accurate_when_runs_stopped_at_the_target():
+    sessions = [session_from_accuracies(b, [0.5, 0.91], seconds=1.0) for b in (8, 32)]
+    for session in sessions:
+        session.config = session.config.updated(stop_at_target=True)
+    console = Console(width=80, record=True)
+    console.print(comparison_table(comparison_rows(sessions)))
+    text = console.export_text()
+    assert "most accurate" not in text and "where each run stopped (stop at target)" in text
+    lines = analysis_lines(scaling_groups(sessions)[0])
+    assert not any("optimal in final accuracy" in line for line in lines)
+    assert any("no optimum in final accuracy" in line for line in lines)

@@ -131,3 +131,52 @@ def drain(fd: int) -> None:
     with contextlib.suppress(OSError):
         while os.read(fd, 65536):
             pass
+
+
+@pytest.mark.parametrize("how", ["SIGHUP", "closed terminal"])
+def test_the_app_ends_when_its_terminal_goes_away(tmp_path, tiny_preset, how):
+    """An SSH connection that drops: the app gets SIGHUP, or only finds its pty closed. Either
+    way, within seconds, it saves the run (500 epochs: it cannot end first) as interrupted,
+    exits 129 and leaves no training process behind. Without the fix a closed pty left the app
+    reading end-of-file for ever, or blocked on its dead output thread."""
+    out = tmp_path / "s"
+    master, slave = pty.openpty()
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
+    cmd = [sys.executable, "-m", "tui_lab", str(long_preset(tiny_preset, tmp_path)), "--run"]
+    app = subprocess.Popen(
+        [*cmd, "--out", str(out)],
+        env={**ENV, "TERM": "xterm-256color"},
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=as_at_a_terminal,
+    )
+    os.close(slave)
+    screen = threading.Thread(target=drain, args=(master,), daemon=True)
+    screen.start()
+    try:
+        child = wait_for_an_epoch(out).pid
+        gone = time.monotonic()
+        if how == "SIGHUP":
+            app.send_signal(signal.SIGHUP)
+        else:
+            os.close(master)
+        code = app.wait(timeout=60)
+        app_took = time.monotonic() - gone
+        deadline = time.monotonic() + 30
+        while child is not None and not process_gone(child) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        took = time.monotonic() - gone
+    finally:
+        if app.poll() is None:
+            app.kill()
+        with contextlib.suppress(OSError):
+            os.close(master)
+    assert code == 129
+    assert child is not None and process_gone(child)
+    print(f"{how}: app gone {app_took:.1f} s, every process {took:.1f} s after")
+    # Measured 7-10 s with the load average at 7-10 on 2 shared cores: a margin for that.
+    assert took < 20
+    session = load_session(next(out.glob("*.json")))
+    assert session.status == "interrupted"

@@ -35,17 +35,27 @@ def find_largest_batch(
     start: int = 1,
     limit: int,
     is_oom: Callable[[BaseException], bool] = is_out_of_memory,
+    busy: Callable[[float, float], bool] | None = None,
+    on_trial: Callable[[BatchTrial], None] | None = None,
 ) -> BatchFinderResult:
     """Largest batch size in [start, limit] for which ``trial`` (returning samples/s) succeeds.
 
-    Assumes that if a size fits, every smaller one does.
+    Assumes that if a size fits, every smaller one does. ``busy`` judges from a trial's CPU and
+    wall seconds whether other work held the cores (its throughput is then not comparable);
+    ``on_trial`` hears of every size as soon as it is tried.
     """
     if not 1 <= start <= limit:
         raise ValueError(f"need 1 <= start <= limit, got start={start}, limit={limit}")
     trials: list[BatchTrial] = []
 
+    def record(tried: BatchTrial) -> None:
+        trials.append(tried)
+        if on_trial is not None:
+            on_trial(tried)
+
     def fits(batch_size: int) -> bool:
         failure = None
+        cpu, wall = time.process_time(), time.perf_counter()
         try:
             throughput = trial(batch_size)
         except Exception as error:
@@ -54,9 +64,15 @@ def find_largest_batch(
             failure = f"{type(error).__name__}: {str(error).strip().splitlines()[0][:200]}"
         if failure is not None:  # outside the except block: the traceback's tensors are gone
             free_memory()
-            trials.append(BatchTrial(batch_size=batch_size, fits=False, error=failure))
+            record(BatchTrial(batch_size=batch_size, fits=False, error=failure))
             return False
-        trials.append(BatchTrial(batch_size=batch_size, fits=True, samples_per_second=throughput))
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+        contended = busy is not None and busy(cpu, wall)
+        record(
+            BatchTrial(
+                batch_size=batch_size, fits=True, samples_per_second=throughput, contended=contended
+            )
+        )
         return True
 
     largest, smallest_failing = None, None

@@ -44,6 +44,8 @@ class ScalingRow:
     accuracy: Spread | None = None  # final accuracy, per seed
     seconds: Spread | None = None  # seconds to target, per seed that reached it
     steps: Spread | None = None  # steps to target, per seed that reached it
+    peak_accuracy: float | None = None  # the best validation accuracy of any seed, any epoch
+    peak_epoch: int | None = None  # the epoch it was reached at
 
     @property
     def reached_target(self) -> bool:
@@ -56,6 +58,8 @@ def row_from_group(group: SeedGroup) -> ScalingRow:
     accuracy = group.spread("final_accuracy")
     per_epoch = group.spread("seconds_per_epoch")
     steps = group.median_to_target("steps_to_target")
+    summaries = [s.summary for s in group.sessions if s.summary and s.summary.best_accuracy]
+    peak = max(summaries, key=lambda m: m.best_accuracy or 0.0, default=None)
     return ScalingRow(
         batch_size=group.config.batch_size,
         steps_to_target=steps,
@@ -70,6 +74,8 @@ def row_from_group(group: SeedGroup) -> ScalingRow:
         accuracy=accuracy,
         seconds=seconds,
         steps=group.spread("steps_to_target"),
+        peak_accuracy=peak.best_accuracy if peak else None,
+        peak_epoch=peak.best_epoch if peak else None,
         learned=any(not (s.summary and s.summary.learned is False) for s in group.sessions),
         contended=any(s.summary and s.summary.contended for s in group.sessions),
     )

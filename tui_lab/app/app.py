@@ -16,6 +16,7 @@ from textual import on
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
 from textual.binding import Binding
+from textual.driver import Driver
 from textual.screen import Screen
 
 from tui_lab.app.screens.compare import CompareScreen
@@ -24,6 +25,7 @@ from tui_lab.app.screens.help import HelpScreen
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.train import TrainScreen
+from tui_lab.app.terminal import TerminalClosed, hang_up_safe
 from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
 from tui_lab.errors import EXIT_OK
 from tui_lab.run.signals import TERMINATING, detach_from_hung_up_terminal
@@ -72,6 +74,7 @@ class BslabApp(App[int]):
         self.add_mode("compare", lambda: CompareScreen(compare_paths or [self.out_dir]))
         self.add_mode("paraboloid", lambda: ParaboloidScreen(out_dir=self.out_dir))
         self.first_mode = "compare" if compare_paths else "setup"
+        self.ending = False  # a terminating signal or hang-up is being handled
 
     def on_mount(self) -> None:
         self.switch_mode(self.first_mode)
@@ -82,18 +85,29 @@ class BslabApp(App[int]):
             if signal.getsignal(signum) is not signal.SIG_IGN:
                 loop.add_signal_handler(signum, self.terminated, signum)
 
+    @on(TerminalClosed)
+    def _terminal_closed(self) -> None:
+        """A pty closed without a SIGHUP (no controlling terminal): end as a hang-up would."""
+        self.terminated(signal.SIGHUP)
+
     def terminated(self, signum: int) -> None:
         """SIGTERM or SIGHUP: save the run in progress as interrupted, exit 128 + signum."""
+        if self.ending:
+            return
+        self.ending = True
         if signum == signal.SIGHUP:
             detach_from_hung_up_terminal()
         self.run_worker(self.stop_and_exit(128 + signum), group="exit", exclusive=True)
+
+    def get_driver_class(self) -> type[Driver]:
+        return hang_up_safe(super().get_driver_class())
 
     async def stop_and_exit(self, code: int) -> None:
         """Exit once the sweep in progress (if any) has saved its run as interrupted."""
         if self.train_screen.running:
             self.notify("Saving the current run as interrupted…")
             await self.train_screen.stop_and_wait()
-        self.exit(code)
+        self.exit(code, message=self.train_screen.saved_text)
 
     @on(SetupScreen.StartRequested)
     def start_sweep(self, request: SetupScreen.StartRequested) -> None:
@@ -104,7 +118,7 @@ class BslabApp(App[int]):
 
     async def action_quit(self) -> None:
         if not self.train_screen.running:
-            self.exit(0)
+            self.exit(0, message=self.train_screen.saved_text)
             return
 
         async def answered(quit_app: bool | None) -> None:

@@ -73,6 +73,7 @@ def main(argv: Sequence[str]) -> int:
 
     from tui_lab.analysis.batch_finder import find_largest_batch, training_trial
     from tui_lab.core.storage import save_model
+    from tui_lab.run.recorder import trial_busy
 
     prepared = prepare_preset(args, out_dir=args.json.parent if args.json else None)
     config, n_train = prepared.runs[0], prepared.data.n_train
@@ -89,7 +90,7 @@ def main(argv: Sequence[str]) -> int:
         f"searching batch sizes 1 to {limit:,}",
         highlight=False,
     )
-    result = find_largest_batch(trial_with_progress, limit=limit)
+    result = find_largest_batch(trial_with_progress, limit=limit, busy=trial_busy(config.device))
     console.print(trials_table(result))
     console.print(verdict(result, config.device, n_train), highlight=False)
     if args.json:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from rich import box
 from rich.table import Table
 
+from tui_lab.report.comparison import CONTENDED_MARK, CONTENDED_NOTE
 from tui_lab.schema.analysis import BatchFinderResult
 
 
@@ -16,7 +17,7 @@ def trials_table(result: BatchFinderResult) -> Table:
         table.add_column(name, justify="right")
     for index, trial in sorted(enumerate(result.trials, 1), key=lambda it: it[1].batch_size):
         if trial.fits and trial.samples_per_second is not None:
-            speed = f"{trial.samples_per_second:,.0f}"
+            speed = f"{trial.samples_per_second:,.0f}" + (CONTENDED_MARK if trial.contended else "")
             relative = f"{trial.samples_per_second / fastest:.2f}" if fastest else "—"
         else:
             speed, relative = "[bold red]out of memory[/]", ""
@@ -25,7 +26,13 @@ def trials_table(result: BatchFinderResult) -> Table:
 
 
 def verdict(result: BatchFinderResult, device: str, n_train: int) -> str:
-    """One sentence: the largest batch, and whether memory or the data set was the bound."""
+    """One sentence: the largest batch, and whether memory or the data set was the bound; and
+    a line under it when throughputs were measured on a busy machine."""
+    busy = CONTENDED_NOTE if any(t.contended for t in result.trials) else ""
+    return _bound(result, device, n_train) + busy
+
+
+def _bound(result: BatchFinderResult, device: str, n_train: int) -> str:
     largest = result.largest_batch_size
     if largest is None:
         return f"Not even batch 1 fits on {device}."

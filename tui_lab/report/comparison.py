@@ -7,7 +7,7 @@ the target, peak memory and the gradient noise scale (the measured critical batc
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -19,6 +19,7 @@ from rich.table import Table
 from rich.text import Text
 
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
+from tui_lab.run.recorder import at_chance
 from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, stable
 
@@ -27,6 +28,8 @@ CONTENDED_NOTE = "\n~ timed on a busy machine (other work held the cores): not c
 
 # One space of padding plus the box's space divider between columns: the table fits 80 columns.
 TABLE_STYLE: dict = {"box": box.SIMPLE_HEAD, "pad_edge": False, "padding": (0, 1, 0, 0)}
+
+STAR_NOTE = "★ fastest to the target; most accurate at the end"
 
 LEFT_ALIGNED = {"data_model", "optimizer", "status"}
 
@@ -126,10 +129,30 @@ def noise_verdict(point: NoiseScalePoint, n_train: int) -> str:
 
 
 def status_key(session: Session) -> str:
-    """The session's status, or ``did_not_learn`` for a completed run that ended at chance."""
-    if session.status == "completed" and session.summary and session.summary.learned is False:
-        return "did_not_learn"
+    """The session's status; for a completed run that ended at chance, ``collapsed`` if it had
+    learned before (its best accuracy was above chance), else ``did_not_learn``."""
+    summary = session.summary
+    if session.status == "completed" and summary and summary.learned is False:
+        return "collapsed" if learned_then_collapsed(summary) else "did_not_learn"
     return session.status
+
+
+def learned_then_collapsed(summary: Summary) -> bool:
+    """A run whose best accuracy was above chance but whose last was not."""
+    return (
+        summary.learned is False
+        and summary.best_accuracy is not None
+        and not at_chance(summary.best_accuracy)
+    )
+
+
+def collapse_text(summary: Summary) -> str:
+    """'learned to 74.4% (epoch 3), then collapsed to 8.9%': what a collapsed run did."""
+    final = _fmt(summary.final_accuracy, ".1%")
+    return (
+        f"learned to {summary.best_accuracy:.1%} (epoch {summary.best_epoch}), "
+        f"then collapsed to {final}"
+    )
 
 
 def contended(session: Session) -> bool:
@@ -220,7 +243,29 @@ def best_rows(rows: list[ComparisonRow]) -> tuple[ComparisonRow | None, Comparis
     fastest = min(reached, key=lambda r: r.seconds_to_target or 0.0, default=None)
     finished = [r for r in ended if r.final_accuracy is not None]
     accurate = max(finished, key=lambda r: r.final_accuracy or 0.0, default=None)
+    if stopped_at_target(r.session for r in rows):
+        accurate = None
     return fastest, accurate
+
+
+def stopped_at_target(sessions: Iterable[Session]) -> bool:
+    """Did any run stop once it reached the target? Then final accuracies are where the runs
+    stopped, not what they could reach: none is 'most accurate'."""
+    return any(s.config.stop_at_target for s in sessions)
+
+
+STOPPED_NOTE = "final: where each run stopped (stop at target), so no run is the most accurate"
+
+
+def table_notes(sessions: Sequence[Session]) -> list[str]:
+    """Lines under a runs table: why no run is starred for accuracy, and what collapsed runs did."""
+    notes = [STOPPED_NOTE] if stopped_at_target(sessions) else []
+    notes += [
+        f"{s.config.label()}: {collapse_text(s.summary)}"
+        for s in sessions
+        if s.summary and status_key(s) == "collapsed"
+    ]
+    return notes
 
 
 def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size comparison") -> Table:
@@ -235,10 +280,12 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
     rules = lr_rule_text(rows)
     table = Table(
         title=title,
-        caption=f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
-        "★ fastest to the target; most accurate at the end"
+        caption="s/ep: training seconds per epoch; ×time: s/ep over the fastest's (1.00)\n"
+        f"ep→t, s→t: epochs and training seconds to {target_text} validation accuracy\n"
+        + ("★ fastest to the target" if accurate is None else STAR_NOTE)
         + (CONTENDED_NOTE if any(contended(r.session) for r in rows) else "")
-        + (f"\nlr as run: {rules}" if rules else ""),
+        + (f"\nlr as run: {rules}" if rules else "")
+        + "".join(f"\n{note}" for note in table_notes([r.session for r in rows])),
         caption_justify="left",
         **TABLE_STYLE,
     )

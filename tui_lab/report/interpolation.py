@@ -55,9 +55,12 @@ def render_interpolation(
 SHARPNESS_STEP = 0.5
 
 
-def loss_at(interp: Interpolation, alpha: float) -> float:
-    """Training loss at a landmark α; infinite where the weights diverged."""
+def loss_at(interp: Interpolation, alpha: float) -> float | None:
+    """Training loss measured at exactly this α (infinite where the weights diverged); None
+    where α was not evaluated: a neighbour's loss would pass for a measurement."""
     index = min(range(len(interp.alphas)), key=lambda i: abs(interp.alphas[i] - alpha))
+    if abs(interp.alphas[index] - alpha) > 1e-6:
+        return None
     loss = interp.train_loss[index]
     return math.inf if loss is None else loss
 
@@ -73,11 +76,17 @@ def sharpness_lines(interp: Interpolation) -> list[str]:
     ]
     rises = {}
     for name, label, centre in (("a", interp.label_a, 0.0), ("b", interp.label_b, 1.0)):
-        bottom = loss_at(interp, centre)
-        sides = {
-            a: loss_at(interp, a) - bottom
-            for a in (centre - SHARPNESS_STEP, centre + SHARPNESS_STEP)
-        }
+        around = (centre - SHARPNESS_STEP, centre, centre + SHARPNESS_STEP)
+        losses = [loss_at(interp, a) for a in around]
+        missing = [a for a, loss in zip(around, losses, strict=True) if loss is None]
+        if missing:
+            lines.append(
+                f"  {name} = {label}: not measured at α={', '.join(f'{a:g}' for a in missing)}:"
+                " no sharpness from fewer than three points"
+            )
+            continue
+        left, bottom, right = (loss for loss in losses if loss is not None)
+        sides = {around[0]: left - bottom, around[2]: right - bottom}
         changes = ", ".join(f"{rise:+.4g} at α={alpha:g}" for alpha, rise in sides.items())
         lines.append(f"  {name} = {label}: loss {bottom:.4g}; {changes}")
         falls = [alpha for alpha, rise in sides.items() if rise < 0]

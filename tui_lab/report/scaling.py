@@ -57,6 +57,7 @@ class ScalingGroup:
     noise_scales: list[float]  # each run's B_simple where it reached the target, if measured
     best_lr: bool = False
     tried: list[ScalingRow] = field(default_factory=list)
+    stopped_at_target: bool = False  # runs stopped at the target: final accuracy is no measure
 
     @property
     def batch_sizes_reached(self) -> int:
@@ -140,6 +141,7 @@ def scaling_groups(sessions: Iterable[Session]) -> list[ScalingGroup]:
                 ],
                 best_lr=best_lr,
                 tried=tried,
+                stopped_at_target=any(s.config.stop_at_target for s in members),
             )
         )
     return groups

@@ -11,6 +11,7 @@ import statistics
 from tui_lab.analysis.scaling import ScalingRow, Verdict, verdict
 from tui_lab.analysis.seeds import Spread
 from tui_lab.report.scaling import ScalingGroup
+from tui_lab.run.recorder import at_chance
 from tui_lab.schema.analysis import ScalingFit
 
 
@@ -77,12 +78,11 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
             "[/] (other work held the cores): rerun on a quiet one before trusting this"
         )
     accurate = verdict(group.rows, "accuracy")
-    if accurate is not None:
+    if group.stopped_at_target:
+        lines.append("  no optimum in final accuracy: runs stopped once they reached the target")
+    elif accurate is not None:
         lines += _verdict_lines(accurate, "accuracy", target)
-    stuck = [r for r in group.rows if not r.learned]
-    for row in stuck:
-        lr = f" at lr {row.lr:.3g}" if row.lr is not None else ""
-        lines.append(f"  [bold red]batch {row.batch_size} did not learn{lr}[/] (chance accuracy)")
+    lines += [_stuck_line(row, seeds) for row in group.rows if not row.learned]
     never = [r for r in group.rows if not r.reached_target and r.learned]
     if never:
         counts = f" (of {seeds} seeds, {', '.join(str(r.reached) for r in never)} did)"
@@ -96,6 +96,19 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
     if group.noise_scales:
         lines += _noise_lines(group)
     return lines
+
+
+def _stuck_line(row: ScalingRow, seeds: int) -> str:
+    """A configuration that ended at chance: 'did not learn' only if it never left chance."""
+    lr = f" at lr {row.lr:.3g}" if row.lr is not None else ""
+    if row.peak_accuracy is None or at_chance(row.peak_accuracy):
+        return f"  [bold red]batch {row.batch_size} did not learn{lr}[/] (chance accuracy)"
+    best = "best seed, " if seeds > 1 else ""
+    final = "—" if row.final_accuracy is None else f"{row.final_accuracy:.1%}"
+    return (
+        f"  [bold red]batch {row.batch_size}{lr} learned to {row.peak_accuracy:.1%} "
+        f"({best}epoch {row.peak_epoch}), then collapsed to {final}[/]"
+    )
 
 
 def _noise_lines(group: ScalingGroup) -> list[str]:
@@ -112,9 +125,33 @@ def _noise_lines(group: ScalingGroup) -> list[str]:
         lines.append(
             f"    fitted B_crit {b_crit:,.0f} and B_noise {median:,.0f} {verdict} ({ratio:.1f}×)"
         )
+        if ratio > 2 and group.fit is not None:
+            lines += _disagreement_lines(group.fit, group.best_lr)
     else:
         lines.append("    (McCandlish et al.: B_crit ≈ B_noise, within a small factor)")
     return lines
+
+
+GOOD_FIT = 0.9  # R² of log steps above which a fit to three or more sizes is trusted
+
+
+def _disagreement_lines(fit: ScalingFit, best_lr: bool) -> list[str]:
+    """Why B_noise and the fitted B_crit may differ by more than 2×, and which to trust."""
+    if not best_lr:
+        return [
+            "    why: the fit used one lr at every batch, so its B_crit is where that lr",
+            "    stops scaling; trust B_noise more (or fit B_crit with protocol best-lr)",
+        ]
+    if len(fit.batch_sizes) >= 3 and fit.r2 >= GOOD_FIT:
+        return [
+            "    why: B_noise = tr(Σ)/|G|² ignores curvature, which McCandlish et al. note can",
+            "    overstate B_crit; trust the fit, measured with the lr tuned per batch size",
+        ]
+    return [
+        f"    why: the fit rests on {len(fit.batch_sizes)} batch sizes (R² {fit.r2:.2f}) and"
+        " B_noise ignores",
+        "    curvature; trust neither closely: add batch sizes that reach the target",
+    ]
 
 
 def _best_lr_lines(group: ScalingGroup) -> list[str]:
@@ -126,12 +163,18 @@ def _best_lr_lines(group: ScalingGroup) -> list[str]:
     lines = [
         "  best lr per batch size (fewest median steps to target, "
         f"of {max(map(len, grids.values()))} tried):",
-        "    " + ", ".join(f"{row.batch_size}: {row.lr or 0.0:.3g}" for row in group.rows),
+        "    "
+        + ", ".join(
+            f"{row.batch_size}: "
+            + (f"{row.lr or 0.0:.3g}" if row.reached_target else "none reached the target")
+            for row in group.rows
+        ),
     ]
     edge = [
         str(row.batch_size)
         for row in group.rows
-        if len(grids[row.batch_size]) > 2
+        if row.reached_target
+        and len(grids[row.batch_size]) > 2
         and row.lr in (min(grids[row.batch_size]), max(grids[row.batch_size]))
     ]
     if edge:

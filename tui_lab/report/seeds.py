@@ -12,12 +12,15 @@ from rich.text import Text
 
 from tui_lab.analysis.seeds import SeedGroup, Spread, seed_groups
 from tui_lab.report.comparison import (
+    STAR_NOTE,
     TABLE_STYLE,
     SortKey,
     comparison_rows,
     comparison_view,
     format_bytes,
     last_noise_scale,
+    stopped_at_target,
+    table_notes,
 )
 from tui_lab.report.vocabulary import status_word
 from tui_lab.schema import Session
@@ -78,6 +81,8 @@ def best_groups(groups: list[SeedGroup]) -> tuple[SeedGroup | None, SeedGroup | 
     scored = [(acc, g) for g in groups if (acc := mean_of(g, "final_accuracy")) is not None]
     fastest = min(timed, key=lambda pair: pair[0], default=(None, None))[1]
     accurate = max(scored, key=lambda pair: pair[0], default=(None, None))[1]
+    if stopped_at_target(s for g in groups for s in g.sessions):
+        accurate = None
     return fastest, accurate
 
 
@@ -104,7 +109,8 @@ def seeds_table(groups: list[SeedGroup], title: str = "Batch-size comparison") -
         f"mean±sd over {'/'.join(map(str, seeds))} seeds; →t: seeds that reached "
         f"{target_text} validation accuracy",
         "ep→t: median epochs to target (range); s→t: training seconds to it",
-        "★ fastest to the target; most accurate at the end (means)",
+        "s/ep: training seconds per epoch",
+        "★ fastest to the target" if accurate is None else f"{STAR_NOTE} (means)",
     ]
     stacked = sorted({_batch_label(g) for g in groups if g.sessions[0].stacked > 1}, key=len)
     if stacked:
@@ -115,6 +121,7 @@ def seeds_table(groups: list[SeedGroup], title: str = "Batch-size comparison") -
     failed = not_completed(groups)
     if failed:
         caption.append("not completed: " + "; ".join(failed))
+    caption += table_notes([s for g in groups for s in g.sessions])
     table = Table(title=title, caption="\n".join(caption), caption_justify="left", **TABLE_STYLE)
     columns = ["optim", "lr", "batch", "→t", "s/ep", "ep→t", "s→t", "final"]
     for name in columns:

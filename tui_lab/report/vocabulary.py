@@ -15,7 +15,8 @@ STATUS_STYLES = {
     "diverged": "bold red",
     "out_of_memory": "bold magenta",
     "failed": "bold red",
-    "did_not_learn": "bold red",  # completed, but at chance accuracy (see comparison.status_key)
+    "did_not_learn": "bold red",  # completed, never above chance accuracy (comparison.status_key)
+    "collapsed": "bold red",  # completed at chance accuracy after learning first
 }
 
 
@@ -38,10 +39,45 @@ COLUMN_LABELS = {
     "batch": "batch",
     "status": "status",
     "seconds_per_epoch": "s/ep",
-    "relative_time": "×fast",
+    "relative_time": "×time",
     "epochs_to_target": "ep→t",
     "seconds_to_target": "s→t",
     "best_accuracy": "best",
     "final_accuracy": "final",
 }
 NOT_REACHED = "never"  # a run that never reached the target accuracy
+
+# What each short column name means: F1 lists them all, and every table a legend line of its own.
+COLUMN_NOTES = {
+    "s/ep": "training seconds per epoch",
+    "×time": "s/ep over the fastest run's: 1.00 is the fastest, 2.00 takes twice as long",
+    "ep→t": "epochs to the target validation accuracy",
+    "s→t": "training seconds to the target",
+    "→t": "seeds that reached the target, of all seeds",
+    "best": "best validation accuracy of any epoch",
+    "final": "validation accuracy at the last epoch",
+    "~": "after a time: timed on a busy machine (other work held the cores)",
+    "★": "the fastest to the target; the most accurate at the end",
+    "never": "the run never reached the target",
+}
+
+
+def columns_legend(labels: list[str]) -> str:
+    """One line naming what the symbols among ``labels`` stand for: 's/ep s per epoch · …'."""
+    short = {
+        "s/ep": "s per epoch",
+        "×time": "× the fastest's time",
+        "ep→t": "epochs to target",
+        "s→t": "s to target",
+        "→t": "seeds reaching it",
+    }
+    return " · ".join(f"{label} {short[label]}" for label in labels if label in short)
+
+
+def lr_text(lr: float) -> str:
+    """A learning rate to three significant digits, in exponent form when small, so that it
+    never rounds to 0 in a narrow label: 0.05, 0.00125 → 1.25e-3, 0.000625 → 6.25e-4."""
+    if lr == 0 or abs(lr) >= 1e-2:
+        return f"{lr:.3g}"
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"

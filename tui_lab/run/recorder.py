@@ -8,11 +8,13 @@ import os
 import secrets
 import socket
 import time
+from collections.abc import Callable
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
 from tui_lab.core.storage import HEARTBEAT_SECONDS, save_model
+from tui_lab.run.engine import available_cores, load_average
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
 from tui_lab.schema import EpochRecord, LossCurve, RunConfig, Session, Status, Summary
 from tui_lab.schema.plan import PLAN_SUFFIX, SweepPlan
@@ -115,7 +117,32 @@ def learned(last: EpochRecord) -> bool:
     """False for a run that ended as it started: accuracy at chance (quickstart's batch 1: 11%,
     its loss still ln 10). Its "never reached the target" would read as slow, not stuck. The
     loss alone says little: a full-batch run two epochs in has ln 10 and 30% accuracy."""
-    return last.val_accuracy >= CHANCE_MARGIN / CLASSES and math.isfinite(last.val_loss)
+    return not at_chance(last.val_accuracy) and math.isfinite(last.val_loss)
+
+
+def at_chance(accuracy: float) -> bool:
+    """Accuracy as if guessing among the classes (within CHANCE_MARGIN)."""
+    return accuracy < CHANCE_MARGIN / CLASSES
+
+
+def busy(utilisation: float | None, load: float | None, cores: int) -> bool:
+    """Did other work hold the cores? The run's threads got under MIN_CPU_SHARE of the CPU time
+    they could use (cpu only), or the load average exceeded the cores (any device)."""
+    return (utilisation is not None and utilisation < MIN_CPU_SHARE) or (
+        load is not None and load > cores + LOAD_SLACK
+    )
+
+
+def trial_busy(device: str) -> Callable[[float, float], bool]:
+    """A judge of short timings (the batch finder's few steps) from their CPU and wall seconds:
+    on the cpu a training step keeps at least one thread busy throughout, so a CPU share under
+    MIN_CPU_SHARE of the wall means it waited for a core; on any device, the load average."""
+
+    def judge(cpu_seconds: float, wall_seconds: float) -> bool:
+        share = cpu_seconds / wall_seconds if device == "cpu" and wall_seconds > 0 else None
+        return busy(share, load_average(), available_cores())
+
+    return judge
 
 
 def timing_check(session: Session) -> dict[str, Any]:
@@ -131,11 +158,12 @@ def timing_check(session: Session) -> dict[str, Any]:
     if wall > 0 and session.config.device == "cpu":
         cpu = sum(e.cpu_seconds or 0.0 for e in epochs)
         utilisation = cpu / (wall * min(env.threads, cores))
-    busy = max(loads, default=None)
-    contended = (utilisation is not None and utilisation < MIN_CPU_SHARE) or (
-        busy is not None and busy > cores + LOAD_SLACK
-    )
-    return {"cpu_utilisation": utilisation, "load_average": busy, "contended": contended}
+    load = max(loads, default=None)
+    return {
+        "cpu_utilisation": utilisation,
+        "load_average": load,
+        "contended": busy(utilisation, load, cores),
+    }
 
 
 def session_filename(session: Session) -> str:

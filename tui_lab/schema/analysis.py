@@ -89,6 +89,9 @@ class BatchTrial(StrictModel):
     fits: bool
     samples_per_second: float | None = None
     error: str = Field("", description="The out-of-memory message when it did not fit.")
+    contended: bool = Field(
+        False, description="Timed while other work held the cores: the throughput is too low."
+    )
 
 
 class BatchFinderResult(StrictModel):

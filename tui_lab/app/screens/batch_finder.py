@@ -23,8 +23,8 @@ from textual.worker import get_current_worker
 
 from tui_lab.analysis.batch_finder import find_largest_batch, training_trial
 from tui_lab.app.worker import describe_failure
-from tui_lab.core.devices import is_out_of_memory
 from tui_lab.report.batch_finder import trials_table, verdict
+from tui_lab.run.recorder import trial_busy
 from tui_lab.run.sweep import prepare_sweep
 from tui_lab.schema import TrainPreset
 from tui_lab.schema.analysis import BatchFinderResult, BatchTrial
@@ -108,25 +108,20 @@ class BatchFinderScreen(ModalScreen[int | None]):
                 if worker.is_cancelled:
                     raise SearchCancelled
                 self.post_message(self.Searching(f"{what}: training at batch {batch_size:,}…"))
-                try:
-                    speed = trial(batch_size)
-                except Exception as error:
-                    if is_out_of_memory(error):
-                        self._report(BatchTrial(batch_size=batch_size, fits=False))
-                    raise
-                self._report(BatchTrial(batch_size=batch_size, fits=True, samples_per_second=speed))
-                return speed
+                return trial(batch_size)
 
-            result = find_largest_batch(watched, limit=n_train)
+            result = find_largest_batch(
+                watched,
+                limit=n_train,
+                busy=trial_busy(config.device),
+                on_trial=lambda tried: self.post_message(self.Tried(tried)),
+            )
         except SearchCancelled:
             return
         except Exception as error:  # bad data folder, a device that went away: say so, no crash
             self.post_message(self.Done(None, f"[b $error]{describe_failure(error)}[/]"))
             return
         self.post_message(self.Done(result, f"{what}\n" + verdict(result, config.device, n_train)))
-
-    def _report(self, trial: BatchTrial) -> None:
-        self.post_message(self.Tried(trial))
 
     @on(Searching)
     def _searching(self, message: Searching) -> None:

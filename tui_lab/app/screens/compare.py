@@ -23,9 +23,11 @@ from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
+    NO_FOCUS,
     NO_SEEDS,
     CurvesChart,
     RunColors,
+    cycle_focus,
     next_x_axis,
     run_label,
     toggle_seed_view,
@@ -67,6 +69,13 @@ class CompareScreen(Screen):
             "Seeds",
             tooltip="seeds of one configuration: their mean and min–max band, or every seed",
             show=False,  # the charts' title names the key when there are seeds to switch
+        ),
+        Binding(
+            "f",
+            "cycle_focus",
+            "Focus",
+            tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
+            show=False,  # F1 and the palette list it; a crowded chart's legend names it
         ),
         Binding(
             "w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss", show=False
@@ -140,7 +149,6 @@ class CompareScreen(Screen):
     def on_mount(self) -> None:
         self.query_one("#picker").border_title = "sessions"
         self.query_one("#picker").border_subtitle = "space ticks · a all"
-        self.query_one("#comparison").border_title = "comparison (s sorts the cursor column)"
         self.picker.focus()
         self.read(self.paths, tick="first")
 
@@ -280,6 +288,10 @@ class CompareScreen(Screen):
         """Seeds of one configuration: their mean with a band, or every seed as its own line."""
         if not toggle_seed_view(self.query(CurvesChart), self.selected_sessions):
             self.say(NO_SEEDS)
+
+    def action_cycle_focus(self) -> None:
+        said = cycle_focus(self.query(CurvesChart), self.selected_sessions)
+        self.say(said or NO_FOCUS)
 
     def action_toggle_all(self) -> None:
         if len(self.picker.selected) == self.picker.option_count:

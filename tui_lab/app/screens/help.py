@@ -13,6 +13,7 @@ from textual.screen import ModalScreen, Screen
 from textual.widgets import Static
 
 from tui_lab.app.screens import screen_css
+from tui_lab.report.vocabulary import COLUMN_NOTES
 
 EVERYWHERE = [
     ("tab / shift+tab", "move between panes"),
@@ -32,7 +33,7 @@ IDEAS = [
     "needs more epochs for the same accuracy; past a critical size (the gradient noise scale) "
     "the direction stops improving.",
     "So one batch size is best in wall time and one, maybe another, in final accuracy: compare "
-    "s→target and final acc in the Compare table.",
+    "s→t (seconds to the target) and final in the Compare table.",
     "Along the line between a small-batch and a large-batch solution, the loss rises faster "
     "around a sharp minimum than around a flat one (Compare: k sketches, then i).",
     "Compare runs over epochs, samples seen or seconds, never steps: a step is a different "
@@ -86,6 +87,7 @@ class HelpScreen(ModalScreen[None]):
             dialog.border_subtitle = "↑↓ scroll · esc close"
             yield Static(id="help-keys")
             yield Static(keys_table("Everywhere", EVERYWHERE))
+            yield Static(keys_table("Table columns", list(COLUMN_NOTES.items())))
             yield Static(ideas_text())
 
     def on_mount(self) -> None:

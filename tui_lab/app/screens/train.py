@@ -9,6 +9,7 @@ training reports.
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
 from typing import ClassVar
 
 from rich.markup import escape
@@ -24,9 +25,11 @@ from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
 from tui_lab.app.widgets.curves import (
+    NO_FOCUS,
     NO_SEEDS,
     CurvesChart,
     RunColors,
+    cycle_focus,
     next_x_axis,
     toggle_seed_view,
 )
@@ -44,6 +47,7 @@ from tui_lab.app.worker import (
     WorkerMode,
 )
 from tui_lab.report.comparison import noise_interval_text, noise_verdict
+from tui_lab.report.vocabulary import status_word
 from tui_lab.run.events import RunStarted
 
 REFRESH_SECONDS = 0.5  # progress, table and the critical batch line: twice a second
@@ -68,6 +72,13 @@ class TrainScreen(Screen):
             "toggle_seeds",
             "Seeds",
             tooltip="seeds of one configuration: their mean and min–max band, or every seed",
+        ),
+        Binding(
+            "f",
+            "cycle_focus",
+            "Focus",
+            tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
+            show=False,  # F1 and the palette list it; a crowded chart's legend names it
         ),
         Binding(
             "n",
@@ -175,6 +186,22 @@ class TrainScreen(Screen):
             f"{self.runner.request.out_dir}/ · F4 compares them"
         )
 
+    @property
+    def saved_text(self) -> str | None:
+        """What this app's sweep left on disk, for the terminal once the app has gone: 'Saved 3
+        runs in sessions/ (2 completed, 1 interrupted).' None if nothing was started."""
+        if self.runner is None:
+            return None
+        statuses = Counter(run.status for run in self.sweep.runs if run.session is not None)
+        saved = sum(statuses.values())
+        if not saved:
+            return f"No run saved in {self.runner.request.out_dir}/."
+        parts = ", ".join(f"{n} {status_word(status)}" for status, n in statuses.items())
+        return (
+            f"Saved {saved} run{'s' * (saved != 1)} in {self.runner.request.out_dir}/ ({parts}); "
+            f"bslab compare {self.runner.request.out_dir} shows them."
+        )
+
     def _refresh_if_dirty(self) -> None:
         if self._dirty:
             self._redraw()
@@ -236,6 +263,10 @@ class TrainScreen(Screen):
             self.notify(
                 NO_SEEDS if sessions else "e switches seeds' mean and each seed: no runs yet"
             )
+
+    def action_cycle_focus(self) -> None:
+        said = cycle_focus(self.query(CurvesChart), self.sweep.sessions())
+        self.notify(said or NO_FOCUS)
 
     def action_skip_run(self) -> None:
         """Asks first: the run is cut short (saved as interrupted), the sweep goes on. With

@@ -24,6 +24,7 @@ from tui_lab.report.vocabulary import NOT_REACHED, status_word
 from tui_lab.schema import OPTIMIZER_NAMES, Session
 
 SortValue = float | str | tuple | None
+SCROLLBAR = 2  # columns kept free for the vertical scrollbar
 
 
 @dataclass(frozen=True)
@@ -101,6 +102,7 @@ class ComparisonTable(DataTable):
         self._rows: list[ComparisonRow] = []
         self.sort_index = 0
         self.descending = False
+        self.hidden: list[str] = []  # columns that do not fit the width, lowest priority last
 
     def on_mount(self) -> None:
         self._rebuild()
@@ -131,19 +133,32 @@ class ComparisonTable(DataTable):
     def _displayed(self) -> list[ComparisonRow]:
         return sorted_rows(self._rows, COLUMNS[self.sort_index], self.descending)
 
+    def on_resize(self) -> None:
+        self._rebuild()  # the columns that fit follow the width
+
     def _rebuild(self) -> None:
         """Refill the table; widths are measured here because DataTable's auto widths can leave
-        rows drawn before a wider cell arrived truncated."""
+        rows drawn before a wider cell arrived truncated. Columns are kept in order of priority
+        while they fit the width: the last ones are dropped whole, never clipped."""
         cursor = self.cursor_coordinate
         starred = best_rows(self._rows)
         cells = [[self._cell(r, column, starred) for column in COLUMNS] for r in self._displayed()]
         self.clear(columns=True)
+        room = self.size.width - SCROLLBAR if self.size.width else None
+        used, self.hidden = 0, []
         for index, column in enumerate(COLUMNS):
             arrow = (" ▼" if self.descending else " ▲") if index == self.sort_index else ""
             label = Text(column.label + arrow, justify=column.justify)
             width = max([label.cell_len, *(row[index].cell_len for row in cells)])
+            used += width + 2 * self.cell_padding
+            if room is not None and used > room and index >= self.fixed_columns:
+                self.hidden.append(column.label)
+                continue
             self.add_column(label, width=width, key=column.label)
-        self.add_rows(cells)
+        hidden = f" · hidden: {', '.join(self.hidden)}" if self.hidden else ""
+        self.border_title = f"s sorts · ×time 1.00 = fastest · F1: columns{hidden}"
+        shown = len(COLUMNS) - len(self.hidden)
+        self.add_rows([row[:shown] for row in cells])
         if self.row_count:
             self.cursor_coordinate = cursor
 

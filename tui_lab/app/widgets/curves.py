@@ -21,6 +21,7 @@ from textual.reactive import reactive
 from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
 from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
+from tui_lab.report.vocabulary import lr_text
 from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
 
 Metric = Literal["loss", "accuracy"]
@@ -180,6 +181,62 @@ def toggle_seed_view(charts: Iterable[CurvesChart], sessions: Sequence[Session])
 NO_SEEDS = "e switches seeds' mean and each seed: these runs have one seed each"
 
 
+def focus_tags(config: RunConfig) -> tuple[str, str, str]:
+    """What ``f`` can narrow a chart to: the run's batch size, optimizer and lr."""
+    batch = "full" if config.batch_size_requested == "full" else str(config.batch_size)
+    return (f"b={batch}", config.optimizer.name, f"lr={lr_text(config.lr)}")
+
+
+def focus_choices(sessions: Sequence[Session]) -> list[str]:
+    """``f`` cycles through these: every batch size, then optimizer, then lr, where the runs
+    differ in it (batch sizes in numeric order, as the tables list them)."""
+    choices: list[str] = []
+    ordered = sorted(sessions, key=lambda s: (s.config.batch_size, s.config.lr))
+    for dimension in range(3):
+        values = list(dict.fromkeys(focus_tags(s.config)[dimension] for s in ordered))
+        if len(values) > 1:
+            choices += values
+    return choices
+
+
+def next_focus(current: str, sessions: Sequence[Session]) -> str:
+    """The focus after ``current`` ('' is every run), back to every run after the last."""
+    cycle = ["", *focus_choices(sessions)]
+    return cycle[(cycle.index(current) + 1) % len(cycle)] if current in cycle else ""
+
+
+def cycle_focus(charts: Iterable[CurvesChart], sessions: Sequence[Session]) -> str | None:
+    """The ``f`` key of every screen with curves: narrow the charts to the next batch size,
+    optimizer or lr, or back to every run. What the charts show now, for a notice; None (and
+    nothing changed) when the runs do not differ in any of the three."""
+    if not focus_choices(sessions):
+        return None
+    charts = list(charts)
+    focus = next_focus(charts[0].only if charts else "", sessions)
+    for chart in charts:
+        chart.only = focus
+    return f"charts: only {focus} (f: next)" if focus else "charts: every run"
+
+
+NO_FOCUS = "f narrows the charts to one batch size, optimizer or lr: these runs share them"
+
+
+def drawn_groups(groups: Sequence[SeedGroup], by_group: bool) -> list[SeedGroup]:
+    """The configurations a chart draws: at most MAX_CURVES lines, the running ones always
+    among them (a sweep of 100+ runs is otherwise drawn without the one in progress), then the
+    others in order."""
+    running = [g for g in groups if any(s.status == "running" for s in g.sessions)]
+    chosen, lines = [], 0
+    for group in [*running, *(g for g in groups if g not in running)]:
+        count = 1 if by_group and has_seeds(group) else group.n
+        if lines + count > MAX_CURVES and chosen:
+            continue
+        chosen.append(group)
+        lines += count
+    order = {id(g): i for i, g in enumerate(groups)}
+    return sorted(chosen, key=lambda g: order[id(g)])
+
+
 @dataclass(frozen=True)
 class Series:
     """One line as drawn: ``label`` is None for the faint raw loss, which has no legend entry."""
@@ -201,6 +258,8 @@ class CurvesChart(FramedPlot):
     show_raw: reactive[bool] = reactive(True, repaint=False, init=False)
     by_group: reactive[bool] = reactive(True, repaint=False, init=False)
     """Seeds of one configuration as their mean with a faint min–max band, or each seed."""
+    only: reactive[str] = reactive("", repaint=False, init=False)
+    """Only the runs with this batch size, optimizer or lr (a ``focus_tags`` value); '': all."""
 
     def __init__(
         self, metric: Metric, run_colors: RunColors | None = None, **widget_kwargs: Any
@@ -238,6 +297,15 @@ class CurvesChart(FramedPlot):
     def watch_by_group(self) -> None:
         self._schedule_draw()
 
+    def watch_only(self) -> None:
+        self._schedule_draw()
+
+    def focused(self) -> list[Session]:
+        """The runs the focus lets through (every run when there is no focus)."""
+        if not self.only:
+            return self._sessions
+        return [s for s in self._sessions if self.only in focus_tags(s.config)]
+
     def _curve(self, session: Session) -> tuple[list, list]:
         """The run's line as drawn: accuracy, or its smoothed loss in log10."""
         xs, ys = metric_points(session, self.metric, self.x_axis)
@@ -249,7 +317,7 @@ class CurvesChart(FramedPlot):
         min–max band, in the place of its first run, so the legend keeps the runs' order."""
         faint: list[Series] = []
         lines: list[Series] = []
-        for group in seed_groups(self._sessions[:MAX_CURVES]):
+        for group in drawn_groups(seed_groups(self.focused()), self.by_group):
             color = self.run_colors(group.sessions[0])
             if self.by_group and has_seeds(group):
                 xs, mean, low, high = seed_band([self._curve(s) for s in group.sessions])
@@ -315,7 +383,8 @@ class CurvesChart(FramedPlot):
         seeds = ""
         if self._has_groups():
             seeds = " · seeds: mean, min–max band (e: each)" if self.by_group else " · e: means"
-        return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}{seeds}"
+        only = f" · only {self.only} (f: next)" if self.only else ""
+        return f"{what} · x: {X_AXIS_TITLES[self.x_axis]}{seeds}{only}"
 
     def _has_groups(self) -> bool:
         return any(has_seeds(g) for g in seed_groups(self._sessions))
@@ -328,11 +397,13 @@ class CurvesChart(FramedPlot):
             return "no runs selected"
         room = self.size.width - 4
         text = "  ".join(f"━ {s.label}" for s in labels)
-        count = len(self._sessions)
-        if len(text) <= room and count <= MAX_CURVES:
+        groups = seed_groups(self.focused())
+        drawn = drawn_groups(groups, self.by_group)
+        if len(text) <= room and len(drawn) == len(groups):
             return "  ".join(f"[{rgb_style(s.color)}]━[/] {_escape(s.label)}" for s in labels)
-        shown = f"first {MAX_CURVES} of {count:,} runs" if count > MAX_CURVES else f"{count} runs"
-        return f"{shown}: colours as in the table"
+        if len(drawn) < len(groups):
+            return f"{len(drawn)} of {len(groups):,} configurations, running ones first: f focuses"
+        return f"{len(self.focused())} runs: colours as in the table"
 
 
 def _log10(values: Sequence[float]) -> list[float]:
