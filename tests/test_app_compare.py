@@ -205,3 +205,41 @@ def test_snapshot_analysis_80x24(snap_compare, sessions_dir: Path):
 
     app = CompareHost([sessions_dir])
     assert snap_compare(app, terminal_size=(80, 24), run_before=open_analysis)
+
+
+def test_seeds_are_one_row_per_configuration_as_bslab_compare_prints_them(tmp_path: Path):
+    """Two configurations of 3 seeds: two rows with the CLI's columns and spreads; enter on a
+    configuration lists its seeds under it, enter again folds them."""
+    from factories import seed_session
+    from rich.console import Console
+
+    from tui_lab.report.seeds import SEED_COLUMNS, sweep_view
+
+    sessions = [seed_session(batch, seed) for batch in (8, 64) for seed in range(3)]
+    for session in sessions:
+        save_model(session, tmp_path / f"{session.id}.json")
+    console = Console(width=100, record=True)
+    console.print(sweep_view(sessions))
+    printed = console.export_text()
+
+    async def scenario():
+        app = CompareHost([tmp_path])
+        async with app.run_test(size=(80, 24)) as pilot:
+            await pilot.pause(0.3)  # the newest sweep is ticked: all six runs
+            table = app.screen.query_one(ComparisonTable)
+            assert table.grouped and table.row_count == 2
+            labels = [str(column.label).split(" ")[0] for column in table.columns.values()]
+            assert labels == SEED_COLUMNS  # every column fits 80 columns
+            first = [str(cell).removeprefix("━ ") for cell in table.get_row_at(0)]
+            assert first[:4] == ["sgd", "0.05", "8", "3/3"]
+            assert "±" in first[4]  # mean ± sd of seconds per epoch, as printed:
+            assert " ".join(first[1:6]) in " ".join(printed.split())
+            table.focus()
+            table.move_cursor(row=0, column=0)
+            await pilot.press("enter")
+            assert table.row_count == 5  # the configuration, then its 3 seeds
+            assert [str(table.get_row_at(i)[2]) for i in (1, 2, 3)] == ["s=0", "s=1", "s=2"]
+            await pilot.press("enter")
+            assert table.row_count == 2
+
+    run(scenario)

@@ -25,6 +25,7 @@ from tui_lab.cli.sketch import show_paraboloid
 from tui_lab.core.storage import ensure_writable_dir, save_paraboloid_session
 from tui_lab.errors import EXIT_FAILED, EXIT_INTERRUPTED, EXIT_OK, StorageFault
 from tui_lab.report.seeds import sweep_view
+from tui_lab.report.vocabulary import run_text
 from tui_lab.run.events import (
     EpochEnded,
     RunEnded,
@@ -57,7 +58,7 @@ class RunBars:
             self.stack = (bar, left - 1)
         else:
             config = event.config
-            label = f"  {config.label()} lr={config.lr:.3g}"
+            label = f"  {run_text(config)}"
             if event.stacked > 1:
                 label = f"  {config.group_label()}: {event.stacked} runs stacked"
             total = config.epochs * event.steps_per_epoch

@@ -23,7 +23,7 @@ from tui_lab.report.comparison import (
     table_notes,
 )
 from tui_lab.report.vocabulary import status_word
-from tui_lab.schema import Session
+from tui_lab.schema import OPTIMIZER_NAMES, Session
 
 
 def _decimals(value: float) -> int:
@@ -123,30 +123,62 @@ def seeds_table(groups: list[SeedGroup], title: str = "Batch-size comparison") -
         caption.append("not completed: " + "; ".join(failed))
     caption += table_notes([s for g in groups for s in g.sessions])
     table = Table(title=title, caption="\n".join(caption), caption_justify="left", **TABLE_STYLE)
-    columns = ["optim", "lr", "batch", "→t", "s/ep", "ep→t", "s→t", "final"]
-    for name in columns:
+    for name in SEED_COLUMNS:
         table.add_column(name, justify="left" if name == "optim" else "right")
     for group in groups:
-        cfg = group.config
-        epochs = group.spread("epochs_to_target")
-        to_target = _mean_sd(group.spread("seconds_to_target"), "never")
-        if group is fastest:
-            to_target += "★"
-        final_spread = group.spread("final_accuracy")
-        final = "—" if final_spread is None else final_spread.mean_text(".1%")
-        if group is accurate:
-            final += "★"
-        table.add_row(
-            cfg.optimizer.name,
-            f"{cfg.lr:.3g}",
-            _batch_label(group),
-            f"{group.reached}/{group.n}",
-            _mean_sd(group.spread("seconds_per_epoch")),
-            "never" if epochs is None else epochs.median_text(),
-            to_target,
-            final,
-        )
+        table.add_row(*seeds_cells(group, fastest, accurate))
     return table
+
+
+# The columns of the per-configuration table, in the order shown (the app's Compare too).
+SEED_COLUMNS = ["optim", "lr", "batch", "→t", "s/ep", "ep→t", "s→t", "final"]
+
+
+def seeds_cells(
+    group: SeedGroup, fastest: SeedGroup | None = None, accurate: SeedGroup | None = None
+) -> list[str]:
+    """One configuration's row of SEED_COLUMNS; ★ on the fastest and the most accurate."""
+    cfg = group.config
+    epochs = group.spread("epochs_to_target")
+    to_target = _mean_sd(group.spread("seconds_to_target"), "never")
+    if group is fastest:
+        to_target += "★"
+    final_spread = group.spread("final_accuracy")
+    final = "—" if final_spread is None else final_spread.mean_text(".1%")
+    if group is accurate:
+        final += "★"
+    return [
+        cfg.optimizer.name,
+        f"{cfg.lr:.3g}",
+        _batch_label(group),
+        f"{group.reached}/{group.n}",
+        _mean_sd(group.spread("seconds_per_epoch")),
+        "never" if epochs is None else epochs.median_text(),
+        to_target,
+        final,
+    ]
+
+
+def _median(spread: Spread | None) -> float | None:
+    return None if spread is None else spread.median
+
+
+# What each of SEED_COLUMNS sorts by (None: no value, listed last).
+SEED_SORT_KEYS = {
+    "optim": lambda g: (OPTIMIZER_NAMES.index(g.config.optimizer.name), g.config.batch_size),
+    "lr": lambda g: g.config.lr,
+    "batch": lambda g: (
+        g.config.batch_size_requested == "full",
+        g.config.batch_size,
+        OPTIMIZER_NAMES.index(g.config.optimizer.name),
+        g.config.lr,
+    ),
+    "→t": lambda g: g.reached / g.n,
+    "s/ep": lambda g: mean_of(g, "seconds_per_epoch"),
+    "ep→t": lambda g: _median(g.spread("epochs_to_target")),
+    "s→t": lambda g: mean_of(g, "seconds_to_target") if g.median_to_target() else None,
+    "final": lambda g: mean_of(g, "final_accuracy"),
+}
 
 
 def seeds_resources_table(groups: list[SeedGroup]) -> Table | None:

@@ -3,6 +3,8 @@ reads the same in the headless summary, the compare table and the app."""
 
 from __future__ import annotations
 
+from tui_lab.schema import RunConfig
+
 # Rich markup styles, which Textual markup shares: readable on light and dark terminals.
 STATUS_STYLES = {
     "pending": "dim",  # in the app: not started yet
@@ -81,3 +83,11 @@ def lr_text(lr: float) -> str:
         return f"{lr:.3g}"
     mantissa, exponent = f"{lr:.2e}".split("e")
     return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
+def run_text(config: RunConfig) -> str:
+    """A run with its lr said once (its label names the lr only in an lr grid): ``sgd b=32
+    lr=6.25e-4``, ``sgd b=32 lr=0.1 s=2``."""
+    if config.lr_grid_size > 1:
+        return config.label()
+    return f"{config.label()} lr={lr_text(config.lr)}"

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.widgets import DataTable
 
+from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.report.comparison import (
     CONTENDED_MARK,
@@ -19,6 +20,7 @@ from tui_lab.report.comparison import (
     contended,
     status_key,
 )
+from tui_lab.report.seeds import SEED_COLUMNS, SEED_SORT_KEYS, best_groups, seeds_cells
 from tui_lab.report.vocabulary import COLUMN_LABELS as LABEL
 from tui_lab.report.vocabulary import NOT_REACHED, status_word
 from tui_lab.schema import OPTIMIZER_NAMES, Session
@@ -103,12 +105,31 @@ class ComparisonTable(DataTable):
         self.sort_index = 0
         self.descending = False
         self.hidden: list[str] = []  # columns that do not fit the width, lowest priority last
+        self._groups: list[SeedGroup] = []
+        self.grouped = False  # one row per configuration (mean ± sd), as `bslab compare`
+        self.expanded: set[str] = set()  # configurations (group keys) shown with their seeds
+        self._shown: list[SeedGroup] = []  # the configuration of each row shown
 
     def on_mount(self) -> None:
         self._rebuild()
 
     def show_sessions(self, sessions: Sequence[Session]) -> None:
+        """One row per run, or, when a configuration has several seeds, one per configuration
+        with its statistics over the seeds: the table ``bslab compare`` prints."""
         self._rows = comparison_rows(list(sessions))
+        self._groups = seed_groups(sessions)
+        self.grouped = any(group.n > 1 for group in self._groups)
+        if self.grouped and self.sort_index >= len(SEED_COLUMNS):
+            self.sort_index = 0
+        self._rebuild()
+
+    def on_data_table_cell_selected(self, event: DataTable.CellSelected) -> None:
+        """enter (or a click) on a configuration shows its seeds' rows under it, or hides them."""
+        if not self.grouped or event.coordinate.row >= len(self._shown):
+            return
+        event.stop()
+        key = group_key(self._shown[event.coordinate.row].sessions[0])
+        self.expanded ^= {key}
         self._rebuild()
 
     def sort_by(self, index: int, descending: bool | None = None) -> None:
@@ -127,8 +148,41 @@ class ComparisonTable(DataTable):
 
     @property
     def row_sessions(self) -> list[Session]:
-        """The runs in the order shown."""
+        """The runs in the order shown (by configuration, seeds together, when grouped)."""
+        if self.grouped:
+            return [session for group in self._ordered_groups() for session in group.sessions]
         return [row.session for row in self._displayed()]
+
+    def _ordered_groups(self) -> list[SeedGroup]:
+        key = SEED_SORT_KEYS[SEED_COLUMNS[self.sort_index]]
+        present = [g for g in self._groups if key(g) is not None]
+        missing = [g for g in self._groups if key(g) is None]
+        return sorted(present, key=key, reverse=self.descending) + missing
+
+    def _grouped_cells(self) -> list[list[Text]]:
+        """A row per configuration and, under an expanded one, a row per seed."""
+        fastest, accurate = best_groups(self._groups)
+        rows, self._shown = [], []
+        for group in self._ordered_groups():
+            rows.append(self._seed_row(group, seeds_cells(group, fastest, accurate)))
+            self._shown.append(group)
+            if group_key(group.sessions[0]) in self.expanded and group.n > 1:
+                for session in group.sessions:
+                    cells = seeds_cells(SeedGroup([session]))
+                    cells[:3] = ["", "", f"s={session.config.seed}"]
+                    rows.append(self._seed_row(group, cells, seed=True))
+                    self._shown.append(group)
+        return rows
+
+    def _seed_row(self, group: SeedGroup, cells: list[str], seed: bool = False) -> list[Text]:
+        swatch = rgb_style(self.run_colors(group.sessions[0]))
+        texts = [
+            Text(cell, justify="left" if name == "optim" else "right", style="dim" if seed else "")
+            for name, cell in zip(SEED_COLUMNS, cells, strict=True)
+        ]
+        if not seed:
+            texts[0] = Text.assemble(("━ ", swatch), cells[0])
+        return texts
 
     def _displayed(self) -> list[ComparisonRow]:
         return sorted_rows(self._rows, COLUMNS[self.sort_index], self.descending)
@@ -141,23 +195,31 @@ class ComparisonTable(DataTable):
         rows drawn before a wider cell arrived truncated. Columns are kept in order of priority
         while they fit the width: the last ones are dropped whole, never clipped."""
         cursor = self.cursor_coordinate
-        starred = best_rows(self._rows)
-        cells = [[self._cell(r, column, starred) for column in COLUMNS] for r in self._displayed()]
+        if self.grouped:
+            headers = [(name, "left" if name == "optim" else "right") for name in SEED_COLUMNS]
+            cells = self._grouped_cells()
+        else:
+            starred = best_rows(self._rows)
+            headers = [(column.label, column.justify) for column in COLUMNS]
+            cells = [[self._cell(r, c, starred) for c in COLUMNS] for r in self._displayed()]
         self.clear(columns=True)
         room = self.size.width - SCROLLBAR if self.size.width else None
         used, self.hidden = 0, []
-        for index, column in enumerate(COLUMNS):
+        for index, (name, justify) in enumerate(headers):
             arrow = (" ▼" if self.descending else " ▲") if index == self.sort_index else ""
-            label = Text(column.label + arrow, justify=column.justify)
+            label = Text(name + arrow, justify=justify)
             width = max([label.cell_len, *(row[index].cell_len for row in cells)])
             used += width + 2 * self.cell_padding
             if room is not None and used > room and index >= self.fixed_columns:
-                self.hidden.append(column.label)
+                self.hidden.append(name)
                 continue
-            self.add_column(label, width=width, key=column.label)
+            self.add_column(label, width=width, key=name)
         hidden = f" · hidden: {', '.join(self.hidden)}" if self.hidden else ""
-        self.border_title = f"s sorts · ×time 1.00 = fastest · F1: columns{hidden}"
-        shown = len(COLUMNS) - len(self.hidden)
+        if self.grouped:
+            self.border_title = f"per configuration, mean±sd · enter: its seeds{hidden}"
+        else:
+            self.border_title = f"s sorts · ×time 1.00 = fastest · F1: columns{hidden}"
+        shown = len(headers) - len(self.hidden)
         self.add_rows([row[:shown] for row in cells])
         if self.row_count:
             self.cursor_coordinate = cursor

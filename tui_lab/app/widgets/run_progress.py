@@ -10,6 +10,7 @@ from textual.widgets import Label, ProgressBar, Static
 
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.widgets.lines import set_line
+from tui_lab.report.vocabulary import run_text
 
 
 def clock(seconds: float | None) -> str:
@@ -65,7 +66,7 @@ class SweepProgress(Vertical):
             index = sweep.current + 1 if sweep.current is not None else 0
             parts = [
                 *([f"[b $warning]{note}[/]"] if note else []),
-                f"[b]Run {index}/{len(sweep.runs)}[/b] {run.config.label()} lr={run.config.lr:.3g}",
+                f"[b]Run {index}/{len(sweep.runs)}[/b] {run_text(run.config)}",
                 f"epoch {max(run.epoch, 1)}/{run.config.epochs}",
             ]
             if run.loss is not None:
