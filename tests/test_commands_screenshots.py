@@ -19,7 +19,7 @@ EXPECTED = {
     "setup": "Batch sizes",
     "train-live": "training loss",
     "train-done": "Sweep done",
-    "compare": "comparison (s sorts",
+    "compare": "s sorts · ×time",
     "sketches": "o start · x end",
     "paraboloid": "linear neuron, squared error",
     "help": "bslab help",
