@@ -180,6 +180,11 @@ def test_train_keys_while_training(tmp_path: Path, monkeypatch):
 
     async def scenario():
         app = BslabApp(preset=small_preset(), out_dir=tmp_path, worker_mode="thread")
+        notes: list[str] = []  # every notification, however soon it times out on screen
+        real_notify = app.notify
+        monkeypatch.setattr(
+            app, "notify", lambda message, **kw: (notes.append(message), real_notify(message, **kw))
+        )
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("ctrl+r")
             while not app.train_screen.sweep.sessions():
@@ -199,7 +204,7 @@ def test_train_keys_while_training(tmp_path: Path, monkeypatch):
                 assert after != before or screen.has_class("-show-noise"), key
             await pilot.press("e")  # one seed per run here: it says so
             await pilot.pause(0.2)
-            assert [note.message for note in app._notifications][-1:] == [NO_SEEDS]
+            assert notes[-1:] == [NO_SEEDS]
             assert screen.query_one("#loss-chart").by_group  # nothing to switch
             await pilot.press("f")  # only batch 8 has started: nothing to narrow, it says so
             await pilot.pause(0.2)

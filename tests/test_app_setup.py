@@ -268,7 +268,8 @@ async def test_finder_reports_out_of_memory_and_closing_stops_it(tmp_path, low_m
         searching = app.screen
         await pilot.press("escape")  # closed while still searching: the search stops
         assert isinstance(app.screen, SetupScreen)
-        let_go.set()
+        await wait_until(pilot, lambda: searching.search_worker.is_cancelled)
+        let_go.set()  # only now may a trial end: the search must see that it was cancelled
         await wait_until(pilot, lambda: searching.search_worker.is_finished)
         assert searching.search_worker.is_cancelled and searching.result is None
 

@@ -106,10 +106,9 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
         assert not noise.display  # 80 columns: the accuracy chart has the place
         await pilot.press("b")
         assert noise.display and not screen.query_one("#accuracy-chart").display
-        await charts_drawn(pilot)
+        labels = lambda: [s.label.split(" lr=")[0] for s in noise.series() if s.label]  # noqa: E731
+        await wait_until(pilot, lambda: labels() == ["sgd b=32", "sgd b=full"])
         series = noise.series()
-        labels = [s.label.split(" lr=")[0] for s in series if s.label is not None]
-        assert labels == ["sgd b=32", "sgd b=full"]
         assert any(s.faint for s in series)  # the intervals' ends, faint around the estimates
         point = screen.sweep.runs[-1].noise_scale
         assert point is not None and point.b_low > 0
