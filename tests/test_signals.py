@@ -89,16 +89,13 @@ def process_gone(pid: int) -> bool:
     return state in ("Z", "X")
 
 
-@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
-def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset, signum):
-    """SIGTERM: the app saves the run as interrupted and exits 143. SIGKILL gives the app no
-    say: its training process notices on its own, saves the run and ends."""
-    out = tmp_path / "s"
+def app_on_a_pty(preset: Path, out: Path, rows: int, columns: int) -> tuple[subprocess.Popen, int]:
+    """The app training ``preset`` as at a real terminal of that size; returns it and the pty's
+    master end (the test reads it, or closes it to hang the terminal up)."""
     master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))
-    cmd = [sys.executable, "-m", "tui_lab", str(long_preset(tiny_preset, tmp_path)), "--run"]
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
     app = subprocess.Popen(
-        [*cmd, "--out", str(out)],
+        [sys.executable, "-m", "tui_lab", str(preset), "--run", "--out", str(out)],
         env={**ENV, "TERM": "xterm-256color"},
         stdin=slave,
         stdout=slave,
@@ -107,6 +104,15 @@ def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset,
         preexec_fn=as_at_a_terminal,
     )
     os.close(slave)
+    return app, master
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL])
+def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset, signum):
+    """SIGTERM: the app saves the run as interrupted and exits 143. SIGKILL gives the app no
+    say: its training process notices on its own, saves the run and ends."""
+    out = tmp_path / "s"
+    app, master = app_on_a_pty(long_preset(tiny_preset, tmp_path), out, rows=40, columns=120)
     screen = threading.Thread(target=drain, args=(master,), daemon=True)  # the app must not block
     screen.start()
     try:
@@ -153,19 +159,7 @@ def test_the_app_ends_when_its_terminal_goes_away(tmp_path, tiny_preset, how):
     exits 129 and leaves no training process behind. Without the fix a closed pty left the app
     reading end-of-file for ever, or blocked on its dead output thread."""
     out = tmp_path / "s"
-    master, slave = pty.openpty()
-    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 80, 0, 0))
-    cmd = [sys.executable, "-m", "tui_lab", str(long_preset(tiny_preset, tmp_path)), "--run"]
-    app = subprocess.Popen(
-        [*cmd, "--out", str(out)],
-        env={**ENV, "TERM": "xterm-256color"},
-        stdin=slave,
-        stdout=slave,
-        stderr=slave,
-        start_new_session=True,
-        preexec_fn=as_at_a_terminal,
-    )
-    os.close(slave)
+    app, master = app_on_a_pty(long_preset(tiny_preset, tmp_path), out, rows=24, columns=80)
     screen = threading.Thread(target=drain, args=(master,), daemon=True)
     screen.start()
     try:

@@ -23,6 +23,7 @@ from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
+    FOCUS_BINDING,
     NO_FOCUS,
     NO_SEEDS,
     CurvesChart,
@@ -70,13 +71,7 @@ class CompareScreen(Screen):
             tooltip="seeds of one configuration: their mean and min–max band, or every seed",
             show=False,  # the charts' title names the key when there are seeds to switch
         ),
-        Binding(
-            "f",
-            "cycle_focus",
-            "Focus",
-            tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
-            show=False,  # F1 and the palette list it; a crowded chart's legend names it
-        ),
+        FOCUS_BINDING,
         Binding(
             "w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss", show=False
         ),

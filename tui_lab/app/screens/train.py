@@ -25,6 +25,7 @@ from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
 from tui_lab.app.widgets.curves import (
+    FOCUS_BINDING,
     NO_FOCUS,
     NO_SEEDS,
     CurvesChart,
@@ -73,13 +74,7 @@ class TrainScreen(Screen):
             "Seeds",
             tooltip="seeds of one configuration: their mean and min–max band, or every seed",
         ),
-        Binding(
-            "f",
-            "cycle_focus",
-            "Focus",
-            tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
-            show=False,  # F1 and the palette list it; a crowded chart's legend names it
-        ),
+        FOCUS_BINDING,
         Binding(
             "n",
             "skip_run",

@@ -15,6 +15,7 @@ from itertools import accumulate
 from typing import Any, Literal
 
 import numpy as np
+from textual.binding import Binding
 from textual.color import Color
 from textual.reactive import reactive
 
@@ -203,6 +204,16 @@ def next_focus(current: str, sessions: Sequence[Session]) -> str:
     """The focus after ``current`` ('' is every run), back to every run after the last."""
     cycle = ["", *focus_choices(sessions)]
     return cycle[(cycle.index(current) + 1) % len(cycle)] if current in cycle else ""
+
+
+# Train and Compare both narrow their charts with f.
+FOCUS_BINDING = Binding(
+    "f",
+    "cycle_focus",
+    "Focus",
+    tooltip="charts: only one batch size, optimizer or lr at a time, then every run",
+    show=False,  # F1 and the palette list it; a crowded chart's legend names it
+)
 
 
 def cycle_focus(charts: Iterable[CurvesChart], sessions: Sequence[Session]) -> str | None:
