@@ -231,9 +231,11 @@ class CompareScreen(Screen):
 
     @staticmethod
     def _prompt(item: LoadedSession) -> Text:
-        """``preset: sgd b=32`` (the colour is in the table: the picker never redraws)."""
+        """``sgd b=32 lr=0.05 s=1 · preset``: what tells runs apart first, so that a narrow
+        picker cuts the preset's name, not the label (the colour is in the table: the picker
+        never redraws)."""
         session = item.session
-        return Text.assemble((f"{session.config.preset_name}: ", "dim"), run_label(session))
+        return Text.assemble(run_label(session), (f" · {session.config.preset_name}", "dim"))
 
     # Showing the ticked runs
 
