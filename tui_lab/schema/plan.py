@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt
 
 from tui_lab.schema.common import SCHEMA_VERSION, StrictModel
 from tui_lab.schema.train import RunConfig
@@ -30,3 +30,9 @@ class SweepPlan(StrictModel):
     host: str
     pid: PositiveInt = Field(description="The process that drives the sweep, on host.")
     runs: list[RunConfig] = Field(max_length=MAX_PLANNED_RUNS)
+    slots: PositiveInt | None = Field(None, description="Tasks the executor trains at once.")
+    tasks: list[list[NonNegativeInt]] | None = Field(
+        None,
+        max_length=MAX_PLANNED_RUNS,
+        description="Indices of the runs trained together (a stack of seeds), as planned.",
+    )
