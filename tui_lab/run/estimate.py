@@ -24,7 +24,8 @@ from tui_lab.schema import RunConfig, Session
 def finish_seconds(running: Sequence[float], waiting: Sequence[float], slots: int) -> float:
     """When the last task ends: the running tasks keep their slots for the seconds they have
     left, and each waiting task starts, the longest first, on the first slot to free up."""
-    free_at = [*running, *[0.0] * max(0, slots - len(running))] or [0.0]
+    idle = min(slots, len(running) + len(waiting)) - len(running)  # more slots never help
+    free_at = [*running, *[0.0] * max(0, idle)] or [0.0]
     heapq.heapify(free_at)
     for seconds in sorted(waiting, reverse=True):
         heapq.heappush(free_at, heapq.heappop(free_at) + seconds)
