@@ -3,12 +3,22 @@ the arithmetic is checked against figures worked out by hand)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+from pathlib import Path
+
 import pytest
-from factories import run_config, seed_session, seeded_sweep_events
+from factories import make_session, run_config, seed_session, seeded_sweep_events
 
 from tui_lab.app.live_sweep import LiveSweep
-from tui_lab.run.estimate import finish_seconds
-from tui_lab.run.events import RunEnded, RunStarted, StepStats, SweepEnded, SweepStarted
+from tui_lab.run.estimate import expected_epochs, finish_seconds, seconds_per_sample
+from tui_lab.run.events import (
+    RunEnded,
+    RunStarted,
+    SessionSaved,
+    StepStats,
+    SweepEnded,
+    SweepStarted,
+)
 
 
 def applied(events) -> LiveSweep:
@@ -100,3 +110,47 @@ def test_runs_that_stop_at_the_target_are_expected_to_take_what_their_siblings_t
             ]
         )
         assert sweep.eta_seconds() == pytest.approx(epochs * 1000 * 0.1)
+
+
+def test_beyond_the_measured_batch_sizes_a_step_costs_an_overhead_plus_a_share_per_sample():
+    """Steps of 0.01 s + 1 ms a sample, measured at b=2, 4, 8: b=1024 costs about 1 ms a
+    sample, not b=8's 2.25 ms (held flat, which made a sweep of small batches first predict its
+    large batches twice as slow here, and far more on a faster step); inside, interpolated."""
+    points = [(b, (0.01 + 0.001 * b) / b) for b in (2, 4, 8)]
+    assert seconds_per_sample(1024, points) == pytest.approx((0.01 + 1.024) / 1024)
+    assert seconds_per_sample(1, points) == pytest.approx(0.011)
+    assert seconds_per_sample(4, points) == pytest.approx(0.0035)
+    falling = [(2, 0.001), (8, 0.004)]  # a slower step at the larger batch: no overhead to fit
+    assert seconds_per_sample(1024, falling) == pytest.approx(0.004)  # held flat
+
+
+def test_epochs_to_the_target_grow_as_one_plus_b_over_the_critical_batch_beyond_the_finished():
+    """A b=2 run reached the target in 3 epochs; with a measured B_crit of 58, b=64 is expected
+    to take 3 × (1 + 64/58) / (1 + 2/58) epochs, b=1024 its budget (it cannot take more); with
+    no B_crit measured, what b=2 took."""
+    finished = [(run_config(2).updated(stop_at_target=True, epochs=40), 3)]
+    config = run_config(64).updated(stop_at_target=True, epochs=40)
+    assert expected_epochs(config, finished, 58) == pytest.approx(3 * (1 + 64 / 58) / (1 + 2 / 58))
+    assert expected_epochs(config.updated(batch_size=1024), finished, 58) == 40
+    assert expected_epochs(config, finished, None) == pytest.approx(3)
+    assert expected_epochs(config.updated(stop_at_target=False), finished, 58) == 40
+
+
+def test_each_run_to_come_also_pays_what_a_finished_run_took_beyond_training():
+    """A finished seed spent 8 s of its wall time outside training and evaluation (building
+    the model, the noise probe, saving the weights): its sibling to come is costed 8 s more."""
+    configs = [run_config(8).updated(group_id="s/0", seed=seed, group_size=2) for seed in (0, 1)]
+    done = make_session(8, epochs=1).model_copy(update={"config": configs[0]})
+    work = sum(e.train_seconds + e.eval_seconds for e in done.epochs)
+
+    def eta(heartbeat) -> float | None:
+        saved = done.model_copy(update={"heartbeat": heartbeat})
+        return applied(
+            [
+                SweepStarted("s", configs, slots=1),
+                RunStarted(0, configs[0], None, 1000, 200, 125),
+                SessionSaved(0, Path("0.json"), saved, final=True),
+            ]
+        ).eta_seconds()
+
+    assert eta(done.created + timedelta(seconds=work + 8)) == pytest.approx(eta(None) + 8)

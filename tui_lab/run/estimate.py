@@ -12,6 +12,7 @@ from __future__ import annotations
 import heapq
 import math
 import socket
+import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -44,33 +45,84 @@ def cost_key(config: RunConfig) -> str:
     return f"{config.dataset}|{config.model}|{config.device.split(':')[0]}|{config.threads}"
 
 
-def log_interpolated(x: float, points: Sequence[tuple[float, float]]) -> float:
-    """The mean y at x, interpolated in log-log between the measured x (flat beyond the ends):
-    per-sample cost falls with the batch size as a power law, near enough."""
+def _means(points: Sequence[tuple[float, float]]) -> dict[float, float]:
+    """The mean y at each measured x."""
     by_x: dict[float, list[float]] = {}
     for px, py in points:
         by_x.setdefault(px, []).append(py)
-    logs = sorted((math.log(px), math.log(sum(ys) / len(ys))) for px, ys in by_x.items())
+    return {px: sum(ys) / len(ys) for px, ys in by_x.items()}
+
+
+def log_interpolated(x: float, points: Sequence[tuple[float, float]]) -> float:
+    """The mean y at x, interpolated in log-log between the measured x (flat beyond the ends)."""
+    logs = sorted((math.log(px), math.log(py)) for px, py in _means(points).items())
     xs, ys = zip(*logs, strict=True)
     return math.exp(float(np.interp(math.log(x), xs, ys)))
 
 
-def expected_epochs(config: RunConfig, finished: Sequence[tuple[RunConfig, int]]) -> float:
+def seconds_per_sample(batch: float, points: Sequence[tuple[float, float]]) -> float:
+    """A run's wall seconds per sample at ``batch``, from measured (batch size, seconds per
+    sample): interpolated in log-log between the measured batch sizes; beyond them, a step is
+    taken to cost a fixed overhead plus a share per sample (t0 + c·B, fitted to the measured
+    steps), so the per-sample cost keeps falling towards c instead of staying where the last
+    measurement left it (which made a sweep of small batches first predict its large batches
+    far too slow). Flat beyond the ends where the measurements cannot fix t0 ≥ 0 and c > 0."""
+    means = _means(points)
+    inside = min(means) <= batch <= max(means)
+    if inside or len(means) < 2:
+        return log_interpolated(batch, points)
+    sizes = np.array(sorted(means))
+    steps = np.array([means[b] * b for b in sizes])
+    c, t0 = (float(v) for v in np.polyfit(sizes, steps, 1))
+    end = float(sizes[0] if batch < sizes[0] else sizes[-1])
+    if t0 < 0 or c <= 0:
+        return means[end]
+    return means[end] * ((t0 + c * batch) / batch) / ((t0 + c * end) / end)
+
+
+def expected_epochs(
+    config: RunConfig,
+    finished: Sequence[tuple[RunConfig, int]],
+    critical_batch: float | None = None,
+) -> float:
     """The epochs a run will train: its budget, or, for a run that stops at the target, what
     the finished runs took: its sibling seeds', else at its batch size, else interpolated
-    between the batch sizes (epochs to a target rise with the batch). ``finished``: (config,
-    epochs trained) of runs that completed."""
+    between the batch sizes. Beyond the batch sizes that finished, epochs to a target grow as
+    1 + B/B_crit (McCandlish et al. 2018: steps S_min(1 + B_crit/B), each of B samples), with
+    the sweep's measured critical batch size; flat without one. ``finished``: (config, epochs
+    trained) of runs that completed."""
+    budget = float(config.epochs)
     if not config.stop_at_target or not finished:
-        return float(config.epochs)
+        return budget
     for same in (
         lambda c: c.group_id == config.group_id and c.group_id is not None,
         lambda c: c.batch_size == config.batch_size,
     ):
         epochs = [e for c, e in finished if same(c)]
         if epochs:
-            return min(float(config.epochs), sum(epochs) / len(epochs))
+            return min(budget, sum(epochs) / len(epochs))
     points = [(float(c.batch_size), float(max(1, e))) for c, e in finished]
-    return min(float(config.epochs), log_interpolated(config.batch_size, points))
+    batch = float(config.batch_size)
+    epochs = log_interpolated(batch, points)
+    sizes = _means(points)
+    if critical_batch and critical_batch > 0 and not min(sizes) <= batch <= max(sizes):
+        nearest = min(sizes, key=lambda b: abs(math.log(b / batch)))
+        epochs *= (1 + batch / critical_batch) / (1 + nearest / critical_batch)
+    return min(budget, epochs)
+
+
+def run_overhead(sessions: Sequence[Session]) -> float:
+    """Wall seconds a finished run takes beyond its training and evaluation (building the
+    model, the noise probe, saving the weights): the median over ``sessions``, 0 without any.
+    Measured on the digits preset, it was most of a small run's time (4 s beside 1 s of
+    training: ``benchmarks/eta_accuracy.py``), so an estimate without it was 5× too short."""
+    extra = [
+        (session.heartbeat - session.created).total_seconds()
+        - sum(e.train_seconds + e.eval_seconds for e in session.epochs)
+        for session in sessions
+        if session.status == "completed" and session.heartbeat is not None
+    ]
+    return max(0.0, statistics.median(extra)) if extra else 0.0
 
 
 @dataclass(frozen=True)
@@ -111,11 +163,15 @@ def estimate_sweep(
     if not runs or not all(cost_key(c) in costs for c in runs):
         return None
     tasks = plan_tasks(runs, slots)
+    overhead = run_overhead(
+        [s for s in sessions if cost_key(s.config) in {cost_key(c) for c in runs}]
+    )
     durations = []
     for task in tasks:
         config = runs[task[0]]
-        cost = log_interpolated(config.batch_size, costs[cost_key(config)])
-        durations.append(config.epochs * n_train * cost * stack_factor(config, len(task)))
+        cost = seconds_per_sample(config.batch_size, costs[cost_key(config)])
+        training = config.epochs * n_train * cost * stack_factor(config, len(task))
+        durations.append(overhead + training)
     keys = {cost_key(c) for c in runs}
     measured = sum(len(costs[key]) for key in keys)
     stacks = sum(len(task) > 1 for task in tasks)
