@@ -10,7 +10,7 @@ import pytest
 from factories import make_session, run_config, seed_session, seeded_sweep_events
 
 from tui_lab.app.live_sweep import LiveSweep
-from tui_lab.run.estimate import expected_epochs, finish_seconds, seconds_per_sample
+from tui_lab.run.estimate import RECENT_RUNS, finish_seconds, run_overhead, seconds_per_sample
 from tui_lab.run.events import (
     RunEnded,
     RunStarted,
@@ -124,18 +124,6 @@ def test_beyond_the_measured_batch_sizes_a_step_costs_an_overhead_plus_a_share_p
     assert seconds_per_sample(1024, falling) == pytest.approx(0.004)  # held flat
 
 
-def test_epochs_to_the_target_grow_as_one_plus_b_over_the_critical_batch_beyond_the_finished():
-    """A b=2 run reached the target in 3 epochs; with a measured B_crit of 58, b=64 is expected
-    to take 3 × (1 + 64/58) / (1 + 2/58) epochs, b=1024 its budget (it cannot take more); with
-    no B_crit measured, what b=2 took."""
-    finished = [(run_config(2).updated(stop_at_target=True, epochs=40), 3)]
-    config = run_config(64).updated(stop_at_target=True, epochs=40)
-    assert expected_epochs(config, finished, 58) == pytest.approx(3 * (1 + 64 / 58) / (1 + 2 / 58))
-    assert expected_epochs(config.updated(batch_size=1024), finished, 58) == 40
-    assert expected_epochs(config, finished, None) == pytest.approx(3)
-    assert expected_epochs(config.updated(stop_at_target=False), finished, 58) == 40
-
-
 def test_each_run_to_come_also_pays_what_a_finished_run_took_beyond_training():
     """A finished seed spent 8 s of its wall time outside training and evaluation (building
     the model, the noise probe, saving the weights): its sibling to come is costed 8 s more."""
@@ -154,3 +142,20 @@ def test_each_run_to_come_also_pays_what_a_finished_run_took_beyond_training():
         ).eta_seconds()
 
     assert eta(done.created + timedelta(seconds=work + 8)) == pytest.approx(eta(None) + 8)
+
+
+def test_the_overhead_is_the_latest_finished_runs_as_the_batch_and_the_load_change():
+    """Two early runs spent 20 s beyond training, the eight since 2 s: the next is costed 2 s."""
+    base = make_session(8, epochs=1)
+    work = sum(e.train_seconds + e.eval_seconds for e in base.epochs)
+    sessions = [
+        base.model_copy(
+            update={
+                "created": base.created + timedelta(minutes=i),
+                "heartbeat": base.created + timedelta(minutes=i, seconds=work + extra),
+            }
+        )
+        for i, extra in enumerate([20, 20] + [2] * RECENT_RUNS)
+    ]
+    assert run_overhead(sessions[::-1]) == pytest.approx(2)
+    assert run_overhead(sessions[:3]) == pytest.approx(20)

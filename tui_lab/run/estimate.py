@@ -80,47 +80,42 @@ def seconds_per_sample(batch: float, points: Sequence[tuple[float, float]]) -> f
     return means[end] * ((t0 + c * batch) / batch) / ((t0 + c * end) / end)
 
 
-def expected_epochs(
-    config: RunConfig,
-    finished: Sequence[tuple[RunConfig, int]],
-    critical_batch: float | None = None,
-) -> float:
+def expected_epochs(config: RunConfig, finished: Sequence[tuple[RunConfig, int]]) -> float:
     """The epochs a run will train: its budget, or, for a run that stops at the target, what
     the finished runs took: its sibling seeds', else at its batch size, else interpolated
-    between the batch sizes. Beyond the batch sizes that finished, epochs to a target grow as
-    1 + B/B_crit (McCandlish et al. 2018: steps S_min(1 + B_crit/B), each of B samples), with
-    the sweep's measured critical batch size; flat without one. ``finished``: (config, epochs
-    trained) of runs that completed."""
-    budget = float(config.epochs)
+    between the batch sizes (epochs to a target rise with the batch). ``finished``: (config,
+    epochs trained) of runs that completed."""
     if not config.stop_at_target or not finished:
-        return budget
+        return float(config.epochs)
     for same in (
         lambda c: c.group_id == config.group_id and c.group_id is not None,
         lambda c: c.batch_size == config.batch_size,
     ):
         epochs = [e for c, e in finished if same(c)]
         if epochs:
-            return min(budget, sum(epochs) / len(epochs))
+            return min(float(config.epochs), sum(epochs) / len(epochs))
     points = [(float(c.batch_size), float(max(1, e))) for c, e in finished]
-    batch = float(config.batch_size)
-    epochs = log_interpolated(batch, points)
-    sizes = _means(points)
-    if critical_batch and critical_batch > 0 and not min(sizes) <= batch <= max(sizes):
-        nearest = min(sizes, key=lambda b: abs(math.log(b / batch)))
-        epochs *= (1 + batch / critical_batch) / (1 + nearest / critical_batch)
-    return min(budget, epochs)
+    return min(float(config.epochs), log_interpolated(config.batch_size, points))
+
+
+RECENT_RUNS = 8  # the runs whose overhead stands for the next (benchmarks/eta_accuracy.py)
 
 
 def run_overhead(sessions: Sequence[Session]) -> float:
-    """Wall seconds a finished run takes beyond its training and evaluation (building the
-    model, the noise probe, saving the weights): the median over ``sessions``, 0 without any.
-    Measured on the digits preset, it was most of a small run's time (4 s beside 1 s of
-    training: ``benchmarks/eta_accuracy.py``), so an estimate without it was 5× too short."""
+    """Wall seconds a run takes beyond its training and evaluation (starting, building the
+    model, the noise probe, reporting, saving): the median over the ``RECENT_RUNS`` that
+    finished last, 0 without any. On the digits preset it was most of a run's time (3 to 20 s
+    beside 0.4 to 10 s of training), falling with the batch size and the machine's load, so
+    the latest runs predict the next better than all of them (``benchmarks/eta_accuracy.py``:
+    an estimate without it was 5× too short)."""
+    finished = sorted(
+        (s for s in sessions if s.status == "completed" and s.heartbeat is not None),
+        key=lambda s: s.heartbeat,
+    )
     extra = [
         (session.heartbeat - session.created).total_seconds()
         - sum(e.train_seconds + e.eval_seconds for e in session.epochs)
-        for session in sessions
-        if session.status == "completed" and session.heartbeat is not None
+        for session in finished[-RECENT_RUNS:]
     ]
     return max(0.0, statistics.median(extra)) if extra else 0.0
 
