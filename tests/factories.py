@@ -409,8 +409,9 @@ def seeded_sweep_events() -> tuple[list[Event], list[Event]]:
 
     The whole sweep's ETA, by hand: b=8 s=2 has 2000 samples left at 1.05 s/5 (evaluation
     adds 5% to training time), 420 s; b=64 s=0 3000 at 1.2 s/20 (its epoch: 0.5 s + 0.1 s
-    evaluation), 180 s; the two b=64 seeds to come 4000 at their sibling's cost, 240 s each:
-    1080 s of work over 2 slots, 540 s. After the second list: (210 + 120 + 480) / 2 = 405 s.
+    evaluation), 180 s; the two b=64 seeds to come 4000 at their sibling's cost, 240 s each.
+    On 2 slots the first starts when b=64 s=0 ends (at 180 s, to 420 s), the second at 420 s:
+    660 s. After the second list: 120 + 240 = 360 s, then 210 + 240 = 450 s.
     """
     sessions = [
         seed_session(8, 0, seconds_per_epoch=200.0),

@@ -5,21 +5,27 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import socket
 import threading
 import time
 from pathlib import Path
 
 import pytest
 import torch
-from factories import HOLD_LIMIT_SECONDS, wait_until
+from factories import HOLD_LIMIT_SECONDS, make_session, run_config, wait_until
 from textual.widgets import Button, Input, Select, Static
 
 from tui_lab.app.app import BslabApp
-from tui_lab.app.preset_form import fields_from_preset, preset_from_fields
+from tui_lab.app.preset_form import TOP_FIELDS, fields_from_preset, preset_from_fields
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.setup import SetupScreen
+from tui_lab.core.data import load_data, train_size
+from tui_lab.core.storage import load_preset, save_model
+from tui_lab.run.estimate import estimate_sweep
 from tui_lab.schema import OptimizerConfig, TrainPreset
+
+PRESETS = Path(__file__).parent.parent / "presets"
 
 PRESET = TrainPreset(
     name="tiny",
@@ -58,10 +64,100 @@ def test_form_round_trips_a_preset_with_several_optimizers():
     ]  # the same one twice: refused
     preset = PRESET.updated(optimizer=None, optimizers=optimizers)
     fields = fields_from_preset(preset)
-    assert preset_from_fields(fields, preset) == preset
+    assert fields["more-optimizers"] == "adam betas=0.8,0.9"
+    assert preset_from_fields(fields, PRESET) == preset  # the text carries the second one
     fields["opt-lr"] = "0.01"
+    fields["more-optimizers"] = "adam betas=0.8,0.9; rmsprop lr=0.001,0.0003"
     edited = preset_from_fields(fields, preset)
-    assert [o.lr for o in edited.optimizer_grid()] == [0.01, None]
+    assert [o.lr for o in edited.optimizer_grid()] == [0.01, None, [0.001, 0.0003]]
+    fields["more-optimizers"] = ""
+    assert preset_from_fields(fields, preset).optimizers is None  # back to one optimizer
+
+
+@pytest.mark.parametrize("path", sorted(PRESETS.glob("*.json")), ids=lambda p: p.name)
+def test_every_preset_round_trips_through_the_form(path):
+    """preset → form → preset, with nothing the form shows taken from the preset itself: the
+    form expresses every field of every preset a user edits by hand (seeds, lr grids, several
+    optimizers, protocol, stop-at-target, stacking, parallel...)."""
+    preset = load_preset(path)
+    if not isinstance(preset, TrainPreset):
+        pytest.skip("not a training sweep")
+    shown = {*TOP_FIELDS, "optimizer", "optimizers", "lr_grid", "lr_scaling", "executor"}
+    hidden = {key: getattr(preset, key) for key in preset.model_fields_set - shown}
+    assert preset_from_fields(fields_from_preset(preset), TrainPreset(**hidden)) == preset
+
+
+def test_the_training_set_size_setup_counts_with_is_the_loaded_one():
+    assert train_size("digits") == load_data("digits").n_train
+    assert train_size("digits", 200) == 200 and train_size("mnist", 10**6) == 60_000
+
+
+def past_run(batch: int, seconds_per_epoch: float, **environment) -> object:
+    """A finished lenet5 b=``batch`` run on the digits (1000 samples an epoch) on this host."""
+    session = make_session(batch, seconds_per_epoch=seconds_per_epoch)
+    env = session.environment.model_copy(update={"host": socket.gethostname(), **environment})
+    return session.model_copy(update={"environment": env})
+
+
+def test_the_estimate_plays_past_runs_through_the_executor_s_plan():
+    """b=8 cost 1.0 s per 1000 samples here, b=64 0.2 s (0.1 s of each is evaluation): a sweep
+    of b=8, 64 and 16 (costed between them in log-log) for 4 epochs, one slot at a time. Runs
+    of another host or trained stacked are not a basis."""
+    past = [past_run(8, 0.9), past_run(64, 0.1), past_run(8, 50.0, host="elsewhere")]
+    past.append(past_run(64, 50.0, training_step="stacked"))
+    runs = [run_config(b) for b in (8, 64, 16)]
+    estimate = estimate_sweep(runs, 1000, 1, past)
+    assert estimate is not None and not estimate.upper_bound
+    assert estimate.seconds == pytest.approx(4 * (1.0 + 0.2 + 1.0 * 0.2 ** (1 / 3)))
+    assert estimate.basis == "from 2 past runs here, 1 at once"
+    assert estimate_sweep(runs, 1000, 3, past).seconds == pytest.approx(4 * 1.0)  # side by side
+    assert estimate_sweep([run_config(8).updated(model="mlp")], 1000, 1, past) is None
+
+
+@sync
+async def test_the_run_count_is_the_sweep_s_own_and_follows_the_fields(tmp_path):
+    preset = load_preset(PRESETS / "shallue-digits.json")
+    app = make_app(tmp_path, preset)
+    async with app.run_test(size=(80, 24)) as pilot:
+        screen = app.screen
+        verdict = screen.query_one("#verdict", Static)
+        await wait_until(pilot, lambda: "120 runs" in str(verdict.render()))  # 10 × 3 lrs × 4
+        assert screen.preset == preset
+        assert "No time estimate yet" in str(screen.query_one("#estimate", Static).render())
+        screen.query_one("#seeds", Input).value = "3, 7"
+        await pilot.pause()
+        assert "'seeds' or 'replicates'" in error_of(screen, "seeds")
+        assert screen.query_one("#start", Button).disabled
+        screen.query_one("#replicates", Input).value = ""
+        await wait_until(pilot, lambda: "60 runs" in str(verdict.render()))
+        screen.query_one("#lr_grid", Input).value = ""
+        await pilot.pause()
+        assert "needs an lr grid" in error_of(screen, "protocol")
+        screen.query_one("#protocol", Select).value = "fixed"
+        await wait_until(pilot, lambda: "20 runs" in str(verdict.render()))
+        screen.query_one("#more-optimizers", Input).value = "adam; rmsprop lr=0,0.1"
+        await pilot.pause()
+        assert error_of(screen, "more-optimizers").startswith("optimizer 3 (rmsprop) lr"), error_of(
+            screen, "more-optimizers"
+        )
+        screen.query_one("#more-optimizers", Input).value = "adam; rmsprop lr=0.01,0.1"
+        await wait_until(pilot, lambda: "80 runs" in str(verdict.render()))  # 20 × (1 + 1 + 2)
+        screen.query_one("#batch_sizes", Input).value = "8, 4096"
+        await pilot.pause()
+        assert "larger than the training set" in error_of(screen, "batch_sizes")
+
+
+@sync
+async def test_setup_estimates_the_time_from_runs_saved_here(tmp_path):
+    sessions = tmp_path / "sessions"
+    sessions.mkdir()
+    for batch, seconds in ((8, 0.9), (64, 0.1)):
+        save_model(past_run(batch, seconds), sessions / f"b{batch}.json")
+    app = make_app(tmp_path)
+    async with app.run_test(size=(80, 24)) as pilot:
+        estimate = app.screen.query_one("#estimate", Static)
+        await wait_until(pilot, lambda: "Time ≈" in str(estimate.render()))
+        assert "from 2 past runs here" in str(estimate.render())
 
 
 def test_the_ray_field_chooses_where_the_sweep_trains():

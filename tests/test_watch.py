@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
+import json
 import os
 import socket
 import stat
@@ -28,6 +29,7 @@ from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.cli.main import main
 from tui_lab.core.storage import load_plan, save_model
+from tui_lab.errors import BadInput
 from tui_lab.run import engine, recorder
 from tui_lab.run.events import RunEnded, SessionSaved, StepStats, SweepEnded
 from tui_lab.run.sweep import prepare_sweep, run_sweep
@@ -210,6 +212,24 @@ def test_a_planned_sweep_whose_process_is_gone_ends_with_its_runs_to_come_skippe
     events = sweep_events(FollowedSweep("sw", "demo", plan, [(Path("a"), done)]))
     assert isinstance(events[-1], SweepEnded) and events[-1].cancelled
     assert not any(isinstance(e, RunEnded) for e in events)
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [("tasks", [[0], [7]]), ("tasks", [[0, 1], [1]]), ("slots", 10**30)],
+    ids=["a task names a run not planned", "a run in two tasks", "slots beyond any machine"],
+)
+def test_a_plan_whose_tasks_or_slots_cannot_be_played_forward_is_named_not_followed(
+    tmp_path, field, value
+):
+    """The ETA indexes the runs with the plan's tasks and fills its slots: a hostile plan must be
+    refused where it is read, naming its file, not crash or exhaust the watcher later."""
+    plan = planned([in_sweep(make_session(8), 0)]).model_dump(mode="json")
+    path = tmp_path / f"demo-sw{PLAN_SUFFIX}"
+    path.write_text(json.dumps({**plan, field: value}))
+    with pytest.raises(BadInput) as caught:
+        load_plan(path)
+    assert path.name in caught.value.describe()
 
 
 def test_the_sweep_saves_its_plan_and_live_runs_save_their_curve_so_far(tmp_path, monkeypatch):

@@ -6,12 +6,16 @@ apply events as they arrive and redraw only on its own (throttled) schedule.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 
-import numpy as np
-
 from tui_lab.analysis.seeds import config_group_key
+from tui_lab.run.estimate import (
+    expected_epochs,
+    finish_seconds,
+    run_overhead,
+    seconds_per_sample,
+    stack_factor,
+)
 from tui_lab.run.events import (
     EpochEnded,
     Event,
@@ -101,12 +105,14 @@ class LiveSweep:
     ended: bool = False
     cancelled: bool = False
     failure: str | None = None
-    slots: float = 0.0  # the most runs seen training at once (a stack of K counts once)
+    slots: float = 0.0  # tasks at once: as planned, or the most seen (a stack counts once)
+    tasks: list[tuple[int, ...]] = field(default_factory=list)  # runs trained together
 
     def apply(self, event: Event) -> None:
         if isinstance(event, SweepStarted):
             self.preset_name = event.preset_name
             self.runs = [RunState(config) for config in event.runs]
+            self.slots, self.tasks = float(event.slots), list(event.tasks)
         elif isinstance(event, RunStarted):
             self.current = event.run_index
             run = self.runs[event.run_index]
@@ -181,11 +187,13 @@ class LiveSweep:
     def eta_seconds(self) -> float | None:
         """Wall seconds until the whole sweep is done, or None until some run has a speed.
 
-        Each running run needs its samples left at its speed; each run not started yet its
-        epochs × training samples at the seconds per sample of a sibling seed, else of the
-        measured runs nearest in batch size (interpolated in log-log: per-sample cost falls with
-        the batch). Runs share ``slots``: the sweep ends no sooner than its longest run left, and
-        no sooner than all the work left spread evenly over the slots.
+        The executor's tasks (a run, or a stack of seeds) are played forward on its slots
+        (``run.estimate``): a running task keeps its slot for its samples left at its measured
+        speed, the tasks to come start longest first as slots free up, each at the seconds per
+        sample of a sibling seed, else of the measured batch sizes (``seconds_per_sample``),
+        times what stacking costs. A run that stops at the target is expected to train as many
+        epochs as the finished runs like it did (``expected_epochs``). Each task to come also
+        pays what the latest finished runs took beyond training (``run_overhead``).
         """
         if self.ended or not self.runs:
             return None
@@ -193,37 +201,57 @@ class LiveSweep:
         if not basis:
             return None
         n_train = next((run.n_train for run in self.runs if run.n_train), 0)
-        stacked = {run.group: run.stacked for run in self.runs if run.status != "pending"}
-        longest = work = 0.0
-        for run in self.runs:
-            if run.status not in ("pending", "running"):
-                continue
-            total = run.samples_total or run.config.epochs * n_train
-            cost = run.seconds_per_sample or _interpolated_cost(run, basis)
-            left = max(0, total - run.samples) * cost
-            longest = max(longest, left)
-            work += left / (run.stacked if run.status == "running" else stacked.get(run.group, 1))
-        return max(longest, work / max(1.0, self.slots))
+        finished = [
+            (run.config, len(run.session.epochs) if run.session else run.epoch)
+            for run in self.runs
+            if run.status == "completed"
+        ]
+        overhead = run_overhead(self.sessions())  # each run to come pays it
+        running, waiting = [], []
+        for task in self.tasks or [(i,) for i in range(len(self.runs))]:
+            left = [
+                self._seconds_left(self.runs[i], len(task), basis, n_train, finished)
+                for i in task
+                if self.runs[i].status in ("pending", "running")
+            ]
+            if left:
+                started = any(self.runs[i].status == "running" for i in task)
+                (running if started else waiting).append(max(left) + (not started) * overhead)
+        return finish_seconds(running, waiting, max(1, round(self.slots)))
+
+    def _seconds_left(
+        self,
+        run: RunState,
+        replicas: int,
+        basis: dict[str, list[tuple[int, float]]],
+        n_train: int,
+        finished: list[tuple[RunConfig, int]],
+    ) -> float:
+        """A run's wall seconds left: its expected samples left at its own speed, or at the
+        speed its task will have."""
+        epochs = max(expected_epochs(run.config, finished), run.epoch)
+        left = max(0.0, epochs * (run.n_train or n_train) - run.samples)
+        if run.seconds_per_sample:
+            return left * run.seconds_per_sample
+        return left * _interpolated_cost(run.config, basis) * stack_factor(run.config, replicas)
 
     def _measured_costs(self) -> dict[str, list[tuple[int, float]]]:
-        """(batch size, seconds per sample) of every run with a speed, by configuration."""
+        """(batch size, seconds per sample of the run trained alone) of every run with a speed,
+        by configuration (a stacked run's speed is its stack's, per replica)."""
         costs: dict[str, list[tuple[int, float]]] = {}
         for run in self.runs:
             cost = run.seconds_per_sample
             if cost is not None and cost > 0 and run.samples > 0:  # a log needs a positive cost
-                costs.setdefault(run.group, []).append((run.config.batch_size, cost))
+                alone = cost / stack_factor(run.config, run.stacked)
+                costs.setdefault(run.group, []).append((run.config.batch_size, alone))
         return costs
 
 
-def _interpolated_cost(run: RunState, basis: dict[str, list[tuple[int, float]]]) -> float:
-    """A run's seconds per sample before it has a speed: its sibling seeds' mean, else the
-    measured batch sizes' costs interpolated in log-log (held flat beyond the ends)."""
-    if run.group in basis:
-        siblings = [cost for _, cost in basis[run.group]]
+def _interpolated_cost(config: RunConfig, basis: dict[str, list[tuple[int, float]]]) -> float:
+    """A run's seconds per sample alone before it has a speed: its sibling seeds' mean, else
+    from the measured batch sizes' costs (``run.estimate.seconds_per_sample``)."""
+    group = config_group_key(config)
+    if group in basis:
+        siblings = [cost for _, cost in basis[group]]
         return sum(siblings) / len(siblings)
-    by_batch: dict[int, list[float]] = {}
-    for batch, cost in (point for points in basis.values() for point in points):
-        by_batch.setdefault(batch, []).append(cost)
-    logs = sorted((math.log(b), math.log(sum(c) / len(c))) for b, c in by_batch.items())
-    xs, ys = zip(*logs, strict=True)
-    return math.exp(float(np.interp(math.log(run.config.batch_size), xs, ys)))
+    return seconds_per_sample(config.batch_size, [p for points in basis.values() for p in points])

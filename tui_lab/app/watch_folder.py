@@ -218,7 +218,9 @@ def sweep_events(sweep: FollowedSweep, now: datetime | None = None) -> list[Even
     now = now or datetime.now(timezone.utc)
     planned = sweep.plan.runs if sweep.plan else [s.config for _, s in sweep.sessions]
     index_of = {(c.group_id, c.seed): i for i, c in enumerate(planned)}
-    events: list[Event] = [SweepStarted(sweep.name, list(planned))]
+    plan = sweep.plan
+    slots, tasks = (plan.slots or 0, tuple(map(tuple, plan.tasks or []))) if plan else (0, ())
+    events: list[Event] = [SweepStarted(sweep.name, list(planned), slots, tasks)]
     seen: set[int] = set()
     for path, session in sweep.sessions:
         index = index_of.get(run_key(session)) if sweep.plan else len(seen)

@@ -25,6 +25,15 @@ from tui_lab.settings import data_cache_dir, downloads_allowed
 
 DIGITS_VALIDATION_FRACTION = 0.2
 NUM_CLASSES = 10  # in every data set offered
+DIGITS_SAMPLES = 1797  # the UCI digits scikit-learn ships
+# Training samples of each built-in data set, known without loading it (Setup counts with it).
+TRAIN_SIZES: dict[str, int] = {
+    "digits": DIGITS_SAMPLES - round(DIGITS_SAMPLES * DIGITS_VALIDATION_FRACTION),
+    "mnist": 60_000,
+    "fashion-mnist": 60_000,
+    "kmnist": 60_000,
+    "cifar10": 50_000,
+}
 
 # torchvision's folder name for each IDX data set, and its normalisation constants.
 IDX_DATASETS = {
@@ -123,6 +132,15 @@ def load_data(
         data = _load_cached(name, data_dir, seed, source)
     data = data.subset(train_subset, seed) if train_subset else data
     return replace(data, spec=DataSpec(name, data_dir, seed, train_subset))
+
+
+def train_size(name: DatasetName | UserData, train_subset: int | None = None) -> int | None:
+    """The training samples a sweep of this data set will have, without loading it; None for
+    the user's data (known only once read)."""
+    if isinstance(name, UserData):
+        return None
+    size = TRAIN_SIZES[name]
+    return min(size, train_subset) if train_subset else size
 
 
 @functools.lru_cache(maxsize=4)

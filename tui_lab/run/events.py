@@ -20,6 +20,8 @@ from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint
 class SweepStarted:
     preset_name: str
     runs: list[RunConfig]
+    slots: int = 0  # tasks the executor trains at once (0: not known, e.g. an old plan)
+    tasks: tuple[tuple[int, ...], ...] = ()  # run indices trained together, as planned
 
 
 @dataclass(frozen=True)

@@ -176,9 +176,16 @@ def session_filename(session: Session) -> str:
     return f"{name}.json".replace(" ", "_")
 
 
-def save_plan(out_dir: Path, preset_name: str, runs: list[RunConfig]) -> Path | None:
-    """Save the sweep's plan beside its sessions, for watchers to show the runs to come; None
-    for runs planned without a sweep id (``plan_runs`` always gives one)."""
+def save_plan(
+    out_dir: Path,
+    preset_name: str,
+    runs: list[RunConfig],
+    slots: int | None = None,
+    tasks: list[list[int]] | None = None,
+) -> Path | None:
+    """Save the sweep's plan beside its sessions, for watchers to show the runs to come and
+    estimate its end (``slots``, ``tasks``: as the executor plans them); None for runs planned
+    without a sweep id (``plan_runs`` always gives one)."""
     group = runs[0].group_id if runs else None
     if group is None:
         return None
@@ -190,6 +197,8 @@ def save_plan(out_dir: Path, preset_name: str, runs: list[RunConfig]) -> Path | 
         host=socket.gethostname(),
         pid=os.getpid(),
         runs=runs,
+        slots=slots,
+        tasks=tasks,
     )
     name = f"{preset_name}-{created:%Y%m%d-%H%M%S}-{plan.id}{PLAN_SUFFIX}".replace(" ", "_")
     path = Path(out_dir) / name

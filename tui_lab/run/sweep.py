@@ -199,10 +199,11 @@ def run_sweep(
     """
     control = control or SweepControl()
     executor = executor or prepared.executor
-    save_plan(prepared.out_dir, prepared.preset.name, prepared.runs)  # for `bslab watch`
-    yield SweepStarted(prepared.preset.name, prepared.runs)
     runs = prepared.runs
-    planned = plan_tasks(runs, executor.slots(runs))
+    slots = executor.slots(runs)
+    planned = plan_tasks(runs, slots)
+    save_plan(prepared.out_dir, prepared.preset.name, runs, slots, planned)  # for `bslab watch`
+    yield SweepStarted(prepared.preset.name, runs, slots, tuple(map(tuple, planned)))
     tasks = [RunTask(tuple((i, runs[i]) for i in task)) for task in planned]
     recorders: dict[int, SessionRecorder] = {}
     paths: list[Path] = []

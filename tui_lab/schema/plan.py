@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Literal
 
-from pydantic import Field, PositiveInt
+from pydantic import Field, NonNegativeInt, PositiveInt, model_validator
 
 from tui_lab.schema.common import SCHEMA_VERSION, StrictModel
 from tui_lab.schema.train import RunConfig
@@ -30,3 +30,19 @@ class SweepPlan(StrictModel):
     host: str
     pid: PositiveInt = Field(description="The process that drives the sweep, on host.")
     runs: list[RunConfig] = Field(max_length=MAX_PLANNED_RUNS)
+    slots: Annotated[int, Field(ge=1, le=MAX_PLANNED_RUNS)] | None = Field(
+        None, description="Tasks the executor trains at once."
+    )
+    tasks: list[list[NonNegativeInt]] | None = Field(
+        None,
+        max_length=MAX_PLANNED_RUNS,
+        description="Indices of the runs trained together (a stack of seeds), as planned.",
+    )
+
+    @model_validator(mode="after")
+    def _tasks_name_planned_runs(self) -> SweepPlan:
+        """A reader indexes the runs with the tasks: each must name a planned run, once."""
+        named = [index for task in self.tasks or [] for index in task]
+        if any(index >= len(self.runs) for index in named) or len(set(named)) != len(named):
+            raise ValueError("tasks must name each planned run at most once, by its index")
+        return self

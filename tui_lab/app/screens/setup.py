@@ -1,10 +1,13 @@
-"""Set up a sweep: device, data, model, optimizer, batch sizes, epochs, target, lr scaling.
+"""Set up a sweep: device, data, model, optimizers, batch sizes, seeds, lr grid and protocol,
+the machine's share (parallel runs, threads, stacking).
 
 ctrl+f finds the largest batch that fits for the data, model, optimizer and device chosen here.
 
 Every change is validated by the schema at once and its message is shown under the field it is
 about; the sweep cannot start while any is shown. Presets load and save as the same JSON files
-that ``bslab --headless`` runs.
+that ``bslab --headless`` runs. Below the form: the runs the sweep will train, counted by the
+sweep's own expansion (``plan_runs``), and how long they will take, from past runs on this
+machine played through the executor's own plan (``run.estimate``), or no estimate.
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from pathlib import Path
 from typing import ClassVar, get_args
 
 from pydantic import ValidationError
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
@@ -25,9 +28,12 @@ from textual.widgets import Button, Footer, Input, Label, Select, Static
 from tui_lab.app.preset_form import (
     GENERAL,
     HYPERPARAMETERS,
+    LR_GRID_FIELD,
+    MORE_OPTIMIZERS,
     accepted_hyperparameters,
     default_text,
     errors_by_field,
+    field_of_path,
     fields_from_preset,
     preset_from_fields,
     split_list,
@@ -35,11 +41,25 @@ from tui_lab.app.preset_form import (
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
+from tui_lab.app.widgets.run_progress import clock
 from tui_lab.app.widgets.setup_batch_picks import BatchPicks, toggled
+from tui_lab.core.data import train_size
 from tui_lab.core.devices import available_devices, resolve_device
-from tui_lab.core.storage import load_preset, save_model
+from tui_lab.core.storage import load_preset, load_sessions, save_model
 from tui_lab.errors import BadInput
-from tui_lab.schema import DatasetName, ModelName, OptimizerName, TrainPreset
+from tui_lab.run.estimate import estimate_sweep
+from tui_lab.run.process_pool import capacity
+from tui_lab.run.sweep import plan_runs
+from tui_lab.schema import (
+    CheckedModel,
+    DatasetName,
+    ModelName,
+    OptimizerName,
+    RunConfig,
+    Session,
+    Stacking,
+    TrainPreset,
+)
 
 LABELS = {
     "name": "Sweep name",
@@ -58,24 +78,45 @@ LABELS = {
     "opt-betas": "Betas",
     "opt-etas": "Etas (−, +)",
     "opt-step_sizes": "Step sizes",
+    MORE_OPTIMIZERS: "More optimizers",
     "batch_sizes": "Batch sizes",
     "epochs": "Epochs",
     "target_accuracy": "Target accuracy",
+    "stop_at_target": "Stop at target",
+    "seed": "Seed",
+    "replicates": "Replicates",
+    "seeds": "Seeds",
+    LR_GRID_FIELD: "LR grid (×lr)",
+    "protocol": "Protocol",
     "lr-rule": "LR scaling",
     "lr-base_batch_size": "Base batch",
     "lr-warmup_epochs": "Warm-up epochs",
+    "parallel": "Parallel runs",
+    "threads": "Threads",
+    "stacking": "Stack seeds",
 }
 SECTIONS = {
     "Run": ("name", "device", "dataset", "train_subset", "model", "ray"),
-    "Optimizer": ("optimizer", *(f"opt-{name}" for name in HYPERPARAMETERS)),
-    "Sweep": ("batch_sizes", "epochs", "target_accuracy"),
-    "Learning-rate scaling": ("lr-rule", "lr-base_batch_size", "lr-warmup_epochs"),
+    "Optimizers": ("optimizer", *(f"opt-{name}" for name in HYPERPARAMETERS), MORE_OPTIMIZERS),
+    "Sweep": ("batch_sizes", "epochs", "target_accuracy", "stop_at_target"),
+    "Seeds": ("seed", "replicates", "seeds"),
+    "Learning rate per batch size": (
+        LR_GRID_FIELD,
+        "protocol",
+        "lr-rule",
+        "lr-base_batch_size",
+        "lr-warmup_epochs",
+    ),
+    "Machine": ("parallel", "threads", "stacking"),
 }
 CHOICES: dict[str, list[str]] = {
     "dataset": list(get_args(DatasetName)),
     "model": list(get_args(ModelName)),
     "optimizer": list(get_args(OptimizerName)),
+    "stop_at_target": ["off", "on"],
+    "protocol": list(get_args(TrainPreset.model_fields["protocol"].annotation)),
     "lr-rule": ["none", "linear", "sqrt"],
+    "stacking": list(get_args(Stacking)),
 }
 
 
@@ -117,7 +158,9 @@ class SetupScreen(Screen):
         self.base = preset or TrainPreset()
         self.preset_path = preset_path
         self.preset: TrainPreset | None = self.base  # None while the form has errors
+        self.runs: list[RunConfig] = []  # the runs the preset expands to, while it is valid
         self._devices = device_options()
+        self._past: list[Session] | None = None  # this machine's saved runs, once read
 
     def compose(self) -> ComposeResult:
         with VerticalScroll(id="form"):
@@ -126,7 +169,7 @@ class SetupScreen(Screen):
                     section.border_title = title
                     for key in keys:
                         yield from self._row(key)
-            yield Static(id="others", classes="note")
+        yield Static(id="estimate")
         with Horizontal(id="actions"):
             yield Static(id="verdict")
             yield Button("Start ▶", variant="success", id="start", compact=True)
@@ -152,6 +195,18 @@ class SetupScreen(Screen):
     def on_mount(self) -> None:
         self.fill(self.base)
         self.query_one("#name", Input).focus()  # the top of the form: reading order
+        self._read_past_runs()
+
+    @work(thread=True, exclusive=True, group="past-runs")
+    def _read_past_runs(self) -> None:
+        """Read the sessions saved here (the estimate's basis) off the UI thread."""
+        folder = Path(getattr(self.app, "out_dir", ""))
+        loaded, _ = load_sessions([folder]) if folder.is_dir() else ([], [])
+        self.app.call_from_thread(self._past_runs_read, [item.session for item in loaded])
+
+    def _past_runs_read(self, sessions: list[Session]) -> None:
+        self._past = sessions
+        self._show_estimate()
 
     def fill(self, preset: TrainPreset) -> None:
         """Show a preset in the form (what the form does not show is kept for saving)."""
@@ -168,12 +223,6 @@ class SetupScreen(Screen):
                 widget.value = text
             elif isinstance(widget, Input):
                 widget.value = text
-        others = preset.optimizer_grid()[1:]
-        self.query_one("#others", Static).update(
-            "Also in this sweep, from the preset: " + ", ".join(o.label() for o in others)
-            if others
-            else ""
-        )
         self.validate()
 
     def fields(self) -> dict[str, str]:
@@ -195,14 +244,35 @@ class SetupScreen(Screen):
         except ValidationError as error:
             self.preset = None
             errors = errors_by_field(error, fields)
+        device = None
         try:
             if not fields["ray"].strip():  # on Ray, the cluster's devices count, not these
-                resolve_device(fields["device"] or "auto")
+                device = resolve_device(fields["device"] or "auto")
         except BadInput as error:
             self.preset = None
             errors["device"] = error.message
+        self.runs = []
+        if self.preset is not None:
+            try:
+                self.runs = self._expand(self.preset, device)
+            except BadInput as error:
+                self.preset = None
+                errors[field_of_path(error.field or "")] = error.message
         self._show(fields, errors)
         return self.preset
+
+    @staticmethod
+    def _expand(preset: TrainPreset, device: str | None) -> list[RunConfig]:
+        """The sweep's runs, by the sweep's own expansion. The user's data and model are
+        counted unread and unbuilt: the sweep checks them (and the batch sizes against the
+        data) before its first run."""
+        numbers = [b for b in preset.batch_sizes if isinstance(b, int)]
+        n_train = train_size(preset.dataset, preset.train_subset) or max(numbers, default=1)
+        model = preset.model
+        if not isinstance(model, str):
+            unchecked = "not checked yet"
+            model = CheckedModel(**model.model_dump(), parameters=0, stacking_blocker=unchecked)
+        return plan_runs(preset, n_train, device or preset.device, model=model)
 
     def _show(self, fields: dict[str, str], errors: dict[str, str]) -> None:
         optimizer = fields["optimizer"]
@@ -221,13 +291,37 @@ class SetupScreen(Screen):
         picks.selected = frozenset(split_list(fields["batch_sizes"]))
         verdict = self.query_one("#verdict", Static)
         if self.preset is not None:
-            runs = len(self.preset.optimizer_grid()) * len(self.preset.batch_sizes)
-            verdict.update(f"{runs} run{'s' * (runs != 1)} · ctrl+r starts the sweep")
+            runs = len(self.runs)
+            verdict.update(f"[b]{runs} run{'s' * (runs != 1)}[/b] · ctrl+r starts the sweep")
         else:
             count = len(errors)
             problem = errors.get(GENERAL) or f"{count} field{'s' * (count != 1)} to fix"
             verdict.update(f"[b $error]{problem}[/]")
         self.query_one("#start", Button).disabled = self.preset is None
+        self._show_estimate()
+
+    def _show_estimate(self) -> None:
+        """How long the sweep will take, and what that rests on; or why there is no figure."""
+        self.query_one("#estimate", Static).update(self._estimate_text())
+
+    def _estimate_text(self) -> str:
+        preset, runs = self.preset, self.runs
+        if preset is None or not runs:
+            return ""
+        if preset.executor.kind == "ray":
+            return "No time estimate on a Ray cluster: its machines are not measured here."
+        n_train = train_size(preset.dataset, preset.train_subset)
+        if self._past is None:
+            return "Time: reading the runs saved here…"
+        slots = capacity(runs, preset.parallel).slots
+        estimate = estimate_sweep(runs, n_train, slots, self._past) if n_train else None
+        if estimate is None:
+            return (
+                f"No time estimate yet: no finished run of {preset.model} on {preset.dataset} "
+                f"({runs[0].device}) saved here."
+            )
+        bound = " at most (runs stop at the target)" if estimate.upper_bound else ""
+        return f"Time ≈ {clock(estimate.seconds)}{bound} · {estimate.basis}"
 
     @on(Input.Changed)
     @on(Select.Changed)
