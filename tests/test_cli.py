@@ -261,3 +261,8 @@ def test_compare_markdown_rounds_each_number_as_the_table_does(tmp_path, capsys)
         assert [row[name] for name in [*names, "final_accuracy"]] == shown
     assert rows[0]["seconds_per_epoch"] == "4.12" and "4.123456" not in markdown
     assert rows[1]["epochs_to_target"] == "never"  # as the table says it, not an empty cell
+
+
+def test_compare_of_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
+    code, out = run_cli(capsys, "compare", str(tmp_path / "sesions"))
+    assert code == 2 and f"{tmp_path / 'sesions'}: no such file or folder" in out

@@ -51,6 +51,10 @@ def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
     return [item for item in loaded if item.session.config.preset_name == newest]
 
 
+# What one reading found: the sessions, the files skipped (why), the paths that do not exist.
+Loaded = tuple[list[LoadedSession], list[str], list[Path]]
+
+
 class CompareScreen(Screen):
     """Session picker on the left; loss or accuracy chart (both when wide) on the right, and the
     sortable table below, whose batch cells carry the runs' colours: the charts' legend.
@@ -109,11 +113,13 @@ class CompareScreen(Screen):
             self.done, self.total = done, total
 
     class Read(Message):
-        """Every file under the paths read: what was found and what was skipped."""
+        """Every file under the paths read: what was found, what was skipped, and the paths
+        that do not exist (not a skipped file: a folder not made yet, or a typo)."""
 
-        def __init__(self, loaded: list[LoadedSession], warnings: list[str], tick: str) -> None:
+        def __init__(self, found: Loaded, tick: str) -> None:
             super().__init__()
-            self.loaded, self.warnings, self.tick = loaded, warnings, tick
+            self.loaded, self.warnings, self.missing = found
+            self.tick = tick
 
     def __init__(
         self, paths: list[Path] | None = None, select_all: bool | None = None, **screen_kwargs
@@ -174,8 +180,7 @@ class CompareScreen(Screen):
                 last = time.monotonic()
                 self.post_message(self.Reading(done, total))
 
-        loaded, warnings = load_all(paths, progress)
-        self.post_message(self.Read(loaded, warnings, tick))
+        self.post_message(self.Read(load_all(paths, progress), tick))
 
     def on_compare_screen_reading(self, message: Reading) -> None:
         self.query_one(
@@ -204,9 +209,18 @@ class CompareScreen(Screen):
             self.picker.highlighted = min(highlighted or 0, self.picker.option_count - 1)
         self.query_one("#picker").border_title = f"sessions ({len(self.sessions):,})"
         self._report_skipped(message.warnings)
+        missing = ", ".join(map(str, message.missing))
         if message.tick == "first" and not self.sessions:
-            where = ", ".join(map(str, self.paths))
-            self.notify(f"No sessions in {where}: run a sweep, or press o to open a folder.")
+            verb = "does" if len(message.missing) == 1 else "do"
+            where = (
+                f": {missing} {verb} not exist"
+                if missing
+                else " in " + ", ".join(map(str, self.paths))
+            )
+            self.notify(f"No sessions{where}. Run a sweep, or press o to open a folder.")
+        elif missing and missing not in self.warned:
+            self.warned.add(missing)
+            self.notify(f"{missing}: no such file or folder", severity="warning")
         self.show_selected()
         self.ready = True
 
@@ -351,16 +365,18 @@ class CompareScreen(Screen):
         (self.picker if picker.display else self.query_one(ComparisonTable)).focus()
 
 
-def load_all(
-    paths: list[Path], progress: Callable[[int, int], None] | None = None
-) -> tuple[list[LoadedSession], list[str]]:
-    """Every session under the paths; a broken file, even one named directly, is a warning."""
-    loaded, warnings = [], []
+def load_all(paths: list[Path], progress: Callable[[int, int], None] | None = None) -> Loaded:
+    """Every session under the paths; a broken file, even one named directly, is a warning;
+    and the paths that do not exist."""
+    loaded, warnings, missing = [], [], []
     for path in paths:
+        if not path.exists():
+            missing.append(path)
+            continue
         try:
             found, skipped = load_sessions([path], progress)
         except BadInput as error:
             found, skipped = [], [f"skipped {error.describe()}"]
         loaded += found
         warnings += skipped
-    return loaded, warnings
+    return loaded, warnings, missing
