@@ -13,6 +13,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
@@ -217,10 +218,12 @@ class CompareScreen(Screen):
                 if missing
                 else " in " + ", ".join(map(str, self.paths))
             )
-            self.notify(f"No sessions{where}. Run a sweep, or press o to open a folder.")
+            self.notify(
+                f"No sessions{where}. Run a sweep, or press o to open a folder.", markup=False
+            )
         elif missing and missing not in self.warned:
             self.warned.add(missing)
-            self.notify(f"{missing}: no such file or folder", severity="warning")
+            self.notify(f"{missing}: no such file or folder", severity="warning", markup=False)
         self.show_selected()
         self.ready = True
 
@@ -241,7 +244,9 @@ class CompareScreen(Screen):
         self.warned.update(warnings)
         if warnings:
             shown = "\n".join(warnings[:5]) + ("\n…" if len(warnings) > 5 else "")
-            self.notify(shown, title=f"{len(warnings)} file(s) skipped", severity="warning")
+            self.notify(
+                shown, title=f"{len(warnings)} file(s) skipped", severity="warning", markup=False
+            )
 
     @staticmethod
     def _prompt(item: LoadedSession) -> Text:
@@ -259,7 +264,9 @@ class CompareScreen(Screen):
 
     def say(self, text: str) -> None:
         """A word about the last key, in place: on the table's frame, until the next tick."""
-        self.query_one("#comparison").border_subtitle = f"[b $warning]{text}[/]"
+        self.query_one("#comparison").border_subtitle = Content.from_markup(
+            "[b $warning]$text[/]", text=text
+        )
 
     def show_selected(self) -> None:
         self._redraw_pending = False
@@ -275,7 +282,7 @@ class CompareScreen(Screen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         folder = Path(event.value.strip()).expanduser()
         if not folder.is_dir():
-            self.notify(f"{folder}: not a folder", severity="error")
+            self.notify(f"{folder}: not a folder", severity="error", markup=False)
             return
         if folder not in self.paths:
             self.paths.append(folder)

@@ -151,7 +151,9 @@ class TrainScreen(Screen):
     @on(SweepFailed)
     def _failed(self, message: SweepFailed) -> None:
         self.sweep.failure = message.message
-        self.notify(message.message, title="Sweep failed", severity="error", timeout=10)
+        self.notify(
+            message.message, title="Sweep failed", severity="error", timeout=10, markup=False
+        )
         self._dirty = True
 
     @on(SweepFinished)
