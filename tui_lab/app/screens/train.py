@@ -17,6 +17,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 from textual.worker import WorkerError
@@ -164,23 +165,25 @@ class TrainScreen(Screen):
         self.refresh_bindings()
 
     @property
-    def headline(self) -> str:
+    def headline(self) -> str | Content:
         """The status line when no run is training: what the sweep is doing, or how it ended
-        (short: the table has each run's outcome)."""
+        (short: the table has each run's outcome). A failure's text and a folder are data, not
+        markup."""
         sweep = self.sweep
         if self.runner is None:
             return "No sweep yet: set one up on the Setup screen (F2) and start it."
         if sweep.failure:
-            return f"[b $error]Failed:[/] {sweep.failure}"
+            return Content.from_markup("[b $error]Failed:[/] $why", why=sweep.failure)
         if not sweep.ended:
             if self.stopping == "cancel":
                 return "Cancelling: saving the run as interrupted…"
             return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
         saved = sum(run.status not in ("pending", "skipped") for run in sweep.runs)
         verdict = "cancelled" if sweep.cancelled else "done"
-        return (
-            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
-            f"{self.runner.request.out_dir}/ · F4 compares them"
+        return Content.from_markup(
+            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in $folder/ · "
+            "F4 compares them",
+            folder=str(self.runner.request.out_dir),
         )
 
     @property
