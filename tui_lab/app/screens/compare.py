@@ -15,24 +15,19 @@ from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
 from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
+from tui_lab.app.screens.charts import CurvesScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
     FOCUS_BINDING,
-    NO_FOCUS,
-    NO_SEEDS,
     CurvesChart,
     RunColors,
-    cycle_focus,
-    next_x_axis,
     run_label,
-    toggle_seed_view,
 )
 from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
@@ -56,7 +51,7 @@ def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
 Loaded = tuple[list[LoadedSession], list[str], list[Path]]
 
 
-class CompareScreen(Screen):
+class CompareScreen(CurvesScreen):
     """Session picker on the left; loss or accuracy chart (both when wide) on the right, and the
     sortable table below, whose batch cells carry the runs' colours: the charts' legend.
 
@@ -262,6 +257,9 @@ class CompareScreen(Screen):
             self._redraw_pending = True
             self.call_after_refresh(self.show_selected)
 
+    def chart_sessions(self) -> list[Session]:
+        return self.selected_sessions
+
     def say(self, text: str) -> None:
         """A word about the last key, in place: on the table's frame, until the next tick."""
         self.query_one("#comparison").border_subtitle = Content.from_markup(
@@ -289,25 +287,8 @@ class CompareScreen(Screen):
         self.action_close_folder_field()
         self.read([folder], tick="keep")
 
-    def action_cycle_x_axis(self) -> None:
-        for chart in self.query(CurvesChart):
-            chart.x_axis = next_x_axis(chart.x_axis)
-
     def action_toggle_chart(self) -> None:
         self.toggle_class("-show-accuracy")
-
-    def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
-
-    def action_toggle_seeds(self) -> None:
-        """Seeds of one configuration: their mean with a band, or every seed as its own line."""
-        if not toggle_seed_view(self.query(CurvesChart), self.selected_sessions):
-            self.say(NO_SEEDS)
-
-    def action_cycle_focus(self) -> None:
-        said = cycle_focus(self.query(CurvesChart), self.selected_sessions)
-        self.say(said or NO_FOCUS)
 
     def action_toggle_all(self) -> None:
         if len(self.picker.selected) == self.picker.option_count:
