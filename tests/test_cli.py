@@ -245,6 +245,7 @@ def test_compare_markdown_rounds_each_number_as_the_table_does(tmp_path, capsys)
 
     save_model(make_session(8, seconds_per_epoch=4.123456), tmp_path / "b8.json")
     save_model(make_session(32, seconds_per_epoch=1.51234, rate=0.4), tmp_path / "b32.json")
+    save_model(make_session(128, seconds_per_epoch=0.004), tmp_path / "b128.json")
     _, table = run_cli(capsys, "compare", str(tmp_path))
     _, markdown = run_cli(capsys, "compare", str(tmp_path), "--format", "markdown")
     lines = markdown.splitlines()
@@ -261,6 +262,7 @@ def test_compare_markdown_rounds_each_number_as_the_table_does(tmp_path, capsys)
         assert [row[name] for name in [*names, "final_accuracy"]] == shown
     assert rows[0]["seconds_per_epoch"] == "4.12" and "4.123456" not in markdown
     assert rows[1]["epochs_to_target"] == "never"  # as the table says it, not an empty cell
+    assert rows[2]["train_seconds"] == "0.0160"  # 4 epochs of 0.004 s: never rounded to 0.0
 
 
 def test_compare_of_a_folder_that_does_not_exist_says_so(tmp_path, capsys):

@@ -211,9 +211,9 @@ FIELD_TEXT: dict[str, Callable[[float], str]] = {
     "relative_time": _significant,
     "samples_per_second": _significant,
     "final_val_loss": _significant,
+    "train_seconds": _significant,  # a short run's 0.049 s is not 0.0
     "cpu_utilisation": _spec(".2f"),
     "load_average": _spec(".2f"),
-    "train_seconds": _spec(".1f"),
     "seconds_to_target": _spec(".1f"),
     "epochs_to_target": _spec("d"),
     "steps_to_target": _spec(",d"),
