@@ -450,3 +450,21 @@ def as_at_a_terminal() -> None:
 
     for signum in (signal.SIGINT, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
+
+
+def legend_marks(out: str, labels: list[str]) -> list[str]:
+    """The mark printed just before each legend label in colourless (piped) chart output: in
+    plotext's framed legend (``◆◆ sgd b=4``) or a legend line below a chart (``· perfect``)."""
+    marks = []
+    for label in labels:
+        line = next(line for line in out.splitlines() if label in line)
+        marks.append(line[: line.index(label)].rstrip()[-1])
+    return marks
+
+
+def assert_told_apart(out: str, labels: list[str]) -> None:
+    """Without colour a reader tells these series apart: each has a mark of its own in the
+    legend, and that mark is drawn on the chart too (more than once: along its line)."""
+    marks = legend_marks(out, labels)
+    assert len(set(marks)) == len(labels), dict(zip(labels, marks, strict=True))
+    assert all(out.count(mark) >= 3 for mark in marks), marks

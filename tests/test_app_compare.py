@@ -43,6 +43,45 @@ def test_named_folder_shows_every_run_and_reports_broken_files(sessions_dir: Pat
     run(scenario)
 
 
+def test_a_folder_that_does_not_exist_is_said_so_not_reported_as_a_skipped_file(
+    sessions_dir: Path, tmp_path: Path
+):
+    typo = tmp_path / "sesions"
+
+    async def scenario(paths: list[Path]) -> list[str]:
+        app = CompareHost(paths)
+        async with app.run_test(size=(80, 24)) as pilot:
+            await workers_done(pilot)
+            assert len(shown_batches(app)) == (5 if sessions_dir in paths else 0)
+        assert not any("skipped" in note or "file not found" in note for note in app.notes)
+        return app.notes
+
+    alone = asyncio.run(scenario([typo]))
+    assert f"No sessions: {typo} does not exist. Run a sweep, or press o" in alone[0]
+    beside = asyncio.run(scenario([sessions_dir, typo]))
+    assert f"{typo}: no such file or folder" in beside
+
+
+def test_file_names_that_look_like_markup_are_shown_as_written(tmp_path: Path):
+    """A path is data, never markup: ``[/]`` once crashed the notice, ``[b]`` vanished."""
+    from textual.widgets._toast import Toast
+
+    folder = tmp_path / "runs [" / "] [b]x[@click=app.quit]"  # its path holds [/]
+    folder.mkdir(parents=True)
+    (folder / "broken [b].json").write_text("{not json")
+
+    async def scenario():
+        app = CompareHost([folder, tmp_path / "gone [" / "]"])
+        async with app.run_test(size=(80, 24), notifications=True) as pilot:
+            await workers_done(pilot)
+            await pilot.pause()
+            shown = "\n".join(str(toast.render()) for toast in app.screen.query(Toast))
+            assert f"{folder / 'broken [b].json'}: invalid JSON" in shown
+            assert f"{tmp_path / 'gone ['}/] does not exist" in shown
+
+    run(scenario)
+
+
 def test_default_folder_preselects_the_newest_sweep(sessions_dir: Path, monkeypatch):
     monkeypatch.chdir(sessions_dir.parent)
 

@@ -89,7 +89,8 @@ def all_screen_classes() -> set[type[Screen]]:
     for info in __import__("pkgutil").iter_modules(screens_package.__path__):
         module = __import__(f"tui_lab.app.screens.{info.name}", fromlist=["_"])
         for _, value in inspect.getmembers(module, inspect.isclass):
-            if issubclass(value, Screen) and value.__module__ == module.__name__:
+            own = value.__module__ == module.__name__ and "BINDINGS" in vars(value)
+            if issubclass(value, Screen) and own:  # a base such as CurvesScreen binds no key
                 found.add(value)
     return found
 

@@ -69,7 +69,7 @@ def held_preset(preset: TrainPreset, monkeypatch) -> TrainPreset:
 
 @sync
 async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_path):
-    out = tmp_path / "sessions"
+    out = tmp_path / "sessions [b]"  # a folder's name is data: shown as written, not as markup
     app = BslabApp(preset=preset, out_dir=out, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
@@ -81,7 +81,8 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
             chart = app.screen.query_one(name, CurvesChart)
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
-        assert "Sweep done" in str(app.screen.query_one("#progress-status").render())
+        status = str(app.screen.query_one("#progress-status").render())
+        assert "Sweep done" in status and f"saved in {out}/" in status
 
         before = app.screen.query_one("#loss-chart", CurvesChart).x_axis
         await pilot.press("x")

@@ -236,3 +236,35 @@ def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, t
     sessions = [load_session(f) for f in out.glob("*.json")]
     assert [s.status for s in sessions] == ["interrupted", "interrupted"]
     assert all(len(s.epochs) >= 1 for s in sessions)
+
+
+def test_compare_markdown_rounds_each_number_as_the_table_does(tmp_path, capsys):
+    from factories import make_session
+
+    from tui_lab.core.storage import save_model
+
+    save_model(make_session(8, seconds_per_epoch=4.123456), tmp_path / "b8.json")
+    save_model(make_session(32, seconds_per_epoch=1.51234, rate=0.4), tmp_path / "b32.json")
+    save_model(make_session(128, seconds_per_epoch=0.004), tmp_path / "b128.json")
+    _, table = run_cli(capsys, "compare", str(tmp_path))
+    _, markdown = run_cli(capsys, "compare", str(tmp_path), "--format", "markdown")
+    lines = markdown.splitlines()
+    header = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    rows = [
+        dict(zip(header, (c.strip() for c in line.strip("|").split("|")), strict=True))
+        for line in lines[2:]
+    ]
+    table_rows = [line.split() for line in table.splitlines() if line.split()[:1] == ["sgd"]]
+    for row, cells in zip(rows, table_rows, strict=True):  # both in batch order
+        # optim lr batch status s/ep ×time ep→t s→t best final, as the table prints them
+        shown = [cells[1], cells[4], cells[7].rstrip("★"), cells[8], cells[9].rstrip("★")]
+        names = ["lr", "seconds_per_epoch", "seconds_to_target", "best_accuracy"]
+        assert [row[name] for name in [*names, "final_accuracy"]] == shown
+    assert rows[0]["seconds_per_epoch"] == "4.12" and "4.123456" not in markdown
+    assert rows[1]["epochs_to_target"] == "never"  # as the table says it, not an empty cell
+    assert rows[2]["train_seconds"] == "0.0160"  # 4 epochs of 0.004 s: never rounded to 0.0
+
+
+def test_compare_of_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
+    code, out = run_cli(capsys, "compare", str(tmp_path / "sesions"))
+    assert code == 2 and f"{tmp_path / 'sesions'}: no such file or folder" in out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from factories import run_cli, write
+from factories import assert_told_apart, run_cli, write
 
 from tui_lab.analysis import batch_finder
 from tui_lab.run import recorder
@@ -75,6 +75,7 @@ def test_lr_find_suggests_a_rate_per_batch_size_beside_the_preset_rule(preset_fi
     code, out = run_cli(capsys, "lr-find", str(preset_file), "--steps", "30")
     assert code == 0
     assert "smoothed training loss vs learning rate" in out
+    assert_told_apart(out, ["b=32", "b=160"])
     assert "Suggested learning rates" in out and "preset (none)" in out
     table = out[out.index("Suggested learning rates") :]
     assert " 32 " in table and " 160 " in table  # every batch size of the preset
@@ -97,3 +98,5 @@ def test_compare_names_the_optimal_batch_sizes_and_draws_the_charts(tmp_path, pr
     assert "steps to 30% vs batch size" in out and "samples to 30%" in out
     assert "seconds per epoch and to 30%" in out
     assert "\x1b[" not in out  # no colour codes when the output is not a terminal
+    assert_told_apart(out, ["s/epoch", "s to target"])  # so marks, not colours, tell apart
+    assert_told_apart(out, ["perfect scaling", "runs"])

@@ -7,6 +7,7 @@ from io import StringIO
 from pathlib import Path
 
 import pytest
+from factories import assert_told_apart
 from rich.console import Console
 
 from tui_lab.cli.headless import run_paraboloid_headless
@@ -50,6 +51,7 @@ def test_paraboloid_prints_one_panel_per_batch_size_and_a_distance_table(tmp_pat
     panel_titles = next(line for line in out.splitlines() if "batch 4:" in line)
     assert "batch full:" in panel_titles  # side by side
     assert "b=4" in out and "b=full" in out and "rprop lr=0.05" in out
+    assert_told_apart(out, ["sgd lr=0.5 b=4", "rprop lr=0.05 b=4"])  # piped: no colour
     (saved,) = tmp_path.glob("*.json")
     session = load_any_session(saved)
     assert len(session.paths) == 4 and session.preset.epochs == 5
@@ -131,6 +133,7 @@ def test_interpolate_plots_the_line_and_tells_the_sharpness(two_runs, tmp_path, 
     assert code == 0
     assert "sgd b=16" in out and "sgd b=full" in out
     assert "training loss change at α ± 0.5" in out
+    assert_told_apart(out, ["train log10 loss", "val log10 loss", "train accuracy", "val accuracy"])
     # Two full-batch steps are far from a minimum: no sharpness verdict is drawn for it.
     assert "b = sgd b=full lr=0.05" in out and "not a minimum along this line" in out
     interp = Interpolation.model_validate_json(out_file.read_text())

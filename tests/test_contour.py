@@ -94,7 +94,7 @@ class RecordingPlot:
         return lambda *args, **kwargs: self.calls.append((name, args, kwargs))
 
 
-def test_every_series_is_bounded_and_each_path_has_its_own_colour() -> None:
+def test_every_series_is_bounded_and_each_path_has_its_own_colour_and_mark() -> None:
     xs, ys, values = tilted_bowl(points=60)
     t = np.linspace(0, 1, 5000)
     paths = [ContourPath(f"path {i}", 2 * t + i * 0.1, t - 1) for i in range(5)]
@@ -102,8 +102,10 @@ def test_every_series_is_bounded_and_each_path_has_its_own_colour() -> None:
     draw_contour_sketch(plt, xs, ys, values, paths, levels=20)
     series = [call for call in plt.calls if call[0] in ("plot", "scatter")]
     lines = [call for call in series if call[0] == "plot"]
-    assert [kwargs["label"] for _, _, kwargs in lines] == [p.label for p in paths]
     assert len({kwargs["color"] for _, _, kwargs in lines}) == len(paths)
+    legend = [kwargs for _, _, kwargs in series if kwargs.get("label")]
+    assert [kwargs["label"] for kwargs in legend] == [p.label for p in paths]
+    assert len({kwargs["marker"] for kwargs in legend}) == len(paths)  # apart without colour
     for name, (x, _), _ in series:
         assert len(x) <= (MAX_PATH_POINTS if name == "plot" else MAX_CONTOUR_POINTS)
     assert plt.calls[0][0] == "clear_data", "a redraw replaces the previous picture"

@@ -166,3 +166,14 @@ def test_a_noise_scale_far_from_the_fitted_critical_batch_says_why_and_which_to_
     text = " ".join(" ".join(lines).split())
     assert "differ by more than 2×" in text
     assert "why: the fit used one lr at every batch" in text and "trust B_noise more" in text
+
+
+def test_a_model_named_like_markup_is_printed_as_named():
+    """A user's model factory argument such as ``act="[b]"`` is data in the group's label."""
+    from dataclasses import replace
+
+    from rich.text import Text
+
+    group = replace(scaling_groups(sweep())[0], label='nets.py:build(act="[b]", end="[/]")')
+    first = Text.from_markup("\n".join(analysis_lines(group))).plain.splitlines()[0]
+    assert first.startswith('nets.py:build(act="[b]", end="[/]"), target')

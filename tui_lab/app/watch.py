@@ -103,7 +103,9 @@ class WatchScreen(TrainScreen):
         self._warned.update(fresh)
         if fresh:
             shown = "\n".join(fresh[:5]) + ("\n…" if len(fresh) > 5 else "")
-            self.notify(shown, title=f"{len(fresh)} file(s) skipped", severity="warning")
+            self.notify(
+                shown, title=f"{len(fresh)} file(s) skipped", severity="warning", markup=False
+            )
 
     @property
     def headline(self) -> str:

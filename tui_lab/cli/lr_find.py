@@ -23,7 +23,7 @@ from rich.text import Text
 from tui_lab.cli import command_parser
 from tui_lab.cli.find_batch import add_preset_arguments, positive_int, prepare_preset
 from tui_lab.errors import BadInput
-from tui_lab.report.plotting import PALETTE, linear_ticks, log_ticks
+from tui_lab.report.plotting import PALETTE, linear_ticks, log_ticks, mark_points, series_mark
 from tui_lab.report.scaling import ChartText, LegendEntry, render_chart
 from tui_lab.schema import ModelName, OptimizerConfig
 from tui_lab.schema.analysis import LrRangeResult
@@ -59,9 +59,10 @@ def random_batches(x, y, batch_size: int, seed: int) -> Iterator[tuple[Any, Any]
 
 
 def draw_lr_range(plt: Any, tests: Sequence[RangeTest], size: tuple[int, int]) -> ChartText:
-    """Smoothed loss against the rate (log10 on a linear axis), one line per batch size, with
-    each suggestion marked; a diverging tail is clipped at 1.25 times the starting loss."""
-    legend, xs_all, ys_all = [], [], []
+    """Smoothed loss against the rate (log10 on a linear axis), one line per batch size with
+    its own mark along it, each suggestion marked ●; a diverging tail is clipped at 1.25 times
+    the starting loss."""
+    legend, xs_all, ys_all, marks = [], [], [], []
     for index, test in enumerate(tests):
         color = PALETTE[index % len(PALETTE)]
         losses = test.result.smoothed_losses
@@ -75,13 +76,16 @@ def draw_lr_range(plt: Any, tests: Sequence[RangeTest], size: tuple[int, int]) -
             continue
         xs, ys = [x for x, _ in kept], [y for _, y in kept]
         plt.plot(xs, ys, marker="braille", color=color)
+        marks.append((mark_points(xs, ys, index), series_mark(index), color))
         suggested = test.result.suggested_lr
         if suggested is not None:
             at = min(range(len(xs)), key=lambda i: abs(xs[i] - math.log10(suggested)))
             plt.scatter([xs[at]], [ys[at]], marker="●", color=color)
-        legend.append(LegendEntry("━", f"b={test.batch_size}", color))  # short: one legend line
+        legend.append(LegendEntry(series_mark(index), f"b={test.batch_size}", color))  # short
         xs_all += xs
         ys_all += ys
+    for (mark_xs, mark_ys), mark, color in marks:  # over every line, none hidden by another
+        plt.scatter(mark_xs, mark_ys, marker=mark, color=color)
     if xs_all:
         columns, lines = size
         plt.xaxes(True, False)

@@ -397,8 +397,12 @@ def load_sessions(
     for a reader of thousands of them that wants to show how far it is.
 
     Inside folders, broken files become warnings and other kinds of session (paraboloid
-    sketches) are passed over silently: a sessions folder holds both.
+    sketches) are passed over silently: a sessions folder holds both. A path that does not
+    exist is an error: it may have been meant as a folder as well as a file.
     """
+    for path in map(Path, paths):
+        if not path.exists() and not path.is_symlink():
+            raise BadInput("no such file or folder", source=path)
     files = [
         (file, True) if path.is_dir() else (path, False)
         for path in map(Path, paths)

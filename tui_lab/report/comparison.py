@@ -7,7 +7,7 @@ the target, peak memory and the gradient noise scale (the measured critical batc
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -18,7 +18,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, status_markup
+from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, lr_text, status_markup
 from tui_lab.run.recorder import at_chance
 from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, stable
@@ -148,7 +148,7 @@ def learned_then_collapsed(summary: Summary) -> bool:
 
 def collapse_text(summary: Summary) -> str:
     """'learned to 74.4% (epoch 3), then collapsed to 8.9%': what a collapsed run did."""
-    final = _fmt(summary.final_accuracy, ".1%")
+    final = field_text("final_accuracy", summary.final_accuracy)
     return (
         f"learned to {summary.best_accuracy:.1%} (epoch {summary.best_epoch}), "
         f"then collapsed to {final}"
@@ -193,16 +193,45 @@ SORT_KEYS = {
 }
 
 
-def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
-    return missing if value is None else format(value, spec)
-
-
-def _significant(value: float | None) -> str:
+def _significant(value: float) -> str:
     """Three significant digits without an exponent: 153, 12.9, 1.61, 0.139 (narrow columns)."""
-    if value is None:
-        return "—"
     decimals = max(0, 2 - math.floor(math.log10(abs(value)))) if value else 2
     return f"{value:.{decimals}f}"
+
+
+def _spec(spec: str) -> Callable[[float], str]:
+    return lambda value: format(value, spec)
+
+
+# How every table writes a run's numbers (a name is a Summary field, a record's key or a
+# ComparisonRow's attribute), so that the app, the terminal and Markdown round alike.
+FIELD_TEXT: dict[str, Callable[[float], str]] = {
+    "lr": lr_text,
+    "seconds_per_epoch": _significant,
+    "relative_time": _significant,
+    "samples_per_second": _significant,
+    "final_val_loss": _significant,
+    "train_seconds": _significant,  # a short run's 0.049 s is not 0.0
+    "cpu_utilisation": _spec(".2f"),
+    "load_average": _spec(".2f"),
+    "seconds_to_target": _spec(".1f"),
+    "epochs_to_target": _spec("d"),
+    "steps_to_target": _spec(",d"),
+    "samples_to_target": _spec(",d"),
+    "best_accuracy": _spec(".1%"),
+    "final_accuracy": _spec(".1%"),
+}
+TO_TARGET = {"epochs_to_target", "steps_to_target", "samples_to_target", "seconds_to_target"}
+
+
+def field_text(name: str, value: object) -> str:
+    """A field's value as the tables show it: ``seconds_per_epoch`` 4.123456 → 4.12,
+    ``final_accuracy`` 0.97812 → 97.8%, a missing time to target → never, other missing → —."""
+    if value is None:
+        return NOT_REACHED if name in TO_TARGET else "—"
+    if isinstance(value, bool) or not isinstance(value, int | float) or name not in FIELD_TEXT:
+        return str(value)
+    return FIELD_TEXT[name](value)
 
 
 def format_bytes(count: int) -> str:
@@ -297,24 +326,24 @@ def comparison_table(rows: list[ComparisonRow], title: str = "Batch-size compari
         table.add_column(name, justify=justify)  # type: ignore[arg-type]
     for row in rows:
         cfg = row.session.config
-        to_target = _fmt(row.seconds_to_target, ".1f", NOT_REACHED)
+        to_target = field_text("seconds_to_target", row.seconds_to_target)
         if row is fastest:
             to_target += "★"
-        final = _fmt(row.final_accuracy, ".1%")
+        final = field_text("final_accuracy", row.final_accuracy)
         if row is accurate:
             final += "★"
         cells = [] if shared_setup else [f"{cfg.dataset}/{cfg.model}"]
         cells += [
             cfg.optimizer.name,
-            f"{cfg.lr:.3g}",
+            field_text("lr", cfg.lr),
             row.batch_label,
             status_markup(status_key(row.session)),
-            _significant(row.seconds_per_epoch)
+            field_text("seconds_per_epoch", row.seconds_per_epoch)
             + (CONTENDED_MARK if contended(row.session) else ""),
-            _significant(row.relative_time),
-            _fmt(row.epochs_to_target, "d", NOT_REACHED),
+            field_text("relative_time", row.relative_time),
+            field_text("epochs_to_target", row.epochs_to_target),
             to_target,
-            _fmt(row.best_accuracy, ".1%"),
+            field_text("best_accuracy", row.best_accuracy),
             final,
         ]
         table.add_row(*cells)
@@ -344,8 +373,8 @@ def resources_table(rows: list[ComparisonRow]) -> Table | None:
         cells = [row.session.config.optimizer.name] if several_optimizers else []
         cells += [
             row.batch_label,
-            _fmt(row.steps_to_target, ",d", NOT_REACHED),
-            _fmt(row.samples_to_target, ",d", NOT_REACHED),
+            field_text("steps_to_target", row.steps_to_target),
+            field_text("samples_to_target", row.samples_to_target),
             format_bytes(row.peak_memory.peak_bytes) if row.peak_memory else "—",
             noise_missing(row.session)
             if row.noise_scale is None
@@ -401,11 +430,15 @@ def summary_records(loaded: Sequence[tuple[Path, Session]]) -> list[dict[str, ob
 
 
 def markdown_table(records: list[dict[str, object]]) -> str:
-    """A GitHub-flavoured Markdown table of the records (empty cells for missing values)."""
+    """A GitHub-flavoured Markdown table of the records, for a reader: numbers rounded as the
+    terminal table rounds them (CSV and JSON keep every digit, for scripts)."""
     if not records:
         return ""
     columns = list(records[0])
-    cell = lambda value: "" if value is None else str(value).replace("|", "\\|")  # noqa: E731
+
+    def cell(name: str, value: object) -> str:
+        return field_text(name, value).replace("|", "\\|")
+
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
-    lines += ["| " + " | ".join(cell(r[c]) for c in columns) + " |" for r in records]
+    lines += ["| " + " | ".join(cell(c, r[c]) for c in columns) + " |" for r in records]
     return "\n".join(lines) + "\n"

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from tui_lab.analysis.downsample import thin
-from tui_lab.report.plotting import render_plotext
+from tui_lab.report.plotting import mark_points, render_plotext, series_mark
 
 MAX_PATH_POINTS = 300
 MAX_CONTOUR_POINTS = 1200
@@ -127,7 +127,7 @@ def draw_contour_sketch(
     """Clear ``plt``'s data and draw contour dots of ``values[len(ys), len(xs)]`` plus ``paths``.
 
     ``xs`` and ``ys`` are increasing; non-finite values are left out of the contours.
-    Each path is a line in its own colour, labelled in the legend, with its start marked ``o``
+    Each path is a line in its own colour and mark, labelled in the legend, with its start ``o``
     and its end ``x``; ``minimum``, when given, is marked ``+``. The caller sets the size and
     builds (or refreshes the widget), so this works the same for a widget and a string.
     """
@@ -159,13 +159,19 @@ def draw_contour_sketch(
             marker="braille",
             color=CONTOUR_COLOR,
         )
+    drawn = []
     for index, path in enumerate(paths):
         if len(path.xs) == 0:
             continue
         color = path.color or PALETTE[index % len(PALETTE)]
         path_x = _within_reach(thin(path.xs, MAX_PATH_POINTS), grid_x)
         path_y = _within_reach(thin(path.ys, MAX_PATH_POINTS), grid_y)
-        plt.plot(path_x, path_y, marker="braille", color=color, label=path.label)
+        plt.plot(path_x, path_y, marker="braille", color=color)
+        drawn.append((index, path.label, path_x, path_y, color))
+    for index, label, path_x, path_y, color in drawn:  # marks over every line, none hidden
+        if label:  # its mark along it, and in the legend: paths read apart without colour
+            mark = series_mark(index)
+            plt.scatter(*mark_points(path_x, path_y, index), marker=mark, color=color, label=label)
         plt.scatter([path_x[0]], [path_y[0]], marker="o", color=color)
         plt.scatter([path_x[-1]], [path_y[-1]], marker="x", color=color)
     if minimum is not None:

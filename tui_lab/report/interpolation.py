@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from tui_lab.report.plotting import render_plotext
+from tui_lab.report.plotting import mark_points, render_plotext, series_mark
 from tui_lab.schema.trajectory import Interpolation
 
 # A loss of exactly zero (float32 underflow) is drawn at this value on the log10 axis.
@@ -15,7 +15,8 @@ LOSS_FLOOR = 1e-8
 def draw_interpolation(plt: Any, interp: Interpolation) -> None:
     """Clear `plt`'s data and draw log10 loss (left axis) and accuracy (right axis) against α.
 
-    Train is a solid braille line, validation a dotted one; vertical lines mark α = 0 (a) and
+    Train is a solid braille line, validation a dotted one, each with its own mark along it
+    and in the legend; vertical lines mark α = 0 (a) and
     α = 1 (b), the two solutions. log10 on a linear axis because textual-plotext's log scale breaks
     on redraw.
     """
@@ -30,7 +31,7 @@ def draw_interpolation(plt: Any, interp: Interpolation) -> None:
         ("train accuracy", interp.train_accuracy, "braille", "blue", "right", False),
         ("val accuracy", interp.val_accuracy, "dot", "blue", "right", False),
     )
-    for label, values, marker, color, side, log in series:
+    for index, (label, values, marker, color, side, log) in enumerate(series):
         points = [
             (a, math.log10(max(v, LOSS_FLOOR)) if log else v)
             for a, v in zip(interp.alphas, values, strict=True)
@@ -38,7 +39,11 @@ def draw_interpolation(plt: Any, interp: Interpolation) -> None:
         ]
         if points:
             xs, ys = zip(*points, strict=True)
-            plt.plot(xs, ys, marker=marker, color=color, label=label, yside=side)
+            plt.plot(xs, ys, marker=marker, color=color, yside=side)
+            mark = series_mark(index)  # loss and accuracy read apart without colour too
+            plt.scatter(
+                *mark_points(xs, ys, index), marker=mark, color=color, label=label, yside=side
+            )
     plt.ylim(0, 1, yside="right")
     plt.vline(0, "gray")
     plt.vline(1, "gray")

@@ -1,4 +1,5 @@
-"""Chart helpers shared by the terminal drawings and the app: run colours and axis ticks.
+"""Chart helpers shared by the terminal drawings and the app: run colours, series marks and
+axis ticks.
 
 Free of UI imports, so that commands printing charts do not load Textual.
 """
@@ -6,7 +7,7 @@ Free of UI imports, so that commands printing charts do not load Textual.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 RGB = tuple[int, int, int]
@@ -33,6 +34,31 @@ PALETTE: tuple[RGB, ...] = (
 )
 FULL_RUNG = len(PALETTE) - 1  # "full" has a colour of its own, whatever the data set's size
 OPTIMIZER_SHIFT = 5  # coprime with the palette's length: each optimizer starts elsewhere
+
+
+# Where colour is lost (output piped or redirected, a monochrome terminal, colour-blind eyes)
+# each series of a chart still reads apart: it carries a mark of its own along its line, and its
+# legend entry shows that mark. None is o, x, + or ●, which charts use for starts, ends, minima
+# and points.
+SERIES_MARKS = ("◆", "▲", "■", "▼", "◇", "△", "□", "▽")
+MARKS_PER_SERIES = 5
+
+
+def series_mark(index: int) -> str:
+    """The mark of a chart's ``index``-th series."""
+    return SERIES_MARKS[index % len(SERIES_MARKS)]
+
+
+def mark_points(
+    xs: Sequence[float], ys: Sequence[float], index: int = 0, count: int = MARKS_PER_SERIES
+) -> tuple[list[float], list[float]]:
+    """``count`` points spread evenly along the ``index``-th series, where its mark is drawn:
+    away from its two ends (a path's start and end have marks of their own), and at other
+    places than its neighbours' marks, so that series on the same x values keep theirs."""
+    n = len(xs)
+    phase = 0.2 + 0.6 * (index * 0.618 % 1)  # in [0.2, 0.8): never at the ends
+    picks = sorted({min(n - 1, int((k + phase) * n / count)) for k in range(count)})
+    return [xs[i] for i in picks], [ys[i] for i in picks]
 
 
 def batch_rung(batch_size: int, full: bool) -> int:

@@ -39,6 +39,7 @@ from tui_lab.schema.analysis import BatchOptima, ScalingFit
 RUN_COLOR, FIT_COLOR, REFERENCE_COLOR, NEVER_COLOR = PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[6]
 FIT_POINTS = 40  # the fitted curve, evenly spaced in log batch size
 NEVER_MARKER = "×"
+PERFECT_MARKER = "·"  # a dotted reference line, apart from the fit's solid one without colour
 
 
 @dataclass(frozen=True)
@@ -162,13 +163,18 @@ def _batch_ticks(batch_sizes: Sequence[int], most: int) -> tuple[list[float], li
 
 @dataclass(frozen=True)
 class Series:
-    """Points in real units (logs are taken when drawn), as a line, as points, or both."""
+    """Points in real units (logs are taken when drawn), as a line, as points, or both.
+
+    Points are drawn with the legend entry's marker, and a line with ``line_marker``: series
+    read apart by their marks, not by colour alone (piped output has none).
+    """
 
     batch_sizes: list[float]
     values: list[float]
     entry: LegendEntry
     line: bool = True
     points: bool = False
+    line_marker: str = "braille"
 
 
 def _draw_log_log(
@@ -186,9 +192,9 @@ def _draw_log_log(
     for s in drawn:
         xs, logs = _log10(s.batch_sizes), _log10(s.values)
         if s.line:
-            plt.plot(xs, logs, marker="braille", color=s.entry.color)
+            plt.plot(xs, logs, marker=s.line_marker, color=s.entry.color)
         if s.points:
-            plt.scatter(xs, logs, marker="●", color=s.entry.color)
+            plt.scatter(xs, logs, marker=s.entry.marker, color=s.entry.color)
         if s.entry not in legend:  # one entry for the seed ranges of every batch size
             legend.append(s.entry)
     if never:
@@ -227,7 +233,8 @@ def draw_steps_to_target(
         Series(
             [b for b, _ in perfect],
             [value(b, steps) for b, steps in perfect],
-            LegendEntry("─", "perfect scaling", REFERENCE_COLOR),
+            LegendEntry(PERFECT_MARKER, "perfect scaling", REFERENCE_COLOR),
+            line_marker=PERFECT_MARKER,
         )
     ]
     fit = group.fit
@@ -296,7 +303,7 @@ def draw_time_tradeoff(
         Series(
             [r.batch_size for r in to_target],
             [r.seconds_to_target or 0.0 for r in to_target],
-            LegendEntry("●", "s to target", FIT_COLOR),
+            LegendEntry("◆", "s to target", FIT_COLOR),
             points=True,
         ),
     ]

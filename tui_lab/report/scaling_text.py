@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import statistics
 
+from rich.markup import escape
+
 from tui_lab.analysis.scaling import ScalingRow, Verdict, verdict
 from tui_lab.analysis.seeds import Spread
 from tui_lab.report.scaling import ScalingGroup
@@ -59,7 +61,7 @@ def analysis_lines(group: ScalingGroup) -> list[str]:
     """What the group's runs say, one statement a line (Rich markup), its indent its level:
     the terminal wraps them by words (``bslab compare`` to its width)."""
     target = f"{group.target_accuracy:.0%}"
-    lines = [f"[bold]{group.label}[/], target {target} validation accuracy"]
+    lines = [f"[bold]{escape(group.label)}[/], target {target} validation accuracy"]
     seeds = max((r.seeds for r in group.rows), default=1)
     if seeds > 1:
         lines.append(

@@ -17,6 +17,7 @@ from tui_lab.report.comparison import (
     SortKey,
     comparison_rows,
     comparison_view,
+    field_text,
     format_bytes,
     last_noise_scale,
     stopped_at_target,
@@ -149,7 +150,7 @@ def seeds_cells(
         final += "★"
     return [
         cfg.optimizer.name,
-        f"{cfg.lr:.3g}",
+        field_text("lr", cfg.lr),
         _batch_label(group),
         f"{group.reached}/{group.n}",
         _mean_sd(group.spread("seconds_per_epoch")),
@@ -194,7 +195,7 @@ def seeds_resources_table(groups: list[SeedGroup]) -> Table | None:
         noise = Spread.of(last_noise_scale(s) for s in group.sessions)
         table.add_row(
             group.config.optimizer.name,
-            f"{group.config.lr:.3g}",
+            field_text("lr", group.config.lr),
             _batch_label(group),
             "never" if steps is None else steps.median_text(",d"),
             "never" if samples is None else samples.median_text(",d"),

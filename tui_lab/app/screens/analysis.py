@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from functools import partial
 from typing import ClassVar
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, VerticalScroll
@@ -52,7 +53,8 @@ class AnalysisScreen(Screen):
                 with Container(classes="charts"):
                     yield ScalingChart(self._steps_draw(group), classes="steps-chart")
                     yield ScalingChart(partial(draw_time_tradeoff, group=group))
-                yield Static("\n".join(analysis_lines(group)), classes="findings")
+                # Rich markup, as bslab compare prints it: a user model's name in it is escaped
+                yield Static(Text.from_markup("\n".join(analysis_lines(group))), classes="findings")
         yield Footer(compact=True)
 
     def on_mount(self) -> None:

@@ -13,25 +13,21 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Container, Horizontal, Vertical
+from textual.content import Content
 from textual.message import Message
-from textual.screen import Screen
 from textual.widgets import Footer, Input, SelectionList
 from textual.widgets.selection_list import Selection
 
 from tui_lab.app.screens import screen_css
 from tui_lab.app.screens.analysis import AnalysisScreen
+from tui_lab.app.screens.charts import CurvesScreen
 from tui_lab.app.screens.sketches import MAX_PANELS, SketchesScreen
 from tui_lab.app.widgets.comparison import ComparisonTable
 from tui_lab.app.widgets.curves import (
     FOCUS_BINDING,
-    NO_FOCUS,
-    NO_SEEDS,
     CurvesChart,
     RunColors,
-    cycle_focus,
-    next_x_axis,
     run_label,
-    toggle_seed_view,
 )
 from tui_lab.core.storage import LoadedSession, load_sessions
 from tui_lab.errors import BadInput
@@ -51,7 +47,11 @@ def latest_sweep(loaded: list[LoadedSession]) -> list[LoadedSession]:
     return [item for item in loaded if item.session.config.preset_name == newest]
 
 
-class CompareScreen(Screen):
+# What one reading found: the sessions, the files skipped (why), the paths that do not exist.
+Loaded = tuple[list[LoadedSession], list[str], list[Path]]
+
+
+class CompareScreen(CurvesScreen):
     """Session picker on the left; loss or accuracy chart (both when wide) on the right, and the
     sortable table below, whose batch cells carry the runs' colours: the charts' legend.
 
@@ -109,11 +109,13 @@ class CompareScreen(Screen):
             self.done, self.total = done, total
 
     class Read(Message):
-        """Every file under the paths read: what was found and what was skipped."""
+        """Every file under the paths read: what was found, what was skipped, and the paths
+        that do not exist (not a skipped file: a folder not made yet, or a typo)."""
 
-        def __init__(self, loaded: list[LoadedSession], warnings: list[str], tick: str) -> None:
+        def __init__(self, found: Loaded, tick: str) -> None:
             super().__init__()
-            self.loaded, self.warnings, self.tick = loaded, warnings, tick
+            self.loaded, self.warnings, self.missing = found
+            self.tick = tick
 
     def __init__(
         self, paths: list[Path] | None = None, select_all: bool | None = None, **screen_kwargs
@@ -174,8 +176,7 @@ class CompareScreen(Screen):
                 last = time.monotonic()
                 self.post_message(self.Reading(done, total))
 
-        loaded, warnings = load_all(paths, progress)
-        self.post_message(self.Read(loaded, warnings, tick))
+        self.post_message(self.Read(load_all(paths, progress), tick))
 
     def on_compare_screen_reading(self, message: Reading) -> None:
         self.query_one(
@@ -204,9 +205,20 @@ class CompareScreen(Screen):
             self.picker.highlighted = min(highlighted or 0, self.picker.option_count - 1)
         self.query_one("#picker").border_title = f"sessions ({len(self.sessions):,})"
         self._report_skipped(message.warnings)
+        missing = ", ".join(map(str, message.missing))
         if message.tick == "first" and not self.sessions:
-            where = ", ".join(map(str, self.paths))
-            self.notify(f"No sessions in {where}: run a sweep, or press o to open a folder.")
+            verb = "does" if len(message.missing) == 1 else "do"
+            where = (
+                f": {missing} {verb} not exist"
+                if missing
+                else " in " + ", ".join(map(str, self.paths))
+            )
+            self.notify(
+                f"No sessions{where}. Run a sweep, or press o to open a folder.", markup=False
+            )
+        elif missing and missing not in self.warned:
+            self.warned.add(missing)
+            self.notify(f"{missing}: no such file or folder", severity="warning", markup=False)
         self.show_selected()
         self.ready = True
 
@@ -227,7 +239,9 @@ class CompareScreen(Screen):
         self.warned.update(warnings)
         if warnings:
             shown = "\n".join(warnings[:5]) + ("\n…" if len(warnings) > 5 else "")
-            self.notify(shown, title=f"{len(warnings)} file(s) skipped", severity="warning")
+            self.notify(
+                shown, title=f"{len(warnings)} file(s) skipped", severity="warning", markup=False
+            )
 
     @staticmethod
     def _prompt(item: LoadedSession) -> Text:
@@ -245,9 +259,14 @@ class CompareScreen(Screen):
             self._redraw_pending = True
             self.call_after_refresh(self.show_selected)
 
+    def chart_sessions(self) -> list[Session]:
+        return self.selected_sessions
+
     def say(self, text: str) -> None:
         """A word about the last key, in place: on the table's frame, until the next tick."""
-        self.query_one("#comparison").border_subtitle = f"[b $warning]{text}[/]"
+        self.query_one("#comparison").border_subtitle = Content.from_markup(
+            "[b $warning]$text[/]", text=text
+        )
 
     def show_selected(self) -> None:
         self._redraw_pending = False
@@ -263,32 +282,15 @@ class CompareScreen(Screen):
     def on_input_submitted(self, event: Input.Submitted) -> None:
         folder = Path(event.value.strip()).expanduser()
         if not folder.is_dir():
-            self.notify(f"{folder}: not a folder", severity="error")
+            self.notify(f"{folder}: not a folder", severity="error", markup=False)
             return
         if folder not in self.paths:
             self.paths.append(folder)
         self.action_close_folder_field()
         self.read([folder], tick="keep")
 
-    def action_cycle_x_axis(self) -> None:
-        for chart in self.query(CurvesChart):
-            chart.x_axis = next_x_axis(chart.x_axis)
-
     def action_toggle_chart(self) -> None:
         self.toggle_class("-show-accuracy")
-
-    def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
-
-    def action_toggle_seeds(self) -> None:
-        """Seeds of one configuration: their mean with a band, or every seed as its own line."""
-        if not toggle_seed_view(self.query(CurvesChart), self.selected_sessions):
-            self.say(NO_SEEDS)
-
-    def action_cycle_focus(self) -> None:
-        said = cycle_focus(self.query(CurvesChart), self.selected_sessions)
-        self.say(said or NO_FOCUS)
 
     def action_toggle_all(self) -> None:
         if len(self.picker.selected) == self.picker.option_count:
@@ -353,16 +355,18 @@ class CompareScreen(Screen):
         (self.picker if picker.display else self.query_one(ComparisonTable)).focus()
 
 
-def load_all(
-    paths: list[Path], progress: Callable[[int, int], None] | None = None
-) -> tuple[list[LoadedSession], list[str]]:
-    """Every session under the paths; a broken file, even one named directly, is a warning."""
-    loaded, warnings = [], []
+def load_all(paths: list[Path], progress: Callable[[int, int], None] | None = None) -> Loaded:
+    """Every session under the paths; a broken file, even one named directly, is a warning;
+    and the paths that do not exist."""
+    loaded, warnings, missing = [], [], []
     for path in paths:
+        if not path.exists():
+            missing.append(path)
+            continue
         try:
             found, skipped = load_sessions([path], progress)
         except BadInput as error:
             found, skipped = [], [f"skipped {error.describe()}"]
         loaded += found
         warnings += skipped
-    return loaded, warnings
+    return loaded, warnings, missing

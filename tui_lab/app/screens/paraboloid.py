@@ -223,7 +223,9 @@ class ParaboloidScreen(Screen):
         try:
             preset = ParaboloidPreset.model_validate(data)
         except ValidationError as error:
-            self.notify(from_validation_error(error, "", data).describe(), severity="error")
+            self.notify(
+                from_validation_error(error, "", data).describe(), severity="error", markup=False
+            )
             self.show_settings()
             return
         if preset != self.preset:
@@ -305,7 +307,7 @@ class ParaboloidScreen(Screen):
                 self.change(epochs=int(text))
         except ValueError as error:
             detail = str(error) if field.id == "batch-sizes" else "expected a number > 0"
-            self.notify(f"{field.id}: {detail}", severity="error")
+            self.notify(f"{field.id}: {detail}", severity="error", markup=False)
             self.show_settings()
 
     def action_leave(self) -> None:
@@ -351,9 +353,9 @@ class ParaboloidScreen(Screen):
         try:
             path = save_paraboloid_session(self.session, folder)
         except Exception as error:  # a full disk or a read-only folder: say so, keep the lab
-            self.notify(str(error), title="Not saved", severity="error")
+            self.notify(str(error), title="Not saved", severity="error", markup=False)
             return
-        self.notify(f"Saved → {path}")
+        self.notify(f"Saved → {path}", markup=False)
 
 
 def distance_readout(session: ParaboloidSession, paths: Sequence[ParaboloidPath]) -> Text:

@@ -20,6 +20,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.content import Content
 from textual.message import Message
 from textual.screen import Screen
 from textual.widget import Widget
@@ -285,7 +286,7 @@ class SetupScreen(Screen):
                 widget.placeholder = default_text(key, optimizer)
                 widget.set_class(key in errors, "-invalid")
             error = self.query_one(f"#error-{key}", Static)
-            error.update(errors.get(key, ""))
+            error.update(Content(errors.get(key, "")))  # may quote what was typed
             error.display = key in errors
         picks = self.query_one(BatchPicks)
         picks.selected = frozenset(split_list(fields["batch_sizes"]))
@@ -296,7 +297,7 @@ class SetupScreen(Screen):
         else:
             count = len(errors)
             problem = errors.get(GENERAL) or f"{count} field{'s' * (count != 1)} to fix"
-            verdict.update(f"[b $error]{problem}[/]")
+            verdict.update(Content.from_markup("[b $error]$problem[/]", problem=problem))
         self.query_one("#start", Button).disabled = self.preset is None
         self._show_estimate()
 
@@ -357,7 +358,7 @@ class SetupScreen(Screen):
         sizes = split_list(field.value)
         if str(batch_size) not in sizes:
             field.value = ", ".join([*sizes, str(batch_size)])
-        self.notify(f"Batch sizes: {field.value}")
+        self.notify(f"Batch sizes: {field.value}", markup=False)
 
     def action_load(self) -> None:
         self.app.push_screen(PresetFileDialog("Load preset", self.preset_path), self._load)
@@ -368,11 +369,13 @@ class SetupScreen(Screen):
         try:
             preset = load_preset(path)
         except BadInput as error:
-            self.notify(error.describe(), title="Cannot load preset", severity="error")
+            self.notify(
+                error.describe(), title="Cannot load preset", severity="error", markup=False
+            )
             return
         self.preset_path = path
         self.fill(preset)
-        self.notify(f"Loaded {path}")
+        self.notify(f"Loaded {path}", markup=False)
 
     def action_save(self) -> None:
         if self.validate() is None:
@@ -388,7 +391,7 @@ class SetupScreen(Screen):
             path.parent.mkdir(parents=True, exist_ok=True)
             save_model(self.preset, path)
         except OSError as error:
-            self.notify(f"{path}: {error.strerror or error}", severity="error")
+            self.notify(f"{path}: {error.strerror or error}", severity="error", markup=False)
             return
         self.preset_path = path
-        self.notify(f"Saved {path}")
+        self.notify(f"Saved {path}", markup=False)

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Vertical
+from textual.content import Content
 from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
@@ -87,7 +88,7 @@ class SketchesScreen(Screen):
         for index, item in enumerate(self.runs):
             session = item.session
             plot = self.query_one(f"#sketch-{index}", SketchPlot)
-            plot.border_title = panel_title(session)
+            plot.border_title = Content(panel_title(session))
             plot.border_subtitle = f"lr {session.config.lr:.3g}"
             sketch, label = session.trajectory, session.config.label()
             plot.show(lambda plt, sketch=sketch, label=label: draw_trajectory(plt, sketch, label))
@@ -113,7 +114,9 @@ class SketchesScreen(Screen):
                 check_same_problem(a, b)
             except BadInput as error:
                 self.query_one("#sketch-hint", Static).update(
-                    f"[b $warning]Cannot interpolate:[/] {error.message}"
+                    Content.from_markup(
+                        "[b $warning]Cannot interpolate:[/] $why", why=error.message
+                    )
                 )
                 return
             self.start_interpolation()
@@ -162,7 +165,7 @@ class SketchesScreen(Screen):
             self.query_one("#interpolation-plot").loading = False
             error = worker.error
             message = error.describe() if isinstance(error, BadInput) else str(error)
-            self.notify(message, title="Interpolation failed", severity="error")
+            self.notify(message, title="Interpolation failed", severity="error", markup=False)
             self.show_sketches()
 
     def show_interpolation(self, interp: Interpolation) -> None:
@@ -170,7 +173,7 @@ class SketchesScreen(Screen):
         self.interpolation = interp
         plot = self.query_one("#interpolation-plot", SketchPlot)
         plot.loading = False
-        plot.border_title = f"α=0: {interp.label_a}   α=1: {interp.label_b}"
+        plot.border_title = Content(f"α=0: {interp.label_a}   α=1: {interp.label_b}")
         plot.border_subtitle = "red: log10 loss · blue: accuracy · solid: train · dotted: val"
         plot.show(lambda plt: draw_interpolation(plt, interp))
         self.query_one("#sharpness", Static).update(Text("\n".join(sharpness_lines(interp))))

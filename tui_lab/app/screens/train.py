@@ -17,22 +17,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
+from textual.content import Content
 from textual.widgets import Footer, Static
 from textual.worker import WorkerError
 
 from tui_lab.app.live_sweep import LiveSweep
 from tui_lab.app.screens import screen_css
+from tui_lab.app.screens.charts import CurvesScreen
 from tui_lab.app.screens.confirm import CANCEL, SKIP, Confirm
 from tui_lab.app.widgets.curves import (
     FOCUS_BINDING,
-    NO_FOCUS,
-    NO_SEEDS,
     CurvesChart,
     RunColors,
-    cycle_focus,
-    next_x_axis,
-    toggle_seed_view,
 )
 from tui_lab.app.widgets.lines import set_line
 from tui_lab.app.widgets.noise_chart import NoiseScaleChart
@@ -50,11 +46,12 @@ from tui_lab.app.worker import (
 from tui_lab.report.comparison import noise_interval_text, noise_verdict
 from tui_lab.report.vocabulary import status_word
 from tui_lab.run.events import RunStarted
+from tui_lab.schema import Session
 
 REFRESH_SECONDS = 0.5  # progress, table and the critical batch line: twice a second
 
 
-class TrainScreen(Screen):
+class TrainScreen(CurvesScreen):
     """Owns the sweep in progress (its runner), so it survives switching screens."""
 
     CSS = screen_css("train.tcss")
@@ -151,7 +148,9 @@ class TrainScreen(Screen):
     @on(SweepFailed)
     def _failed(self, message: SweepFailed) -> None:
         self.sweep.failure = message.message
-        self.notify(message.message, title="Sweep failed", severity="error", timeout=10)
+        self.notify(
+            message.message, title="Sweep failed", severity="error", timeout=10, markup=False
+        )
         self._dirty = True
 
     @on(SweepFinished)
@@ -162,23 +161,25 @@ class TrainScreen(Screen):
         self.refresh_bindings()
 
     @property
-    def headline(self) -> str:
+    def headline(self) -> str | Content:
         """The status line when no run is training: what the sweep is doing, or how it ended
-        (short: the table has each run's outcome)."""
+        (short: the table has each run's outcome). A failure's text and a folder are data, not
+        markup."""
         sweep = self.sweep
         if self.runner is None:
             return "No sweep yet: set one up on the Setup screen (F2) and start it."
         if sweep.failure:
-            return f"[b $error]Failed:[/] {sweep.failure}"
+            return Content.from_markup("[b $error]Failed:[/] $why", why=sweep.failure)
         if not sweep.ended:
             if self.stopping == "cancel":
                 return "Cancelling: saving the run as interrupted…"
             return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
         saved = sum(run.status not in ("pending", "skipped") for run in sweep.runs)
         verdict = "cancelled" if sweep.cancelled else "done"
-        return (
-            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
-            f"{self.runner.request.out_dir}/ · F4 compares them"
+        return Content.from_markup(
+            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in $folder/ · "
+            "F4 compares them",
+            folder=str(self.runner.request.out_dir),
         )
 
     @property
@@ -239,29 +240,11 @@ class TrainScreen(Screen):
             return self.running or None  # shown dimmed when nothing runs
         return True
 
-    def action_cycle_x_axis(self) -> None:
-        for chart in self.query(CurvesChart):
-            chart.x_axis = next_x_axis(chart.x_axis)
+    def chart_sessions(self) -> list[Session]:
+        return self.sweep.sessions()
 
     def action_toggle_noise(self) -> None:
         self.toggle_class("-show-noise")
-
-    def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
-
-    def action_toggle_seeds(self) -> None:
-        """Seeds of one configuration: their mean with a band, or every seed as its own line;
-        without seeds, say so rather than do nothing."""
-        sessions = self.sweep.sessions()
-        if not toggle_seed_view(self.query(CurvesChart), sessions):
-            self.notify(
-                NO_SEEDS if sessions else "e switches seeds' mean and each seed: no runs yet"
-            )
-
-    def action_cycle_focus(self) -> None:
-        said = cycle_focus(self.query(CurvesChart), self.sweep.sessions())
-        self.notify(said or NO_FOCUS)
 
     def action_skip_run(self) -> None:
         """Asks first: the run is cut short (saved as interrupted), the sweep goes on. With

@@ -18,11 +18,12 @@ from tui_lab.report.comparison import (
     best_rows,
     comparison_rows,
     contended,
+    field_text,
     status_key,
 )
 from tui_lab.report.seeds import SEED_COLUMNS, SEED_SORT_KEYS, best_groups, seeds_cells
 from tui_lab.report.vocabulary import COLUMN_LABELS as LABEL
-from tui_lab.report.vocabulary import NOT_REACHED, status_word
+from tui_lab.report.vocabulary import status_word
 from tui_lab.schema import OPTIMIZER_NAMES, Session
 
 SortValue = float | str | tuple | None
@@ -37,16 +38,18 @@ class Column:
     sort_value: Callable[[ComparisonRow], SortValue]
 
 
-def _fmt(value: float | None, spec: str, missing: str = "—") -> str:
-    return missing if value is None else format(value, spec)
-
-
 def _config(row: ComparisonRow):
     return row.session.config
 
 
 def _contended_mark(row: ComparisonRow) -> str:
     return CONTENDED_MARK if contended(row.session) else ""
+
+
+def _number(name: str) -> Column:
+    """A column of one of the row's numbers, written as every table writes it."""
+    value = lambda r: getattr(r, name)  # noqa: E731
+    return Column(LABEL[name], "right", lambda r: field_text(name, value(r)), value)
 
 
 # fmt: off
@@ -60,21 +63,16 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: (OPTIMIZER_NAMES.index(_config(r).optimizer.name), _config(r).batch_size)),
     Column(LABEL["status"], "left", lambda r: status_word(status_key(r.session)),
            lambda r: status_key(r.session)),
-    Column(LABEL["final_accuracy"], "right", lambda r: _fmt(r.final_accuracy, ".1%"),
-           lambda r: r.final_accuracy),
-    Column(LABEL["best_accuracy"], "right", lambda r: _fmt(r.best_accuracy, ".1%"),
-           lambda r: r.best_accuracy),
-    Column(LABEL["seconds_to_target"], "right",
-           lambda r: _fmt(r.seconds_to_target, ".1f", NOT_REACHED),
-           lambda r: r.seconds_to_target),
-    Column(LABEL["epochs_to_target"], "right", lambda r: _fmt(r.epochs_to_target, "d", NOT_REACHED),
-           lambda r: r.epochs_to_target),
+    _number("final_accuracy"),
+    _number("best_accuracy"),
+    _number("seconds_to_target"),
+    _number("epochs_to_target"),
     Column(LABEL["seconds_per_epoch"], "right",
-           lambda r: _fmt(r.seconds_per_epoch, ".2f") + _contended_mark(r),
+           lambda r: field_text("seconds_per_epoch", r.seconds_per_epoch) + _contended_mark(r),
            lambda r: r.seconds_per_epoch),
-    Column(LABEL["relative_time"], "right", lambda r: _fmt(r.relative_time, ".2f"),
-           lambda r: r.relative_time),
-    Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
+    _number("relative_time"),
+    Column(LABEL["lr"], "right", lambda r: field_text("lr", _config(r).lr),
+           lambda r: _config(r).lr),
     Column(LABEL["data_model"], "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
            lambda r: (str(_config(r).dataset), str(_config(r).model))),
 )

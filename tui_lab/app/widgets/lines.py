@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from textual.content import Content
 from textual.widgets import Static
 
 
-def set_line(widget: Static, text: str) -> None:
+def set_line(widget: Static, text: str | Content) -> None:
     """Show ``text`` in a Static whose size its CSS fixes (height 1, a set or fractional width).
 
     Only when the text changed, and without a layout pass: a layout re-renders every widget on

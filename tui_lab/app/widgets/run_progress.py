@@ -6,6 +6,7 @@ import time
 
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.content import Content
 from textual.widgets import Label, ProgressBar, Static
 
 from tui_lab.app.live_sweep import LiveSweep
@@ -54,7 +55,7 @@ class SweepProgress(Vertical):
             yield ProgressBar(total=1.0, show_eta=False, id="sweep-bar")
             yield Static("", classes="eta", id="sweep-eta")
 
-    def show(self, sweep: LiveSweep, headline: str, note: str = "") -> None:
+    def show(self, sweep: LiveSweep, headline: str | Content, note: str = "") -> None:
         """Redraw from the sweep's state; ``headline`` is the status for when no run is active,
         ``note`` what was asked of the running run (skip, cancel) and is on its way."""
         run = sweep.running

@@ -10,6 +10,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from rich.text import Text
+from textual.content import Content
+
 from tui_lab.app.widgets.curves import rgb_style
 from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.report.scaling import ChartText
@@ -41,8 +44,9 @@ class ScalingChart(FramedPlot):
         plt.clear_data()
         size = (max(10, self.size.width - 8), max(4, self.size.height - 2))
         text = self._draw_chart(plt, size=size)
-        self.border_title = text.title
-        self.border_subtitle = "  ".join(
-            f"[{rgb_style(entry.color)}]{entry.marker}[/] {entry.label}" for entry in text.legend
+        self.border_title = Content(text.title)  # names the user's model: not markup
+        self.border_subtitle = Text("  ").join(
+            Text.assemble((entry.marker, rgb_style(entry.color)), f" {entry.label}")
+            for entry in text.legend
         )
         self.picture_changed()
