@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
@@ -77,6 +78,20 @@ def test_a_broken_session_named_explicitly_is_an_error(tmp_path):
     (tmp_path / "broken.json").write_text("[1, 2]")
     with pytest.raises(BadInput, match=r"broken\.json"):
         load_sessions([tmp_path / "broken.json"])
+    assert gc.isenabled()  # paused while reading, on again after an error too
+
+
+def test_reading_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    save_model(session_from_accuracies(32, [0.9], 1.0), tmp_path / "good.json")
+    seen = []
+    load_sessions([tmp_path], progress=lambda *_: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        load_sessions([tmp_path])
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
 
 
 def test_comparison_normalises_time_to_the_fastest_and_marks_the_optima():
