@@ -38,6 +38,7 @@ from tui_lab.schema import (
     Session,
     TrainPreset,
 )
+from tui_lab.schema.common import SAVED
 from tui_lab.schema.plan import SweepPlan
 from tui_lab.schema.user import with_base
 
@@ -312,7 +313,9 @@ def fields_with_models(cls: type[BaseModel]) -> tuple[str, ...]:
     return tuple(name for name, f in cls.model_fields.items() if holds_model(f.annotation))
 
 
-def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
+def _load(
+    adapter: TypeAdapter[T], path: Path, max_bytes: int, context: dict[str, Any] | None = None
+) -> T:
     """Validated strictly: ``"epochs": "1"`` or ``true`` for a number is an error, not coerced.
 
     pydantic parses the text itself, in one pass (``benchmarks/session_loading.py``). It keeps
@@ -323,7 +326,7 @@ def _load(adapter: TypeAdapter[T], path: Path, max_bytes: int) -> T:
     """
     text = read_text(path, max_bytes)
     try:
-        value = adapter.validate_json(text, strict=True)
+        value = adapter.validate_json(text, strict=True, context=context)
     except ValidationError as error:
         data = parse_json(text, path)
         check_schema_version(data, path)
@@ -347,7 +350,7 @@ def load_preset(path: Path) -> TrainPreset | ParaboloidPreset:
 
 def load_any_session(path: Path) -> Session | ParaboloidSession:
     """A session of either kind; a run left ``running`` by a dead process is ``stopped``."""
-    session = _load(SESSION_ADAPTER, path, MAX_SESSION_BYTES)
+    session = _load(SESSION_ADAPTER, path, MAX_SESSION_BYTES, SAVED)
     if isinstance(session, Session):
         settle_status(session)
     return session

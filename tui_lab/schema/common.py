@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from typing_extensions import Self
 
 SCHEMA_VERSION = 1
@@ -106,10 +106,23 @@ def round_each(values: list[float]) -> list[float]:
     return rounded
 
 
+# The validation context of a session read back from its file: bslab rounded its numbers when
+# it wrote them, so reading does not round them again (a third of the time to read a session).
+SAVED: dict[str, bool] = {"saved": True}
+
+
+def _rounded(value: float, info: ValidationInfo) -> float:
+    return value if info.context is SAVED else round_significant(value)
+
+
+def _each_rounded(values: list[float], info: ValidationInfo) -> list[float]:
+    return values if info.context is SAVED else round_each(values)
+
+
 Finite = Annotated[float, Field(allow_inf_nan=False)]
-Rounded = Annotated[Finite, AfterValidator(round_significant)]
-RoundedList = Annotated[list[Finite], AfterValidator(round_each)]
-Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(round_significant)]
+Rounded = Annotated[Finite, AfterValidator(_rounded)]
+RoundedList = Annotated[list[Finite], AfterValidator(_each_rounded)]
+Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(_rounded)]
 
 
 def increasing(values: list[float]) -> bool:
