@@ -238,21 +238,36 @@ def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, t
     assert all(len(s.epochs) >= 1 for s in sessions)
 
 
-def test_compare_never_imports_torch(tmp_path):
+def test_compare_and_its_tui_never_import_torch(tmp_path):
     """Reading thousands of sessions must not first wait a second or more for torch: the table,
-    the records and the charts of ``compare`` come from the files alone."""
+    the records, the charts of ``compare`` and its screen in the app (until the table is shown)
+    come from the files alone."""
     from factories import make_session
 
     from tui_lab.core.storage import save_model
 
     for batch in (8, 32):
         save_model(make_session(batch), tmp_path / f"b{batch}.json")
-    script = (
-        "import sys; from tui_lab.cli.main import main\n"
-        "for extra in ([], ['--analysis'], ['--format', 'json']):\n"
-        f"    main(['compare', {str(tmp_path)!r}, *extra])\n"
-        "print('imported:', sorted(m for m in ('torch', 'torchvision') if m in sys.modules))"
-    )
+    script = f"""
+import asyncio, sys
+from pathlib import Path
+from tui_lab.app.app import BslabApp
+from tui_lab.app.screens.compare import CompareScreen
+from tui_lab.cli.main import main
+
+for extra in ([], ['--analysis'], ['--format', 'json']):
+    main(['compare', {str(tmp_path)!r}, *extra])
+
+async def compare_screen():
+    app = BslabApp(compare_paths=[Path({str(tmp_path)!r})])
+    async with app.run_test() as pilot:
+        while not (isinstance(app.screen, CompareScreen) and app.screen.ready):
+            await pilot.pause(0.01)
+        assert app.screen.picker.option_count == 2
+
+asyncio.run(compare_screen())
+print('imported:', sorted(m for m in ('torch', 'torchvision') if m in sys.modules))
+"""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
