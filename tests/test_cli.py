@@ -241,7 +241,7 @@ def test_ctrl_c_saves_every_running_run_as_interrupted_and_exits_130(tmp_path, t
 def test_compare_and_its_tui_never_import_torch(tmp_path):
     """Reading thousands of sessions must not first wait a second or more for torch: the table,
     the records, the charts of ``compare`` and its screen in the app (until the table is shown)
-    come from the files alone."""
+    come from the files alone; and the table alone does not load the charts' plotext."""
     from factories import make_session
 
     from tui_lab.core.storage import save_model
@@ -257,6 +257,8 @@ from tui_lab.cli.main import main
 
 for extra in ([], ['--analysis'], ['--format', 'json']):
     main(['compare', {str(tmp_path)!r}, *extra])
+    if not extra:
+        print('the table imported plotext:', 'plotext' in sys.modules)
 
 async def compare_screen():
     app = BslabApp(compare_paths=[Path({str(tmp_path)!r})])
@@ -272,3 +274,4 @@ print('imported:', sorted(m for m in ('torch', 'torchvision') if m in sys.module
     done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines()[-1] == "imported: []"
+    assert "the table imported plotext: False" in done.stdout  # charts only with --analysis
