@@ -251,8 +251,6 @@ def test_compare_and_its_tui_never_import_torch(tmp_path):
     script = f"""
 import asyncio, sys
 from pathlib import Path
-from tui_lab.app.app import BslabApp
-from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.cli.main import main
 
 for extra in ([], ['--analysis'], ['--format', 'json']):
@@ -261,6 +259,9 @@ for extra in ([], ['--analysis'], ['--format', 'json']):
         print('the table imported plotext:', 'plotext' in sys.modules)
 
 async def compare_screen():
+    from tui_lab.app.app import BslabApp
+    from tui_lab.app.screens.compare import CompareScreen
+
     app = BslabApp(compare_paths=[Path({str(tmp_path)!r})])
     async with app.run_test() as pilot:
         while not (isinstance(app.screen, CompareScreen) and app.screen.ready):
