@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -122,17 +123,28 @@ def build_folder(folder: Path, count: int) -> None:
             path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
-def timed(args: list[str], folder: Path, cache: Path) -> float:
-    """Seconds one command takes, as a process of its own; it must succeed."""
-    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": "80"}
-    start = time.perf_counter()
+def cpu_of_children() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def timed(args: list[str], folder: Path, cache: Path, tree: Path) -> tuple[float, float]:
+    """Wall and CPU seconds of one command, as a process of its own running the code in
+    ``tree`` (CPU time tells more than wall time on a machine busy with other work); it must
+    succeed."""
+    env = {**os.environ, "XDG_CACHE_HOME": str(cache), "COLUMNS": "80", "PYTHONPATH": str(tree)}
+    start, cpu = time.perf_counter(), cpu_of_children()
     done = subprocess.run(
-        [sys.executable, *args, str(folder)], env=env, capture_output=True, check=False
+        [sys.executable, *args, str(folder.resolve())],
+        env=env,
+        cwd=tree,  # python puts its working folder first on the path
+        capture_output=True,
+        check=False,
     )
     seconds = time.perf_counter() - start
     if done.returncode != 0:
         sys.exit(f"{args} failed ({done.returncode}):\n{done.stderr.decode()[-2000:]}")
-    return seconds
+    return seconds, cpu_of_children() - cpu
 
 
 def main() -> None:
@@ -141,6 +153,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--folder", type=Path, help="keep the sessions here (built if empty)")
     parser.add_argument("--only", nargs="+", choices=list(COMMANDS), default=list(COMMANDS))
+    parser.add_argument(
+        "--trees",
+        nargs="+",
+        type=Path,
+        default=[Path(__file__).resolve().parents[1]],
+        help="source trees to time, interleaved (e.g. this one and another checkout: a ratio)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = args.folder or Path(tmp) / "sessions"
@@ -150,18 +169,26 @@ def main() -> None:
         files = list(folder.glob("*.json"))
         size = sum(f.stat().st_size for f in files) / len(files) / 1024
         print(f"{len(files):,} files of {size:.0f} KiB in {folder}; {args.repeats} repeats")
-        print(f"{'command':<18} {'cold s (min/median)':>20} {'warm s (min/median)':>20}")
+        print(
+            f"{'':<17}{'cold (new cache)':^27}{'warm (second run)':^27}\n"
+            f"{'command':<17}{'wall s min/med':>15}{'CPU s min/med':>14}"
+            f"{'wall s min/med':>15}{'CPU s min/med':>14}  tree"
+        )
         for name in args.only:
-            cold, warm = [], []
+            cold: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in args.trees}
+            warm: dict[Path, list[tuple[float, float]]] = {tree: [] for tree in args.trees}
             for repeat in range(args.repeats):
-                cache = Path(tmp) / f"cache-{name.strip('-').split()[0]}-{repeat}"
-                cold.append(timed(COMMANDS[name], folder, cache))
-                warm.append(timed(COMMANDS[name], folder, cache))
-            print(
-                f"{name:<18} {min(cold):>9.2f} / {statistics.median(cold):<8.2f} "
-                f"{min(warm):>9.2f} / {statistics.median(warm):<8.2f}",
-                flush=True,
-            )
+                for index, tree in enumerate(args.trees):
+                    cache = Path(tmp) / f"cache-{name.strip('-').split()[0]}-{repeat}-{index}"
+                    cold[tree].append(timed(COMMANDS[name], folder, cache, tree))
+                    warm[tree].append(timed(COMMANDS[name], folder, cache, tree))
+            for tree in args.trees:
+                cells = [
+                    f"{min(column):>7.2f}/{statistics.median(column):<6.2f}"
+                    for runs in (cold[tree], warm[tree])
+                    for column in zip(*runs, strict=True)
+                ]
+                print(f"{name:<17}{' '.join(cells)}  {tree}", flush=True)
         print("load:", os.getloadavg())
 
 
