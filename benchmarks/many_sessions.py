@@ -6,9 +6,13 @@ trained offline (digits, an MLP, 20 epochs, trajectory sketch and noise scale on
 session) copied as sweeps of six batch sizes × two seeds, with a few broken files among them.
 Each command runs as its own process (imports and start-up included), ``--tui`` in Textual's
 headless driver at 80×24 (the process's wall time until the Compare screen is ready). Cold: a
-new, empty cache folder (``XDG_CACHE_HOME``); warm: the same command again on that cache.
+new, empty cache folder (``XDG_CACHE_HOME``); warm: the same command again on that cache (bslab
+keeps no cache of its own: the second run differs only by what the system keeps). Wall and CPU
+seconds: on a machine busy with other work, CPU seconds say more. ``--trees`` times other
+checkouts interleaved with this one, for a ratio taken in one run:
 
-    BSLAB_OFFLINE=1 PYTHONPATH=. .venv/bin/python benchmarks/many_sessions.py --count 2000
+    BSLAB_OFFLINE=1 PYTHONPATH=. .venv/bin/python benchmarks/many_sessions.py --count 2000 \
+        --folder /tmp/s2000 --trees . ../main
 """
 
 from __future__ import annotations
@@ -156,7 +160,7 @@ def main() -> None:
     parser.add_argument(
         "--trees",
         nargs="+",
-        type=Path,
+        type=lambda tree: Path(tree).resolve(),
         default=[Path(__file__).resolve().parents[1]],
         help="source trees to time, interleaved (e.g. this one and another checkout: a ratio)",
     )
