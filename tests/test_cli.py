@@ -268,3 +268,43 @@ def test_compare_markdown_rounds_each_number_as_the_table_does(tmp_path, capsys)
 def test_compare_of_a_folder_that_does_not_exist_says_so(tmp_path, capsys):
     code, out = run_cli(capsys, "compare", str(tmp_path / "sesions"))
     assert code == 2 and f"{tmp_path / 'sesions'}: no such file or folder" in out
+
+
+def test_compare_and_its_tui_never_import_torch(tmp_path):
+    """Reading thousands of sessions must not first wait a second or more for torch: the table,
+    the records, the charts of ``compare`` and its screen in the app (until the table is shown)
+    come from the files alone; and the table alone does not load the charts' plotext."""
+    from factories import make_session
+
+    from tui_lab.core.storage import save_model
+
+    for batch in (8, 32):
+        save_model(make_session(batch), tmp_path / f"b{batch}.json")
+    script = f"""
+import asyncio, sys
+from pathlib import Path
+from tui_lab.cli.main import main
+
+for extra in ([], ['--analysis'], ['--format', 'json']):
+    main(['compare', {str(tmp_path)!r}, *extra])
+    if not extra:
+        print('the table imported plotext:', 'plotext' in sys.modules)
+
+async def compare_screen():
+    from tui_lab.app.app import BslabApp
+    from tui_lab.app.screens.compare import CompareScreen
+
+    app = BslabApp(compare_paths=[Path({str(tmp_path)!r})])
+    async with app.run_test() as pilot:
+        while not (isinstance(app.screen, CompareScreen) and app.screen.ready):
+            await pilot.pause(0.01)
+        assert app.screen.picker.option_count == 2
+
+asyncio.run(compare_screen())
+print('imported:', sorted(m for m in ('torch', 'torchvision') if m in sys.modules))
+"""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    done = subprocess.run([sys.executable, "-c", script], env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[-1] == "imported: []"
+    assert "the table imported plotext: False" in done.stdout  # charts only with --analysis

@@ -182,7 +182,10 @@ def test_escape_sequences_reach_csv_and_markdown_as_visible_escapes(capsys):
         assert_clean(output)
 
 
-@pytest.mark.parametrize("name", ["trajectory-1e300.json", "trajectory-subnormal-grid.json"])
+@pytest.mark.parametrize(
+    "name",
+    ["trajectory-1e300.json", "trajectory-max-float.json", "trajectory-subnormal-grid.json"],
+)
 def test_sketch_of_values_no_chart_can_scale_says_so_beside_a_good_one(tmp_path, capsys, name):
     good = tmp_path / "good.json"
     save_model(sketched(make_session(8, rate=1.2)).session, good)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import gc
 import json
+import math
+import sys
 
 import pytest
-from factories import session_from_accuracies
+from factories import make_session, session_from_accuracies, sketched
 from rich.console import Console
 
 from tui_lab.core.storage import load_session, load_sessions, save_model
@@ -19,6 +22,7 @@ from tui_lab.schema import (
     LossCurve,
     Session,
 )
+from tui_lab.schema.common import round_each, round_significant
 
 
 def test_summary_finds_when_the_target_was_reached():
@@ -77,6 +81,20 @@ def test_a_broken_session_named_explicitly_is_an_error(tmp_path):
     (tmp_path / "broken.json").write_text("[1, 2]")
     with pytest.raises(BadInput, match=r"broken\.json"):
         load_sessions([tmp_path / "broken.json"])
+    assert gc.isenabled()  # paused while reading, on again after an error too
+
+
+def test_reading_leaves_the_cycle_collector_as_it_found_it(tmp_path):
+    save_model(session_from_accuracies(32, [0.9], 1.0), tmp_path / "good.json")
+    seen = []
+    load_sessions([tmp_path], progress=lambda *_: seen.append(gc.isenabled()))
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        load_sessions([tmp_path])
+        assert not gc.isenabled()  # a caller that turned it off keeps it off
+    finally:
+        gc.enable()
 
 
 def test_comparison_normalises_time_to_the_fastest_and_marks_the_optima():
@@ -167,3 +185,22 @@ def test_no_run_is_most_accurate_when_runs_stopped_at_the_target():
     lines = analysis_lines(scaling_groups(sessions)[0])
     assert not any("optimal in final accuracy" in line for line in lines)
     assert any("no optimum in final accuracy" in line for line in lines)
+
+
+def test_sketch_numbers_are_rounded_when_built_and_read_back_exactly_as_saved(tmp_path):
+    session = sketched(make_session(8)).session
+    sketch = session.trajectory
+    built = sketch.updated(path_x=[math.pi] * len(sketch.path_x))
+    assert built.path_x[0] == 3.1416  # five significant digits: short files
+    session.trajectory = built
+    save_model(session, tmp_path / "s.json")
+    assert load_session(tmp_path / "s.json") == session
+    edited = (tmp_path / "s.json").read_text().replace("3.1416", "3.14159265", 1)
+    (tmp_path / "s.json").write_text(edited)
+    assert load_session(tmp_path / "s.json").trajectory.path_x[0] == 3.14159265  # as written
+
+
+def test_rounding_the_largest_float_keeps_it():
+    largest = sys.float_info.max
+    assert round_significant(largest) == largest
+    assert round_each([largest, -largest, 1.234567]) == [largest, -largest, 1.2346]

@@ -7,10 +7,11 @@ owns the sweep in progress; quitting while it runs asks first, then saves the ru
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on
 from textual.actions import parse as parse_action
@@ -22,15 +23,16 @@ from textual.screen import Screen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import QUIT, Confirm
 from tui_lab.app.screens.help import HelpScreen
-from tui_lab.app.screens.paraboloid import ParaboloidScreen
-from tui_lab.app.screens.setup import SetupScreen
-from tui_lab.app.screens.train import TrainScreen
 from tui_lab.app.terminal import TerminalClosed, hang_up_safe
-from tui_lab.app.worker import DEFAULT_MODE, SweepRequest, WorkerMode
 from tui_lab.errors import EXIT_OK
 from tui_lab.run.signals import TERMINATING, detach_from_hung_up_terminal
 from tui_lab.schema import TrainPreset
 from tui_lab.settings import SESSIONS_DIR
+
+if TYPE_CHECKING:  # imported where first shown: they bring torch, a second or more to load
+    from tui_lab.app.screens.setup import SetupScreen
+    from tui_lab.app.screens.train import TrainScreen
+    from tui_lab.app.worker import WorkerMode
 
 
 class BslabApp(App[int]):
@@ -57,8 +59,12 @@ class BslabApp(App[int]):
         device: str | None = None,
         data_dir: Path | None = None,
         compare_paths: list[Path] | None = None,
-        worker_mode: WorkerMode = DEFAULT_MODE,
+        worker_mode: WorkerMode | None = None,
     ) -> None:
+        """``worker_mode``: how the Train screen runs sweeps (None: its default).
+
+        Setup, Train and the paraboloid lab are built when first shown, so that ``compare
+        --tui`` shows its table without waiting for torch."""
         super().__init__()
         overrides = {"device": device, "data_dir": data_dir}
         if any(overrides.values()):  # command-line flags win over the preset, as in headless
@@ -67,14 +73,36 @@ class BslabApp(App[int]):
             )
         self.out_dir = Path(out_dir)
         self.start_at_once = start and preset is not None
-        self.setup_screen = SetupScreen(preset, preset_path)
-        self.train_screen = TrainScreen(worker_mode)
+        self.preset, self.preset_path, self.worker_mode = preset, preset_path, worker_mode
         self.add_mode("setup", lambda: self.setup_screen)
         self.add_mode("train", lambda: self.train_screen)
         self.add_mode("compare", lambda: CompareScreen(compare_paths or [self.out_dir]))
-        self.add_mode("paraboloid", lambda: ParaboloidScreen(out_dir=self.out_dir))
+        self.add_mode("paraboloid", self.paraboloid_screen)
         self.first_mode = "compare" if compare_paths else "setup"
         self.ending = False  # a terminating signal or hang-up is being handled
+
+    @functools.cached_property
+    def setup_screen(self) -> SetupScreen:
+        from tui_lab.app.screens.setup import SetupScreen
+
+        return SetupScreen(self.preset, self.preset_path)
+
+    @functools.cached_property
+    def train_screen(self) -> TrainScreen:
+        from tui_lab.app.screens.train import TrainScreen
+
+        return TrainScreen() if self.worker_mode is None else TrainScreen(self.worker_mode)
+
+    @property
+    def sweep_running(self) -> bool:
+        """Whether a sweep trains now (only the Train screen, once built, can have one)."""
+        train = self.__dict__.get("train_screen")
+        return train is not None and train.running
+
+    def paraboloid_screen(self) -> Screen:
+        from tui_lab.app.screens.paraboloid import ParaboloidScreen
+
+        return ParaboloidScreen(out_dir=self.out_dir)
 
     def on_mount(self) -> None:
         self.switch_mode(self.first_mode)
@@ -104,21 +132,28 @@ class BslabApp(App[int]):
 
     async def stop_and_exit(self, code: int) -> None:
         """Exit once the sweep in progress (if any) has saved its run as interrupted."""
-        if self.train_screen.running:
+        if self.sweep_running:
             self.notify("Saving the current run as interrupted…")
             await self.train_screen.stop_and_wait()
-        self.exit(code, message=self.train_screen.saved_text)
+        self.exit(code, message=self.saved_text)
 
-    @on(SetupScreen.StartRequested)
-    def start_sweep(self, request: SetupScreen.StartRequested) -> None:
+    @property
+    def saved_text(self) -> str | None:
+        """What the sweep left on disk, if one was started (see TrainScreen.saved_text)."""
+        train = self.__dict__.get("train_screen")
+        return None if train is None else train.saved_text
+
+    def on_setup_screen_start_requested(self, request: SetupScreen.StartRequested) -> None:
         """Train Setup's preset (already valid) on the Train screen."""
+        from tui_lab.app.worker import SweepRequest
+
         self.switch_mode("train")
         request = SweepRequest(request.preset, self.out_dir, source=request.source)
         self.call_after_refresh(self.train_screen.start, request)
 
     async def action_quit(self) -> None:
-        if not self.train_screen.running:
-            self.exit(0, message=self.train_screen.saved_text)
+        if not self.sweep_running:
+            self.exit(0, message=self.saved_text)
             return
 
         async def answered(quit_app: bool | None) -> None:
@@ -154,10 +189,12 @@ class BslabApp(App[int]):
             lambda: self.switch_mode("paraboloid"),
         )
         yield SystemCommand("Help", "Keys and ideas (F1)", self.action_help)
-        if screen is self.setup_screen:
+        if screen is self.__dict__.get("setup_screen"):
             return  # its own actions are listed above
         yield SystemCommand(
-            "Start sweep", "Train the sweep set up on Setup", self.setup_screen.action_start
+            "Start sweep",
+            "Train the sweep set up on Setup",
+            lambda: self.setup_screen.action_start(),
         )
         yield SystemCommand("Load preset", "Read a preset file into Setup", self._on_setup("load"))
         yield SystemCommand("Save preset", "Write Setup to a preset file", self._on_setup("save"))

@@ -19,9 +19,9 @@ from rich.table import Table
 from rich.text import Text
 
 from tui_lab.report.vocabulary import COLUMN_LABELS, NOT_REACHED, lr_text, status_markup
-from tui_lab.run.recorder import at_chance
 from tui_lab.schema import OPTIMIZER_NAMES, Session, Summary
 from tui_lab.schema.analysis import MemoryPeak, NoiseScalePoint, stable
+from tui_lab.schema.session import at_chance
 
 CONTENDED_MARK = "~"  # after a time taken while other work held the cores
 CONTENDED_NOTE = "\n~ timed on a busy machine (other work held the cores): not comparable"

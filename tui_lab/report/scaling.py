@@ -21,8 +21,6 @@ from dataclasses import dataclass, field
 from functools import partial
 from typing import Any
 
-import plotext
-
 from tui_lab.analysis.scaling import (
     ScalingRow,
     best_lr_rows,
@@ -328,6 +326,8 @@ def render_chart(draw: Callable[..., ChartText], width: int, height: int) -> str
     ``draw(plt, size=(columns, lines))`` draws onto the ``plotext`` module (its global figure is
     cleared before and after, so charts do not leak into each other).
     """
+    import plotext  # here: the table alone (``compare`` without ``--analysis``) draws no chart
+
     drawn: list[ChartText] = []
     chart = render_plotext(
         lambda plt: drawn.append(draw(plt, size=(width, height))),

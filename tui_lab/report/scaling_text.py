@@ -13,8 +13,8 @@ from rich.markup import escape
 from tui_lab.analysis.scaling import ScalingRow, Verdict, verdict
 from tui_lab.analysis.seeds import Spread
 from tui_lab.report.scaling import ScalingGroup
-from tui_lab.run.recorder import at_chance
 from tui_lab.schema.analysis import ScalingFit
+from tui_lab.schema.session import at_chance
 
 
 def _seeds_text(a: Spread | None, b: Spread | None) -> str:

@@ -18,9 +18,8 @@ from tui_lab.run.engine import available_cores, load_average
 from tui_lab.run.events import EpochEnded, Event, RunEnded, RunStarted, SessionSaved, StepStats
 from tui_lab.schema import EpochRecord, LossCurve, RunConfig, Session, Status, Summary
 from tui_lab.schema.plan import PLAN_SUFFIX, SweepPlan
+from tui_lab.schema.session import at_chance
 
-CLASSES = 10  # every data set the lab reads (digits, the MNIST family, CIFAR-10) has ten
-CHANCE_MARGIN = 1.5  # "at chance": accuracy under 1.5 / classes
 MIN_CPU_SHARE = 0.75  # of threads × training seconds, below which the run waited for cores
 LOAD_SLACK = 1.0  # load average above cores + this: more runnable work than cores
 # While a run trains it is saved every LIVE_SAVE_SECONDS (a watcher's view then moves within a few
@@ -118,11 +117,6 @@ def learned(last: EpochRecord) -> bool:
     its loss still ln 10). Its "never reached the target" would read as slow, not stuck. The
     loss alone says little: a full-batch run two epochs in has ln 10 and 30% accuracy."""
     return not at_chance(last.val_accuracy) and math.isfinite(last.val_loss)
-
-
-def at_chance(accuracy: float) -> bool:
-    """Accuracy as if guessing among the classes (within CHANCE_MARGIN)."""
-    return accuracy < CHANCE_MARGIN / CLASSES
 
 
 def busy(utilisation: float | None, load: float | None, cores: int) -> bool:

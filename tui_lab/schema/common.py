@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationInfo
 from typing_extensions import Self
 
 SCHEMA_VERSION = 1
@@ -87,15 +87,42 @@ def _in_utc(value: datetime) -> datetime:
 Timestamp = Annotated[datetime, AfterValidator(_in_utc)]
 
 
-def round_significant(value: float, digits: int = 5) -> float:
-    """Round to `digits` significant digits: enough for a sketch, short in JSON."""
-    if value == 0 or not math.isfinite(value):
-        return value
-    return round(value, digits - 1 - math.floor(math.log10(abs(value))))
+SIGNIFICANT_DIGITS = 5  # of every Rounded number: enough for a sketch, short in JSON
 
 
-Rounded = Annotated[float, Field(allow_inf_nan=False), AfterValidator(round_significant)]
-Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(round_significant)]
+def round_significant(value: float, digits: int = SIGNIFICANT_DIGITS) -> float:
+    """Round to `digits` significant digits: enough for a sketch, short in JSON. A value that
+    would round past the largest float (1.7976931348623157e308) is kept as it is."""
+    rounded = float(f"{value:.{digits}g}")
+    return rounded if math.isfinite(rounded) or not math.isfinite(value) else value
+
+
+def round_each(values: list[float]) -> list[float]:
+    """Every value rounded as by ``round_significant``, in one call per list: a session holds
+    hundreds of them, and one validator call per number was most of the time to read one."""
+    rounded = [float(f"{value:.{SIGNIFICANT_DIGITS}g}") for value in values]
+    if math.inf in rounded or -math.inf in rounded:  # finite values that rounded past the max
+        return [round_significant(value) for value in values]
+    return rounded
+
+
+# The validation context of a session read back from its file: bslab rounded its numbers when
+# it wrote them, so reading does not round them again (a third of the time to read a session).
+SAVED: dict[str, bool] = {"saved": True}
+
+
+def _rounded(value: float, info: ValidationInfo) -> float:
+    return value if info.context is SAVED else round_significant(value)
+
+
+def _each_rounded(values: list[float], info: ValidationInfo) -> list[float]:
+    return values if info.context is SAVED else round_each(values)
+
+
+Finite = Annotated[float, Field(allow_inf_nan=False)]
+Rounded = Annotated[Finite, AfterValidator(_rounded)]
+RoundedList = Annotated[list[Finite], AfterValidator(_each_rounded)]
+Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(_rounded)]
 
 
 def increasing(values: list[float]) -> bool:

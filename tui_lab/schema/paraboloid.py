@@ -20,6 +20,7 @@ from tui_lab.schema.common import (
     Int,
     Name,
     Rounded,
+    RoundedList,
     Seed,
     StrictModel,
     Timestamp,
@@ -132,10 +133,10 @@ class ParaboloidPreset(StrictModel):
 class ParaboloidGrid(StrictModel):
     """The loss on a square grid around the minimum: ``loss[i][j]`` at ``(w1[j], w2[i])``."""
 
-    w1: list[Rounded] = Field(min_length=2, max_length=MAX_GRID_SIDE)
-    w2: list[Rounded] = Field(min_length=2, max_length=MAX_GRID_SIDE)
-    loss: list[list[Rounded]] = Field(max_length=MAX_GRID_SIDE)
-    levels: list[Rounded] = Field(
+    w1: RoundedList = Field(min_length=2, max_length=MAX_GRID_SIDE)
+    w2: RoundedList = Field(min_length=2, max_length=MAX_GRID_SIDE)
+    loss: list[RoundedList] = Field(max_length=MAX_GRID_SIDE)
+    levels: RoundedList = Field(
         max_length=32, description="Losses of the contour lines drawn, lowest first."
     )
 
@@ -157,8 +158,8 @@ class ParaboloidPath(StrictModel):
     batch_size: BatchSize
     steps: Int = Field(description="Optimizer steps taken.")
     step: list[Int] = Field(max_length=MAX_PATH_POINTS, description="Step of each kept point.")
-    w1: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
-    w2: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
+    w1: RoundedList = Field(max_length=MAX_PATH_POINTS)
+    w2: RoundedList = Field(max_length=MAX_PATH_POINTS)
     final_loss: Rounded
     distance_to_minimum: Rounded = Field(description="Euclidean distance of the last point.")
     diverged: bool = Field(False, description="Stopped early: the weights ran off to infinity.")

@@ -29,6 +29,8 @@ Status = Literal[
 ]
 UNFINISHED: frozenset[str] = frozenset({"running", "stopped"})
 MAX_NOISE_POINTS = MAX_PER_EPOCH * MAX_EPOCHS + 1  # and one where the target was reached
+CLASSES = 10  # every data set the lab reads (digits, the MNIST family, CIFAR-10) has ten
+CHANCE_MARGIN = 1.5  # "at chance": accuracy under 1.5 / classes
 NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
 Accuracy = Annotated[float, Field(ge=0, le=1)]
 
@@ -107,6 +109,12 @@ class LossCurve(StrictModel):
         if len({len(values) for values in lists}) > 1:
             raise ValueError("step, epoch, samples, seconds and loss must have the same length")
         return self
+
+
+def at_chance(accuracy: float) -> bool:
+    """Accuracy as if guessing among the classes (within CHANCE_MARGIN): what ``learned`` and
+    every reader's 'collapsed' or 'did not learn' are judged by."""
+    return accuracy < CHANCE_MARGIN / CLASSES
 
 
 class Summary(StrictModel):

@@ -10,7 +10,15 @@ from typing import Annotated
 
 from pydantic import Field, model_validator
 
-from tui_lab.schema.common import Int, PositiveInt, Ratio, Rounded, StrictModel, increasing
+from tui_lab.schema.common import (
+    Int,
+    PositiveInt,
+    Ratio,
+    Rounded,
+    RoundedList,
+    StrictModel,
+    increasing,
+)
 
 MAX_GRID_SIDE = 25
 MAX_PATH_POINTS = 257
@@ -41,14 +49,14 @@ class TrajectorySketch(StrictModel):
     """
 
     steps: list[Int] = Field(max_length=MAX_PATH_POINTS, description="Step of each path point.")
-    path_x: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
-    path_y: list[Rounded] = Field(max_length=MAX_PATH_POINTS)
+    path_x: RoundedList = Field(max_length=MAX_PATH_POINTS)
+    path_y: RoundedList = Field(max_length=MAX_PATH_POINTS)
     explained_variance: tuple[Ratio, Ratio] = Field(
         description="Share of the path's variance along each of the two directions."
     )
-    grid_x: list[Rounded] = Field(min_length=2, max_length=MAX_GRID_SIDE)
-    grid_y: list[Rounded] = Field(min_length=2, max_length=MAX_GRID_SIDE)
-    grid_loss: list[list[Rounded]] = Field(
+    grid_x: RoundedList = Field(min_length=2, max_length=MAX_GRID_SIDE)
+    grid_y: RoundedList = Field(min_length=2, max_length=MAX_GRID_SIDE)
+    grid_loss: list[RoundedList] = Field(
         max_length=MAX_GRID_SIDE, description="Loss at (grid_x[j], grid_y[i]) in row i, column j."
     )
     eval_samples: PositiveInt = Field(description="Size of the fixed evaluation subset.")
@@ -76,7 +84,7 @@ class Interpolation(StrictModel):
     session_b: str = Field(description="Id of the session at α = 1.")
     label_a: str = ""
     label_b: str = ""
-    alphas: list[Rounded] = Field(min_length=2, max_length=MAX_ALPHAS)
+    alphas: RoundedList = Field(min_length=2, max_length=MAX_ALPHAS)
     train_loss: list[Rounded | None]
     train_accuracy: list[Ratio | None]
     val_loss: list[Rounded | None]

@@ -20,7 +20,6 @@ from textual.screen import Screen
 from textual.widgets import ContentSwitcher, Footer, Static
 from textual.worker import Worker, WorkerState
 
-from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, check_same_problem, compute
 from tui_lab.app.screens import screen_css
 from tui_lab.app.widgets.sketch_plot import SketchPlot
 from tui_lab.core.storage import LoadedSession
@@ -110,6 +109,9 @@ class SketchesScreen(Screen):
             return
         a, b = self.runs
         if self.interpolation is None and not self.evaluating:
+            # here, not at the top: torch would delay every Compare screen by a second or more
+            from tui_lab.analysis.interpolation import check_same_problem
+
             try:
                 check_same_problem(a, b)
             except BadInput as error:
@@ -142,6 +144,7 @@ class SketchesScreen(Screen):
 
     def evaluate_line(self) -> Interpolation:
         """In a thread: rebuild model and data and evaluate the line (seconds on a CPU)."""
+        from tui_lab.analysis.interpolation import DEFAULT_TRAIN_SAMPLES, compute
         from tui_lab.core.devices import resolve_device
 
         a, b = self.runs
