@@ -4,6 +4,7 @@ reads the same in the headless summary, the compare table and the app."""
 from __future__ import annotations
 
 from tui_lab.schema import RunConfig
+from tui_lab.schema.common import lr_text
 
 # Rich markup styles, which Textual markup shares: readable on light and dark terminals.
 STATUS_STYLES = {
@@ -74,15 +75,6 @@ def columns_legend(labels: list[str]) -> str:
         "→t": "seeds reaching it",
     }
     return " · ".join(f"{label} {short[label]}" for label in labels if label in short)
-
-
-def lr_text(lr: float) -> str:
-    """A learning rate to three significant digits, in exponent form when small, so that it
-    never rounds to 0 in a narrow label: 0.05, 0.00125 → 1.25e-3, 0.000625 → 6.25e-4."""
-    if lr == 0 or abs(lr) >= 1e-2:
-        return f"{lr:.3g}"
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
 
 
 def run_text(config: RunConfig) -> str:

@@ -94,6 +94,15 @@ def round_significant(value: float, digits: int = 5) -> float:
     return round(value, digits - 1 - math.floor(math.log10(abs(value))))
 
 
+def lr_text(lr: float) -> str:
+    """A learning rate to three significant digits, in exponent form when small, so that it
+    never rounds to 0 in a narrow label: 0.05, 0.00125 → 1.25e-3, 0.000625 → 6.25e-4."""
+    if lr == 0 or abs(lr) >= 1e-2:
+        return f"{lr:.3g}"
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 Rounded = Annotated[float, Field(allow_inf_nan=False), AfterValidator(round_significant)]
 Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(round_significant)]
 

@@ -59,6 +59,7 @@ class TrainScreen(Screen):
 
     CSS = screen_css("train.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (28, "-tall")]  # 24 rows: a shorter table
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
@@ -81,7 +82,12 @@ class TrainScreen(Screen):
             "Skip",
             tooltip="stop the running run (the selected one when several run; saved) and go on",
         ),
-        Binding("c", "cancel_sweep", "Cancel", tooltip="stop every running run (saved), no more"),
+        Binding(
+            "c",
+            "cancel_sweep",
+            "Cancel",
+            tooltip="stop every running run (each saved) and start no more",
+        ),
         Binding("m", "app.toggle_maximize", "Zoom", show=False),
     ]
 
@@ -170,16 +176,19 @@ class TrainScreen(Screen):
             return "No sweep yet: set one up on the Setup screen (F2) and start it."
         if sweep.failure:
             return f"[b $error]Failed:[/] {sweep.failure}"
-        if not sweep.ended:
-            if self.stopping == "cancel":
-                return "Cancelling: saving the run as interrupted…"
+        if sweep.ended:
+            saved, verdict = len(sweep.sessions()), "cancelled" if sweep.cancelled else "completed"
+            return (
+                f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
+                f"{self.runner.request.out_dir}/ · F4 compares them"
+            )
+        if self.stopping == "cancel":
+            return "Cancelling: saving the run as interrupted…"
+        if not sweep.runs:
             return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
-        saved = sum(run.status not in ("pending", "skipped") for run in sweep.runs)
-        verdict = "cancelled" if sweep.cancelled else "done"
-        return (
-            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in "
-            f"{self.runner.request.out_dir}/ · F4 compares them"
-        )
+        if sweep.finished_runs == len(sweep.runs):
+            return f"All {len(sweep.runs)} runs ended: finishing the sweep…"
+        return f"{sweep.finished_runs}/{len(sweep.runs)} runs ended: starting the next…"
 
     @property
     def saved_text(self) -> str | None:

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
+from tui_lab.app.widgets.columns import SCROLLBAR, columns_that_fit
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.report.comparison import (
     CONTENDED_MARK,
@@ -24,9 +25,9 @@ from tui_lab.report.seeds import SEED_COLUMNS, SEED_SORT_KEYS, best_groups, seed
 from tui_lab.report.vocabulary import COLUMN_LABELS as LABEL
 from tui_lab.report.vocabulary import NOT_REACHED, status_word
 from tui_lab.schema import OPTIMIZER_NAMES, Session
+from tui_lab.schema.common import lr_text
 
 SortValue = float | str | tuple | None
-SCROLLBAR = 2  # columns kept free for the vertical scrollbar
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,7 @@ COLUMNS: tuple[Column, ...] = (
            lambda r: r.seconds_per_epoch),
     Column(LABEL["relative_time"], "right", lambda r: _fmt(r.relative_time, ".2f"),
            lambda r: r.relative_time),
-    Column(LABEL["lr"], "right", lambda r: f"{_config(r).lr:.3g}", lambda r: _config(r).lr),
+    Column(LABEL["lr"], "right", lambda r: lr_text(_config(r).lr), lambda r: _config(r).lr),
     Column(LABEL["data_model"], "left", lambda r: f"{_config(r).dataset}/{_config(r).model}",
            lambda r: (str(_config(r).dataset), str(_config(r).model))),
 )
@@ -202,24 +203,26 @@ class ComparisonTable(DataTable):
             starred = best_rows(self._rows)
             headers = [(column.label, column.justify) for column in COLUMNS]
             cells = [[self._cell(r, c, starred) for c in COLUMNS] for r in self._displayed()]
-        self.clear(columns=True)
+        arrow = " ▼" if self.descending else " ▲"
+        labels = [
+            Text(name + (arrow if index == self.sort_index else ""), justify=justify)
+            for index, (name, justify) in enumerate(headers)
+        ]
+        widths = [
+            max([label.cell_len, *(row[index].cell_len for row in cells)])
+            for index, label in enumerate(labels)
+        ]
         room = self.size.width - SCROLLBAR if self.size.width else None
-        used, self.hidden = 0, []
-        for index, (name, justify) in enumerate(headers):
-            arrow = (" ▼" if self.descending else " ▲") if index == self.sort_index else ""
-            label = Text(name + arrow, justify=justify)
-            width = max([label.cell_len, *(row[index].cell_len for row in cells)])
-            used += width + 2 * self.cell_padding
-            if room is not None and used > room and index >= self.fixed_columns:
-                self.hidden.append(name)
-                continue
+        shown = columns_that_fit(widths, room, self.cell_padding, self.fixed_columns)
+        self.clear(columns=True)
+        for (name, _), label, width in zip(headers[:shown], labels, widths, strict=False):
             self.add_column(label, width=width, key=name)
+        self.hidden = [name for name, _ in headers[shown:]]
         hidden = f" · hidden: {', '.join(self.hidden)}" if self.hidden else ""
         if self.grouped:
             self.border_title = f"per configuration, mean±sd · enter: its seeds{hidden}"
         else:
             self.border_title = f"s sorts · ×time 1.00 = fastest · F1: columns{hidden}"
-        shown = len(headers) - len(self.hidden)
         self.add_rows([row[:shown] for row in cells])
         if self.row_count:
             self.cursor_coordinate = cursor

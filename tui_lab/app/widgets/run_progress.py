@@ -79,7 +79,8 @@ class SweepProgress(Vertical):
             speed = run.samples_per_second
             remaining = max(0, run.samples_total - run.samples) / speed if speed else None
             set_line(self.query_one("#run-eta", Static), f"ETA {clock(remaining)}")
-        self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else 0.0)
+        done = 1.0 if sweep.ended and sweep.runs else 0.0  # no run left, none to come
+        self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else done)
         self.query_one("#sweep-bar", ProgressBar).update(progress=sweep.fraction)
         self._estimate_sweep(sweep)
 
