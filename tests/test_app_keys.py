@@ -40,7 +40,7 @@ from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import NO_FOCUS, NO_SEEDS, CurvesChart
+from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.worker import SweepEvents
 from tui_lab.schema import TrainPreset
 
@@ -176,48 +176,31 @@ def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
 
 
 def test_train_keys_while_training(tmp_path: Path, monkeypatch):
+    """Every Train key, narrow and wide, while a run trains: each changes the picture or says
+    why it cannot act (seeds to switch, a chart to zoom, the noise chart already beside)."""
     hold_each_run(monkeypatch)  # the first run trains until c, y cancels the sweep
 
     async def scenario():
         app = BslabApp(preset=small_preset(), out_dir=tmp_path, worker_mode="thread")
-        notes: list[str] = []  # every notification, however soon it times out on screen
-        real_notify = app.notify
-        monkeypatch.setattr(
-            app, "notify", lambda message, **kw: (notes.append(message), real_notify(message, **kw))
-        )
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("ctrl+r")
             while not app.train_screen.sweep.sessions():
                 await pilot.pause(0.1)
             screen = app.train_screen
-            for key in ("x", "w", "b"):
-                before = (
-                    screen.query_one("#loss-chart").x_axis,
-                    screen.query_one("#loss-chart").show_raw,
-                )
-                await pilot.press(key)
-                await pilot.pause(0.2)
-                after = (
-                    screen.query_one("#loss-chart").x_axis,
-                    screen.query_one("#loss-chart").show_raw,
-                )
-                assert after != before or screen.has_class("-show-noise"), key
-            await pilot.press("e")  # one seed per run here: it says so
-            await pilot.pause(0.2)
-            assert notes[-1:] == [NO_SEEDS]
-            assert screen.query_one("#loss-chart").by_group  # nothing to switch
-            await pilot.press("f")  # only batch 8 has started: nothing to narrow, it says so
-            await pilot.pause(0.2)
-            assert [note.message for note in app._notifications][-1] == NO_FOCUS
-            app.train_screen.query_one("#loss-chart").focus()
-            await pilot.press("m")
-            assert screen.maximized is not None
-            await pilot.press("m")
-            assert screen.maximized is None
+            await settle(pilot)
+            screen.set_focus(None)
+            for key in ("x", "w", "w", "b", "b", "e", "f", "m"):
+                await shows_an_effect(pilot, key)
+            screen.query_one("#loss-chart").focus()
+            for key in ("m", "m"):  # the focused chart fills the screen, then goes back
+                await shows_an_effect(pilot, key)
+            await pilot.resize_terminal(140, 40)  # wide: all three charts, b has none to swap
+            await settle(pilot)
+            await shows_an_effect(pilot, "b")
             for key, answer in (("n", "n"), ("c", "escape"), ("c", "y")):
-                await pilot.press(key)
+                await shows_an_effect(pilot, key)
                 assert isinstance(app.screen, Confirm), key
-                await pilot.press(answer)
+                await shows_an_effect(pilot, answer)
                 assert isinstance(app.screen, TrainScreen)
             while app.train_screen.running:
                 await pilot.pause(0.1)

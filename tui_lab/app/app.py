@@ -131,8 +131,10 @@ class BslabApp(App[int]):
         """``m`` on any screen: the focused chart or table fills the screen, or goes back."""
         if self.screen.maximized is not None:
             self.screen.minimize()
-        else:
-            self.screen.action_maximize()
+            return
+        self.screen.action_maximize()
+        if self.screen.maximized is None:  # nothing focused, or nothing that can fill it
+            self.notify("m fills the screen with the focused chart or table: tab to one first")
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -31,6 +31,7 @@ from tui_lab.app.widgets.curves import (
     cycle_focus,
     next_x_axis,
     run_label,
+    toggle_raw,
     toggle_seed_view,
 )
 from tui_lab.core.storage import LoadedSession, load_sessions
@@ -276,8 +277,7 @@ class CompareScreen(Screen):
         self.toggle_class("-show-accuracy")
 
     def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
+        self.say(toggle_raw(self.query_one("#loss-chart", CurvesChart)))
 
     def action_toggle_seeds(self) -> None:
         """Seeds of one configuration: their mean with a band, or every seed as its own line."""

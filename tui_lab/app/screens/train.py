@@ -32,6 +32,7 @@ from tui_lab.app.widgets.curves import (
     RunColors,
     cycle_focus,
     next_x_axis,
+    toggle_raw,
     toggle_seed_view,
 )
 from tui_lab.app.widgets.lines import set_line
@@ -253,11 +254,15 @@ class TrainScreen(Screen):
             chart.x_axis = next_x_axis(chart.x_axis)
 
     def action_toggle_noise(self) -> None:
+        """Narrow: the noise-scale chart in the accuracy chart's place, or back. Wide, where all
+        three are shown, it says so rather than change nothing."""
+        if self.has_class("-wide"):
+            self.notify("b: the noise scale is already shown beside the accuracy at this width")
+            return
         self.toggle_class("-show-noise")
 
     def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
+        self.notify(toggle_raw(self.query_one("#loss-chart", CurvesChart)))
 
     def action_toggle_seeds(self) -> None:
         """Seeds of one configuration: their mean with a band, or every seed as its own line;

@@ -232,6 +232,16 @@ def cycle_focus(charts: Iterable[CurvesChart], sessions: Sequence[Session]) -> s
 NO_FOCUS = "f narrows the charts to one batch size, optimizer or lr: these runs share them"
 
 
+def toggle_raw(chart: CurvesChart) -> str:
+    """The ``w`` key of every screen with a loss chart: the unsmoothed loss drawn faint under
+    each line, or not. What it did, for a notice: the picture alone does not show it where the
+    two coincide (a run's first points) or the loss chart is swapped out."""
+    chart.show_raw = not chart.show_raw
+    if chart.show_raw:
+        return "w: the raw (unsmoothed) loss is drawn faint under each loss line"
+    return "w: the loss chart shows the smoothed loss only"
+
+
 def drawn_groups(groups: Sequence[SeedGroup], by_group: bool) -> list[SeedGroup]:
     """The configurations a chart draws: at most MAX_CURVES lines, the running ones always
     among them (a sweep of 100+ runs is otherwise drawn without the one in progress), then the
