@@ -34,7 +34,7 @@ from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import Confirm
-from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.screens.help import HelpScreen, screen_keys
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
@@ -318,5 +318,28 @@ def test_the_palette_offers_the_actions_of_the_screen_it_is_opened_on(tmp_path: 
         async with app.run_test(size=(80, 24)):
             names = [command.title for command in screen_commands(app.screen)]
             assert "LR ×1.5" in names and "More noise" in names and "Save" in names
+
+    run(scenario)
+
+
+def test_f1_says_what_each_key_does_in_full(tmp_path: Path):
+    """The help F1 lists is each binding's description and tooltip: whole phrases, not cut."""
+
+    async def scenario():
+        for make_screen, key, says in (
+            (
+                lambda: TrainScreen(),
+                "c",
+                "Cancel: stop every running run (each saved) and start no more",
+            ),
+            (
+                lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path),
+                "]",
+                "LR ×1.5: every optimizer's learning rate, times 1.5",
+            ),
+        ):
+            app = Host(make_screen)
+            async with app.run_test(size=(80, 24)):
+                assert (key, says) in screen_keys(app.screen)
 
     run(scenario)
