@@ -429,6 +429,7 @@ def test_the_status_line_says_what_the_sweep_is_doing_between_runs_and_how_it_en
         screen.sweep.apply(event)
         said.append(screen.headline)
     assert said[0] == "Preparing pair: loading data, building runs…"
+    assert said[1] == "Starting the first of 2 runs…"
     assert said[3] == "1/2 runs ended: starting the next…"
     assert said[5] == "All 2 runs ended: finishing the sweep…"
     assert said[6] == "[b]Sweep completed[/b]: 0 runs saved in out/ · F4 compares them"

@@ -187,9 +187,12 @@ class TrainScreen(Screen):
             return "Cancelling: saving the run as interrupted…"
         if not sweep.runs:
             return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
-        if sweep.finished_runs == len(sweep.runs):
-            return f"All {len(sweep.runs)} runs ended: finishing the sweep…"
-        return f"{sweep.finished_runs}/{len(sweep.runs)} runs ended: starting the next…"
+        ended, total = sweep.finished_runs, len(sweep.runs)
+        if ended == total:
+            return f"All {total} runs ended: finishing the sweep…"
+        if not ended:
+            return f"Starting the first of {total} run{'s' * (total != 1)}…"
+        return f"{ended}/{total} runs ended: starting the next…"
 
     @property
     def saved_text(self) -> str | None:
