@@ -33,6 +33,7 @@ from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.report.comparison import format_bytes, noise_interval_text
+from tui_lab.report.vocabulary import run_text
 from tui_lab.run.events import RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, Session, TrainPreset
 from tui_lab.schema.analysis import MemoryPeak, NoiseScaleSettings
@@ -435,3 +436,8 @@ def test_the_status_line_says_what_the_sweep_is_doing_between_runs_and_how_it_en
     assert said[6] == "[b]Sweep completed[/b]: 0 runs saved in out/ · F4 compares them"
     screen.sweep.cancelled = True
     assert screen.headline.startswith("[b]Sweep cancelled[/b]")
+
+
+def test_a_run_in_the_progress_line_names_its_lr_in_significant_digits_and_its_seed():
+    config = make_session(8).config.model_copy(update={"lr": 0.000625, "seed": 3})
+    assert run_text(config) == "sgd b=8 lr=6.25e-4 s=3"  # one seed: the label alone has none

@@ -78,8 +78,7 @@ def columns_legend(labels: list[str]) -> str:
 
 
 def run_text(config: RunConfig) -> str:
-    """A run with its lr said once (its label names the lr only in an lr grid): ``sgd b=32
-    lr=6.25e-4``, ``sgd b=32 lr=0.1 s=2``."""
-    if config.lr_grid_size > 1:
-        return config.label()
-    return f"{config.label()} lr={lr_text(config.lr)}"
+    """A run in full: its lr said once (its label names the lr only in an lr grid), and its seed
+    even when its configuration has only one: ``sgd b=32 lr=6.25e-4 s=0``."""
+    lr = "" if config.lr_grid_size > 1 else f" lr={lr_text(config.lr)}"
+    return f"{config.group_label()}{lr} s={config.seed}"
