@@ -441,3 +441,9 @@ def test_the_status_line_says_what_the_sweep_is_doing_between_runs_and_how_it_en
 def test_a_run_in_the_progress_line_names_its_lr_in_significant_digits_and_its_seed():
     config = make_session(8).config.model_copy(update={"lr": 0.000625, "seed": 3})
     assert run_text(config) == "sgd b=8 lr=6.25e-4 s=3"  # one seed: the label alone has none
+
+
+def test_the_progress_line_leaves_out_what_does_not_fit_whole():
+    parts = ["[b]Run 5/120[/b] sgd b=2", "epoch 3/40", "acc 97.2%", "1,899 samples/s"]
+    assert run_progress.fitting(parts, 40) == "[b]Run 5/120[/b] sgd b=2  epoch 3/40  acc 97.2%"
+    assert run_progress.fitting(parts, 10) == "[b]Run 5/120[/b] sgd b=2"  # the run, whatever
