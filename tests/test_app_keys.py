@@ -161,7 +161,7 @@ def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
                 await shows_an_effect(pilot, key)
                 await shows_an_effect(pilot, "escape")  # ... which closes
                 assert isinstance(app.screen, SetupScreen)
-            for key in ("f1", "escape", "f3", "question_mark", "q", "f4", "f5", "f2"):
+            for key in ("f2", "f1", "escape", "f3", "question_mark", "q", "f4", "f5", "f2"):
                 await shows_an_effect(pilot, key)
             await shows_an_effect(pilot, "ctrl+r")
             assert isinstance(app.screen, TrainScreen)
@@ -255,6 +255,8 @@ def test_compare_keys(sessions_dir: Path):
             )
             await shows_an_effect(pilot, "r")  # the new run is listed
             assert app.screen.picker.option_count == 6
+            await shows_an_effect(pilot, "r")  # nothing new: it says so
+            assert "6 session files: 0 new" in app.screen.query_one("#comparison").border_subtitle
 
     run(scenario)
 

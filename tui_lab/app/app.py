@@ -136,6 +136,13 @@ class BslabApp(App[int]):
         if self.screen.maximized is None:  # nothing focused, or nothing that can fill it
             self.notify("m fills the screen with the focused chart or table: tab to one first")
 
+    async def action_switch_mode(self, mode: str) -> None:
+        """F2…F5: that screen, or a word that it is the one shown (else the key does nothing)."""
+        if mode == self.current_mode:
+            self.notify(f"This is the {mode.title()} screen already.")
+            return
+        await super().action_switch_mode(mode)
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen())
