@@ -1,6 +1,7 @@
 """One row per run of the sweep, in the run's colour (the charts' legend): its status (diverged,
-out of memory and "did not learn" stand out), progress, speed (~ when timed on a busy machine),
-the learning rate it really used (after the lr-scaling rule) and, once ended, its peak memory."""
+out of memory and "did not learn" stand out), progress, speed (the latest, then the whole run's;
+~ when timed on a busy machine), the learning rate it really used (after the lr-scaling rule)
+and, once ended, its peak memory. Columns that do not fit the width are left out whole."""
 
 from __future__ import annotations
 
@@ -85,7 +86,7 @@ class RunTable(DataTable):
         label = Text.assemble(("━ " if session else "  ", color), run.config.label())
         status = status_key(session) if session and run.status == session.status else run.status
         status_cell = Text(status_word(status), style=STATUS_STYLES.get(status, ""))
-        rate = run.mean_samples_per_second or run.samples_per_second  # once ended: the run's
+        rate = run.mean_samples_per_second or run.samples_per_second
         speed = f"{rate:,.0f}" if rate else ""
         if speed and session is not None and contended(session):
             speed += CONTENDED_MARK
