@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from factories import (
     PAIR,
     SMALL_LAB,
@@ -29,6 +31,8 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 import tui_lab.app.screens as screens_package
+import tui_lab.app.widgets.curves as curves
+import tui_lab.app.widgets.run_progress as run_progress
 from tui_lab.app.app import BslabApp, screen_commands
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
@@ -74,6 +78,15 @@ KEYS: dict[type[Screen], set[str]] = {
     PresetFileDialog: {"escape"},
 }
 APP_KEYS = {"ctrl+q", "f1", "question_mark", "f2", "f3", "f4", "f5"}
+
+
+@pytest.fixture(autouse=True)
+def steady_pictures(monkeypatch):
+    """Each key's picture settles quickly: charts redraw at once rather than at most once a
+    second (a throttle that spares training the UI's CPU), and the sweep's ETA does not count
+    down a second at a time (its clock stands still), so ``settle`` need not wait them out."""
+    monkeypatch.setattr(curves, "REDRAW_INTERVAL", 0.05)
+    monkeypatch.setattr(run_progress, "time", SimpleNamespace(monotonic=lambda: 1000.0))
 
 
 def binding_keys(bindings: list) -> set[str]:
