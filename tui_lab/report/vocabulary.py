@@ -62,6 +62,8 @@ COLUMN_NOTES = {
     "~": "after a time: timed on a busy machine (other work held the cores)",
     "★": "the fastest to the target; the most accurate at the end",
     "never": "the run never reached the target",
+    "samples/s": "Train: training samples a second, the latest while it runs, its mean once ended",
+    "rss": "Train, peak mem on a CPU: the whole process's peak memory, not the run's alone",
 }
 
 
