@@ -8,12 +8,13 @@ from collections.abc import Sequence
 SCROLLBAR = 2  # columns kept free for a table's vertical scrollbar
 
 
-def columns_that_fit(widths: Sequence[int], room: int | None, padding: int, keep: int) -> int:
-    """How many of ``widths`` (in order of priority, each cell padded on both sides) fit in
-    ``room`` cells; the first ``keep`` always stay. ``room`` None (not laid out yet): all."""
+def columns_that_fit(widths: Sequence[int], table_width: int, padding: int, keep: int) -> int:
+    """How many of ``widths`` (in order of priority, each cell padded on both sides) fit a table
+    ``table_width`` wide, its scrollbar's room kept; the first ``keep`` always stay. A table not
+    laid out yet (width 0) takes them all."""
     used = 0
     for index, width in enumerate(widths):
         used += width + 2 * padding
-        if room is not None and used > room and index >= keep:
+        if table_width and used > table_width - SCROLLBAR and index >= keep:
             return index
     return len(widths)

@@ -11,7 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
-from tui_lab.app.widgets.columns import SCROLLBAR, columns_that_fit
+from tui_lab.app.widgets.columns import columns_that_fit
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.report.comparison import (
     CONTENDED_MARK,
@@ -212,8 +212,7 @@ class ComparisonTable(DataTable):
             max([label.cell_len, *(row[index].cell_len for row in cells)])
             for index, label in enumerate(labels)
         ]
-        room = self.size.width - SCROLLBAR if self.size.width else None
-        shown = columns_that_fit(widths, room, self.cell_padding, self.fixed_columns)
+        shown = columns_that_fit(widths, self.size.width, self.cell_padding, self.fixed_columns)
         self.clear(columns=True)
         for (name, _), label, width in zip(headers[:shown], labels, widths, strict=False):
             self.add_column(label, width=width, key=name)

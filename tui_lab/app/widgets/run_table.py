@@ -9,7 +9,7 @@ from rich.text import Text
 from textual.widgets import DataTable
 
 from tui_lab.app.live_sweep import RunState
-from tui_lab.app.widgets.columns import SCROLLBAR, columns_that_fit
+from tui_lab.app.widgets.columns import columns_that_fit
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.report.comparison import CONTENDED_MARK, contended, format_bytes, status_key
 from tui_lab.report.vocabulary import STATUS_STYLES, status_word
@@ -68,8 +68,7 @@ class RunTable(DataTable):
 
     def _rebuild(self, rows: list[tuple[object, ...]], widths: list[int]) -> None:
         self.widths = widths
-        room = self.size.width - SCROLLBAR if self.size.width else None
-        shown = columns_that_fit(widths, room, self.cell_padding, keep=1)
+        shown = columns_that_fit(widths, self.size.width, self.cell_padding, keep=1)
         cursor = self.cursor_coordinate
         self.clear(columns=True)
         for title, width in zip(COLUMNS[:shown], widths, strict=False):
