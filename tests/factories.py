@@ -31,6 +31,7 @@ from tui_lab.run.events import (
 )
 from tui_lab.run.executor import SweepControl
 from tui_lab.run.recorder import summarize
+from tui_lab.run.sweep import plan_runs
 from tui_lab.schema import (
     Environment,
     EpochRecord,
@@ -440,6 +441,25 @@ def seeded_sweep_events() -> tuple[list[Event], list[Event]]:
         start(index)
     events += [step(2, 2000, 5.0), step(3, 1000, 20.0)]
     return events, [step(2, 3000, 5.0), step(3, 2000, 20.0)]
+
+
+def crowded_sweep_events() -> list[Event]:
+    """Shallue's protocol as ``presets/shallue-digits.json`` runs it: 10 batch sizes × 3 lrs × 4
+    seeds, 120 runs with long labels (``sgd b=1024 lr=1.25e-3 s=3``); runs 0 and 1 training,
+    run 0 35% of the way through (epoch 15 of 40), run 1 just started (no report yet)."""
+    preset = small_sweep(
+        batch_sizes=[2**k for k in range(1, 11)],
+        lr_grid={"factors": [0.25, 0.5, 1]},
+        lr_scaling={"rule": "linear", "base_batch_size": 32},
+        replicates=4,
+        epochs=40,
+    )
+    configs = plan_runs(preset, 1437, "cpu")
+    events: list[Event] = [SweepStarted("crowd", configs)]
+    for index in (0, 1):
+        events.append(RunStarted(index, configs[index], ENVIRONMENT, 1437, 360, 719))
+    events.append(StepStats(0, 15, 10_059, 0.0, 20_118, 9.0, 0.3, configs[0].lr, 800.0))
+    return events
 
 
 def as_at_a_terminal() -> None:

@@ -11,7 +11,9 @@ from __future__ import annotations
 import asyncio
 import inspect
 from pathlib import Path
+from types import SimpleNamespace
 
+import pytest
 from factories import (
     PAIR,
     SMALL_LAB,
@@ -29,18 +31,20 @@ from textual.screen import Screen
 from textual.widgets import Footer
 
 import tui_lab.app.screens as screens_package
+import tui_lab.app.widgets.curves as curves
+import tui_lab.app.widgets.run_progress as run_progress
 from tui_lab.app.app import BslabApp, screen_commands
 from tui_lab.app.screens.analysis import AnalysisScreen
 from tui_lab.app.screens.batch_finder import BatchFinderScreen
 from tui_lab.app.screens.compare import CompareScreen
 from tui_lab.app.screens.confirm import Confirm
-from tui_lab.app.screens.help import HelpScreen
+from tui_lab.app.screens.help import HelpScreen, screen_keys
 from tui_lab.app.screens.paraboloid import ParaboloidScreen
 from tui_lab.app.screens.preset_file import PresetFileDialog
 from tui_lab.app.screens.setup import SetupScreen
 from tui_lab.app.screens.sketches import SketchesScreen
 from tui_lab.app.screens.train import TrainScreen
-from tui_lab.app.widgets.curves import NO_FOCUS, NO_SEEDS, CurvesChart
+from tui_lab.app.widgets.curves import CurvesChart
 from tui_lab.app.worker import SweepEvents
 from tui_lab.schema import TrainPreset
 
@@ -74,6 +78,15 @@ KEYS: dict[type[Screen], set[str]] = {
     PresetFileDialog: {"escape"},
 }
 APP_KEYS = {"ctrl+q", "f1", "question_mark", "f2", "f3", "f4", "f5"}
+
+
+@pytest.fixture(autouse=True)
+def steady_pictures(monkeypatch):
+    """Each key's picture settles quickly: charts redraw at once rather than at most once a
+    second (a throttle that spares training the UI's CPU), and the sweep's ETA does not count
+    down a second at a time (its clock stands still), so ``settle`` need not wait them out."""
+    monkeypatch.setattr(curves, "REDRAW_INTERVAL", 0.05)
+    monkeypatch.setattr(run_progress, "time", SimpleNamespace(monotonic=lambda: 1000.0))
 
 
 def binding_keys(bindings: list) -> set[str]:
@@ -162,7 +175,7 @@ def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
                 await shows_an_effect(pilot, key)
                 await shows_an_effect(pilot, "escape")  # ... which closes
                 assert isinstance(app.screen, SetupScreen)
-            for key in ("f1", "escape", "f3", "question_mark", "q", "f4", "f5", "f2"):
+            for key in ("f2", "f1", "escape", "f3", "question_mark", "q", "f4", "f5", "f2"):
                 await shows_an_effect(pilot, key)
             await shows_an_effect(pilot, "ctrl+r")
             assert isinstance(app.screen, TrainScreen)
@@ -177,48 +190,31 @@ def test_setup_and_app_keys(tmp_path: Path, monkeypatch):
 
 
 def test_train_keys_while_training(tmp_path: Path, monkeypatch):
+    """Every Train key, narrow and wide, while a run trains: each changes the picture or says
+    why it cannot act (seeds to switch, a chart to zoom, the noise chart already beside)."""
     hold_each_run(monkeypatch)  # the first run trains until c, y cancels the sweep
 
     async def scenario():
         app = BslabApp(preset=small_preset(), out_dir=tmp_path, worker_mode="thread")
-        notes: list[str] = []  # every notification, however soon it times out on screen
-        real_notify = app.notify
-        monkeypatch.setattr(
-            app, "notify", lambda message, **kw: (notes.append(message), real_notify(message, **kw))
-        )
         async with app.run_test(size=(80, 24)) as pilot:
             await pilot.press("ctrl+r")
             while not app.train_screen.sweep.sessions():
                 await pilot.pause(0.1)
             screen = app.train_screen
-            for key in ("x", "w", "b"):
-                before = (
-                    screen.query_one("#loss-chart").x_axis,
-                    screen.query_one("#loss-chart").show_raw,
-                )
-                await pilot.press(key)
-                await pilot.pause(0.2)
-                after = (
-                    screen.query_one("#loss-chart").x_axis,
-                    screen.query_one("#loss-chart").show_raw,
-                )
-                assert after != before or screen.has_class("-show-noise"), key
-            await pilot.press("e")  # one seed per run here: it says so
-            await pilot.pause(0.2)
-            assert notes[-1:] == [NO_SEEDS]
-            assert screen.query_one("#loss-chart").by_group  # nothing to switch
-            await pilot.press("f")  # only batch 8 has started: nothing to narrow, it says so
-            await pilot.pause(0.2)
-            assert [note.message for note in app._notifications][-1] == NO_FOCUS
-            app.train_screen.query_one("#loss-chart").focus()
-            await pilot.press("m")
-            assert screen.maximized is not None
-            await pilot.press("m")
-            assert screen.maximized is None
+            await settle(pilot)
+            screen.set_focus(None)
+            for key in ("x", "w", "w", "b", "b", "e", "f", "m"):
+                await shows_an_effect(pilot, key)
+            screen.query_one("#loss-chart").focus()
+            for key in ("m", "m"):  # the focused chart fills the screen, then goes back
+                await shows_an_effect(pilot, key)
+            await pilot.resize_terminal(140, 40)  # wide: all three charts, b has none to swap
+            await settle(pilot)
+            await shows_an_effect(pilot, "b")
             for key, answer in (("n", "n"), ("c", "escape"), ("c", "y")):
-                await pilot.press(key)
+                await shows_an_effect(pilot, key)
                 assert isinstance(app.screen, Confirm), key
-                await pilot.press(answer)
+                await shows_an_effect(pilot, answer)
                 assert isinstance(app.screen, TrainScreen)
             while app.train_screen.running:
                 await pilot.pause(0.1)
@@ -273,6 +269,8 @@ def test_compare_keys(sessions_dir: Path):
             )
             await shows_an_effect(pilot, "r")  # the new run is listed
             assert app.screen.picker.option_count == 6
+            await shows_an_effect(pilot, "r")  # nothing new: it says so
+            assert "6 session files: 0 new" in app.screen.query_one("#comparison").border_subtitle
 
     run(scenario)
 
@@ -336,5 +334,28 @@ def test_the_palette_offers_the_actions_of_the_screen_it_is_opened_on(tmp_path: 
         async with app.run_test(size=(80, 24)):
             names = [command.title for command in screen_commands(app.screen)]
             assert "LR ×1.5" in names and "More noise" in names and "Save" in names
+
+    run(scenario)
+
+
+def test_f1_says_what_each_key_does_in_full(tmp_path: Path):
+    """The help F1 lists is each binding's description and tooltip: whole phrases, not cut."""
+
+    async def scenario():
+        for make_screen, key, says in (
+            (
+                lambda: TrainScreen(),
+                "c",
+                "Cancel: stop every running run (each saved) and start no more",
+            ),
+            (
+                lambda: ParaboloidScreen(SMALL_LAB, out_dir=tmp_path),
+                "]",
+                "LR ×1.5: every optimizer's learning rate, times 1.5",
+            ),
+        ):
+            app = Host(make_screen)
+            async with app.run_test(size=(80, 24)):
+                assert (key, says) in screen_keys(app.screen)
 
     run(scenario)

@@ -232,6 +232,8 @@ async def test_batch_size_quick_picks_work_from_the_keyboard(tmp_path):
         await pilot.press("right", "right", "space")  # the third pick: 4
         await pilot.press("right", "space")  # 8 was already in: removed
         assert screen.query_one("#batch_sizes", Input).value == "4, 32, full"
+        picks = str(screen.query_one("#batch-picks").render())
+        assert "[8]" in picks and picks.count("[") == 1  # where the keys act, in any colours
 
 
 @sync

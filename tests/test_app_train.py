@@ -10,7 +10,9 @@ from types import SimpleNamespace
 
 import pytest
 from factories import (
+    ENVIRONMENT,
     charts_drawn,
+    crowded_sweep_events,
     hold_each_run,
     make_session,
     noise_point,
@@ -18,6 +20,7 @@ from factories import (
     wait_until,
 )
 from textual.pilot import Pilot
+from textual.widgets import Footer, ProgressBar
 
 from tui_lab.app.app import BslabApp
 from tui_lab.app.screens.compare import CompareScreen
@@ -30,7 +33,8 @@ from tui_lab.app.widgets.run_progress import SweepProgress
 from tui_lab.app.widgets.run_table import RunTable
 from tui_lab.app.worker import SweepEvents, SweepFinished
 from tui_lab.report.comparison import format_bytes, noise_interval_text
-from tui_lab.run.events import RunStarted, SessionSaved, SweepEnded, SweepStarted
+from tui_lab.report.vocabulary import run_text
+from tui_lab.run.events import RunEnded, RunStarted, SessionSaved, SweepEnded, SweepStarted
 from tui_lab.schema import OptimizerConfig, Session, TrainPreset
 from tui_lab.schema.analysis import MemoryPeak, NoiseScaleSettings
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -82,7 +86,7 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
         assert table_text(app).count("completed") == 2
         status = str(app.screen.query_one("#progress-status").render())
-        assert "Sweep done" in status and f"saved in {out}/" in status
+        assert "Sweep completed" in status and f"saved in {out}/" in status
 
         before = app.screen.query_one("#loss-chart", CurvesChart).x_axis
         await pilot.press("x")
@@ -370,3 +374,77 @@ async def test_while_the_running_runs_have_no_estimate_the_line_shows_the_last_m
         screen.sweep.runs[1].noise.append(noise_point(3.0, 120.0))  # a finished seed's value
         screen._redraw()
         assert "≈ 120 (96–150)" in line() and "sgd b=8 s=1 at epoch 3.0" in line()
+
+
+def crowded_app() -> BslabApp:
+    """The Train screen of a 120-run sweep with run 0 a third through and run 1 just started."""
+    app = BslabApp(out_dir=Path("sessions"), worker_mode="thread")
+
+    async def feed(pilot: Pilot) -> None:
+        await pilot.press("f3")
+        app.train_screen.post_message(SweepEvents(crowded_sweep_events()))
+        await pilot.pause(0.6)
+
+    app.feed = feed  # type: ignore[attr-defined]
+    return app
+
+
+@sync
+async def test_a_crowded_sweep_at_80x24_keeps_its_header_and_drops_columns_whole():
+    app = crowded_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.feed(pilot)
+        screen = app.train_screen
+        table = screen.query_one(RunTable)
+        table.focus()
+        table.move_cursor(row=117)
+        await pilot.press("down", "down")  # down to the last run: the screen stays put
+        await pilot.pause(0.2)
+        assert table.cursor_row == 119 and screen.max_scroll_y == 0
+        assert screen.query_one("#progress-status").region.y == 0
+        assert screen.query_one(Footer).region.bottom == 24
+        status = str(screen.query_one("#progress-status").render())
+        assert status.startswith("Run 1/120 sgd b=2 lr=7.81e-4 s=0  epoch 15/40")  # lr once
+        assert screen.query_one("#run-bar", ProgressBar).percentage == pytest.approx(0.35)  # run 0
+        # the labels whole, no sideways scroll; lr (in the labels) and peak mem make room
+        assert table.hidden == ["lr", "peak mem"] and table.max_scroll_x == 0
+        assert "sgd b=1024 lr=1.6 s=3" in table_text(app)
+        first = table.columns[table.ordered_columns[0].key]
+        assert first.width == len("━ sgd b=16 lr=6.25e-3 s=3")  # the longest label, whole
+
+
+def test_the_status_line_says_what_the_sweep_is_doing_between_runs_and_how_it_ended():
+    """Never "Preparing…" once runs have started: between runs, after the last one, at the end."""
+    configs = [make_session(8).config, make_session(64).config]
+    screen = TrainScreen()
+    request = SimpleNamespace(out_dir=Path("out"), preset=SimpleNamespace(name="pair"))
+    screen.runner = SimpleNamespace(request=request, running=True)  # type: ignore[assignment]
+    said = [screen.headline]
+    for event in (
+        SweepStarted("pair", configs),
+        RunStarted(0, configs[0], ENVIRONMENT, 1000, 200, 125),
+        RunEnded(0, "completed", ""),
+        RunStarted(1, configs[1], ENVIRONMENT, 1000, 200, 16),
+        RunEnded(1, "diverged", "loss became nan"),
+        SweepEnded(False, []),
+    ):
+        screen.sweep.apply(event)
+        said.append(screen.headline)
+    assert said[0] == "Preparing pair: loading data, building runs…"
+    assert said[1] == "Starting the first of 2 runs…"
+    assert said[3] == "1/2 runs ended: starting the next…"
+    assert said[5] == "All 2 runs ended: finishing the sweep…"
+    assert str(said[6]) == "Sweep completed: 0 runs saved in out/ · F4 compares them"
+    screen.sweep.cancelled = True
+    assert str(screen.headline).startswith("Sweep cancelled")
+
+
+def test_a_run_in_the_progress_line_names_its_lr_in_significant_digits_and_its_seed():
+    config = make_session(8).config.model_copy(update={"lr": 0.000625, "seed": 3})
+    assert run_text(config) == "sgd b=8 lr=6.25e-4 s=3"  # one seed: the label alone has none
+
+
+def test_the_progress_line_leaves_out_what_does_not_fit_whole():
+    parts = ["[b]Run 5/120[/b] sgd b=2", "epoch 3/40", "acc 97.2%", "1,899 samples/s"]
+    assert run_progress.fitting(parts, 40) == "[b]Run 5/120[/b] sgd b=2  epoch 3/40  acc 97.2%"
+    assert run_progress.fitting(parts, 10) == "[b]Run 5/120[/b] sgd b=2"  # the run, whatever

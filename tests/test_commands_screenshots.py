@@ -18,7 +18,7 @@ from tui_lab.schema.trajectory import TrajectorySettings
 EXPECTED = {
     "setup": "Batch sizes",
     "train-live": "training loss",
-    "train-done": "Sweep done",
+    "train-done": "Sweep completed",
     "compare": "s sorts · ×time",
     "sketches": "o start · x end",
     "paraboloid": "linear neuron, squared error",

@@ -24,7 +24,7 @@ from tui_lab.app.widgets.curves import (
     smooth,
 )
 from tui_lab.report.plotting import log_ticks
-from tui_lab.report.vocabulary import lr_text
+from tui_lab.schema.common import lr_text
 
 SWEEP = [
     make_session(1, rate=0.3, seconds_per_epoch=9.0, status="diverged"),

@@ -107,9 +107,11 @@ def test_the_live_sweep_shows_several_running_runs():
     for index in (0, 1):
         sweep.apply(RunStarted(index, runs[index], ENVIRONMENT, 100, 20, 100))
     assert [r.status for r in sweep.runs] == ["running", "running", "pending"]
-    assert sweep.running_indices() == [0, 1] and sweep.current == 1
-    sweep.apply(RunEnded(1, "interrupted", "stopped"))
-    assert sweep.running_indices() == [0] and sweep.current == 0  # the headline follows run 0
+    assert sweep.running_indices() == [0, 1] and sweep.current == 0  # the furthest along
+    sweep.apply(RunEnded(0, "interrupted", "stopped"))
+    assert sweep.running_indices() == [1] and sweep.current == 1  # the headline follows run 1
+    sweep.apply(RunStarted(2, runs[2], ENVIRONMENT, 100, 20, 100))
+    assert sweep.current == 1  # until it ends
 
 
 def test_a_killed_worker_costs_only_its_runs_which_are_retried_once_then_failed(

@@ -166,8 +166,17 @@ class BslabApp(App[int]):
         """``m`` on any screen: the focused chart or table fills the screen, or goes back."""
         if self.screen.maximized is not None:
             self.screen.minimize()
-        else:
-            self.screen.action_maximize()
+            return
+        self.screen.action_maximize()
+        if self.screen.maximized is None:  # nothing focused, or nothing that can fill it
+            self.notify("m fills the screen with the focused chart or table: tab to one first")
+
+    async def action_switch_mode(self, mode: str) -> None:
+        """F2…F5: that screen, or a word that it is the one shown (else the key does nothing)."""
+        if mode == self.current_mode:
+            self.notify(f"This is the {mode.title()} screen already.")
+            return
+        await super().action_switch_mode(mode)
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

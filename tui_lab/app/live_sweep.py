@@ -101,7 +101,9 @@ class LiveSweep:
 
     preset_name: str = ""
     runs: list[RunState] = field(default_factory=list)
-    current: int | None = None  # the latest run started that still runs (runs may overlap)
+    # The run the progress line follows: the first in the sweep's order that still runs (runs
+    # may overlap), so its bar is the one furthest along, not a run that has only just begun.
+    current: int | None = None
     ended: bool = False
     cancelled: bool = False
     failure: str | None = None
@@ -114,12 +116,13 @@ class LiveSweep:
             self.runs = [RunState(config) for config in event.runs]
             self.slots, self.tasks = float(event.slots), list(event.tasks)
         elif isinstance(event, RunStarted):
-            self.current = event.run_index
             run = self.runs[event.run_index]
             run.status = "running"
             run.samples_total = event.config.epochs * event.n_train
             run.n_train = event.n_train
             run.stacked = max(1, event.stacked)
+            if self.current is None:
+                self.current = event.run_index
             occupied = sum(1 / r.stacked for r in self.runs if r.status == "running")
             self.slots = max(self.slots, occupied)
         elif isinstance(event, StepStats):
@@ -140,7 +143,7 @@ class LiveSweep:
             run.status, run.message = event.status, event.message
             run.peak_memory = event.peak_memory
             if self.current == event.run_index:
-                self.current = next(reversed(self.running_indices()), None)
+                self.current = next(iter(self.running_indices()), None)
         elif isinstance(event, SessionSaved):
             self._mirror(event)
         elif isinstance(event, SweepEnded):

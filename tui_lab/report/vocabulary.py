@@ -4,6 +4,7 @@ reads the same in the headless summary, the compare table and the app."""
 from __future__ import annotations
 
 from tui_lab.schema import RunConfig
+from tui_lab.schema.common import lr_text
 
 # Rich markup styles, which Textual markup shares: readable on light and dark terminals.
 STATUS_STYLES = {
@@ -61,6 +62,8 @@ COLUMN_NOTES = {
     "~": "after a time: timed on a busy machine (other work held the cores)",
     "★": "the fastest to the target; the most accurate at the end",
     "never": "the run never reached the target",
+    "samples/s": "Train: training samples a second, the latest while it runs, its mean once ended",
+    "rss": "Train, peak mem on a CPU: the whole process's peak memory, not the run's alone",
 }
 
 
@@ -76,18 +79,8 @@ def columns_legend(labels: list[str]) -> str:
     return " · ".join(f"{label} {short[label]}" for label in labels if label in short)
 
 
-def lr_text(lr: float) -> str:
-    """A learning rate to three significant digits, in exponent form when small, so that it
-    never rounds to 0 in a narrow label: 0.05, 0.00125 → 1.25e-3, 0.000625 → 6.25e-4."""
-    if lr == 0 or abs(lr) >= 1e-2:
-        return f"{lr:.3g}"
-    mantissa, exponent = f"{lr:.2e}".split("e")
-    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-
-
 def run_text(config: RunConfig) -> str:
-    """A run with its lr said once (its label names the lr only in an lr grid): ``sgd b=32
-    lr=6.25e-4``, ``sgd b=32 lr=0.1 s=2``."""
-    if config.lr_grid_size > 1:
-        return config.label()
-    return f"{config.label()} lr={lr_text(config.lr)}"
+    """A run in full: its lr said once (its label names the lr only in an lr grid), and its seed
+    even when its configuration has only one: ``sgd b=32 lr=6.25e-4 s=0``."""
+    lr = "" if config.lr_grid_size > 1 else f" lr={lr_text(config.lr)}"
+    return f"{config.group_label()}{lr} s={config.seed}"

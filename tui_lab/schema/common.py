@@ -125,6 +125,15 @@ RoundedList = Annotated[list[Finite], AfterValidator(_each_rounded)]
 Ratio = Annotated[float, Field(ge=0, le=1), AfterValidator(_rounded)]
 
 
+def lr_text(lr: float) -> str:
+    """A learning rate to three significant digits, in exponent form when small, so that it
+    never rounds to 0 in a narrow label: 0.05, 0.00125 → 1.25e-3, 0.000625 → 6.25e-4."""
+    if lr == 0 or abs(lr) >= 1e-2:
+        return f"{lr:.3g}"
+    mantissa, exponent = f"{lr:.2e}".split("e")
+    return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+
+
 def increasing(values: list[float]) -> bool:
     """Strictly increasing: a grid axis that sketches can divide by its steps."""
     return all(a < b for a, b in itertools.pairwise(values))

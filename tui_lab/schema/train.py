@@ -26,6 +26,7 @@ from tui_lab.schema.common import (
     PositiveInt,
     Seed,
     StrictModel,
+    lr_text,
     no_repeats,
 )
 from tui_lab.schema.trajectory import TrajectorySettings
@@ -415,7 +416,7 @@ class RunConfig(StrictModel):
     def group_label(self) -> str:
         """The configuration, without the seed: ``sgd b=32`` (``sgd b=32 lr=0.1`` in a grid)."""
         batch = "full" if self.batch_size_requested == "full" else str(self.batch_size)
-        lr = f" lr={self.lr:.3g}" if self.lr_grid_size > 1 else ""
+        lr = f" lr={lr_text(self.lr)}" if self.lr_grid_size > 1 else ""
         return f"{self.optimizer.name} b={batch}{lr}"
 
     def label(self) -> str:

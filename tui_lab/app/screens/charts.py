@@ -13,6 +13,7 @@ from tui_lab.app.widgets.curves import (
     CurvesChart,
     cycle_focus,
     next_x_axis,
+    toggle_raw,
     toggle_seed_view,
 )
 from tui_lab.schema import Session
@@ -35,8 +36,7 @@ class CurvesScreen(Screen):
             chart.x_axis = next_x_axis(chart.x_axis)
 
     def action_toggle_raw(self) -> None:
-        chart = self.query_one("#loss-chart", CurvesChart)
-        chart.show_raw = not chart.show_raw
+        self.say(toggle_raw(self.query_one("#loss-chart", CurvesChart)))
 
     def action_toggle_seeds(self) -> None:
         """Seeds of one configuration: their mean with a band, or every seed as its own line;

@@ -185,6 +185,7 @@ class CompareScreen(CurvesScreen):
 
     def on_compare_screen_read(self, message: Read) -> None:
         """Fill the picker in one go, in run order, with the runs to tick already ticked."""
+        known = set(self.sessions)
         for item in message.loaded:
             self.sessions[str(item.path)] = item
         rank = {
@@ -220,6 +221,9 @@ class CompareScreen(CurvesScreen):
             self.warned.add(missing)
             self.notify(f"{missing}: no such file or folder", severity="warning", markup=False)
         self.show_selected()
+        if message.tick == "keep":  # r, a folder opened, back from training: what reading found
+            new = len(set(self.sessions) - known)
+            self.say(f"read {len(message.loaded):,} session files: {new:,} new")
         self.ready = True
 
     def first_ticks(self, loaded: list[LoadedSession]) -> list[LoadedSession]:
@@ -303,6 +307,12 @@ class CompareScreen(CurvesScreen):
         folder = self.query_one("#folder", Input)
         folder.display, folder.disabled = True, False
         folder.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Escape closes the folder field only while it is open: otherwise it is not a key."""
+        if action == "close_folder_field":
+            return self.query_one("#folder", Input).display
+        return True
 
     def action_close_folder_field(self) -> None:
         """Escape from the folder field (or enter): back to the list, keys are keys again."""

@@ -27,6 +27,7 @@ from tui_lab.errors import BadInput
 from tui_lab.report.interpolation import draw_interpolation, sharpness_lines
 from tui_lab.report.trajectory import draw_trajectory
 from tui_lab.schema import Interpolation, Session
+from tui_lab.schema.common import lr_text
 
 MAX_PANELS = 4
 INTERPOLATION_POINTS = 31  # α from -1 to 2 in steps of 0.1, as in Keskar et al.
@@ -88,7 +89,7 @@ class SketchesScreen(Screen):
             session = item.session
             plot = self.query_one(f"#sketch-{index}", SketchPlot)
             plot.border_title = Content(panel_title(session))
-            plot.border_subtitle = f"lr {session.config.lr:.3g}"
+            plot.border_subtitle = f"lr {lr_text(session.config.lr)}"
             sketch, label = session.trajectory, session.config.label()
             plot.show(lambda plt, sketch=sketch, label=label: draw_trajectory(plt, sketch, label))
         self.query_one("#sketch-0").focus()

@@ -56,6 +56,7 @@ class TrainScreen(CurvesScreen):
 
     CSS = screen_css("train.tcss")
     HORIZONTAL_BREAKPOINTS: ClassVar = [(0, "-narrow"), (120, "-wide")]
+    VERTICAL_BREAKPOINTS: ClassVar = [(0, "-short"), (28, "-tall")]  # 24 rows: a shorter table
     BINDINGS: ClassVar = [
         Binding("x", "cycle_x_axis", "X-axis", tooltip="epochs → samples seen → seconds"),
         Binding("w", "toggle_raw", "Raw loss", tooltip="show or hide the unsmoothed loss"),
@@ -78,7 +79,12 @@ class TrainScreen(CurvesScreen):
             "Skip",
             tooltip="stop the running run (the selected one when several run; saved) and go on",
         ),
-        Binding("c", "cancel_sweep", "Cancel", tooltip="stop every running run (saved), no more"),
+        Binding(
+            "c",
+            "cancel_sweep",
+            "Cancel",
+            tooltip="stop every running run (each saved) and start no more",
+        ),
         Binding("m", "app.toggle_maximize", "Zoom", show=False),
     ]
 
@@ -170,17 +176,23 @@ class TrainScreen(CurvesScreen):
             return "No sweep yet: set one up on the Setup screen (F2) and start it."
         if sweep.failure:
             return Content.from_markup("[b $error]Failed:[/] $why", why=sweep.failure)
-        if not sweep.ended:
-            if self.stopping == "cancel":
-                return "Cancelling: saving the run as interrupted…"
+        if sweep.ended:
+            saved, verdict = len(sweep.sessions()), "cancelled" if sweep.cancelled else "completed"
+            return Content.from_markup(
+                f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in $folder/ · "
+                "F4 compares them",
+                folder=str(self.runner.request.out_dir),
+            )
+        if self.stopping == "cancel":
+            return "Cancelling: saving the run as interrupted…"
+        if not sweep.runs:
             return f"Preparing {self.runner.request.preset.name}: loading data, building runs…"
-        saved = sum(run.status not in ("pending", "skipped") for run in sweep.runs)
-        verdict = "cancelled" if sweep.cancelled else "done"
-        return Content.from_markup(
-            f"[b]Sweep {verdict}[/b]: {saved} run{'s' * (saved != 1)} saved in $folder/ · "
-            "F4 compares them",
-            folder=str(self.runner.request.out_dir),
-        )
+        ended, total = sweep.finished_runs, len(sweep.runs)
+        if ended == total:
+            return f"All {total} runs ended: finishing the sweep…"
+        if not ended:
+            return f"Starting the first of {total} run{'s' * (total != 1)}…"
+        return f"{ended}/{total} runs ended: starting the next…"
 
     @property
     def saved_text(self) -> str | None:
@@ -244,6 +256,11 @@ class TrainScreen(CurvesScreen):
         return self.sweep.sessions()
 
     def action_toggle_noise(self) -> None:
+        """Narrow: the noise-scale chart in the accuracy chart's place, or back. Wide, where all
+        three are shown, it says so rather than change nothing."""
+        if self.has_class("-wide"):
+            self.notify("b: the noise scale is already shown beside the accuracy at this width")
+            return
         self.toggle_class("-show-noise")
 
     def action_skip_run(self) -> None:

@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable
 
 from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
+from tui_lab.app.widgets.columns import columns_that_fit
 from tui_lab.app.widgets.curves import RunColors, rgb_style
 from tui_lab.report.comparison import (
     CONTENDED_MARK,
@@ -27,7 +28,6 @@ from tui_lab.report.vocabulary import status_word
 from tui_lab.schema import OPTIMIZER_NAMES, Session
 
 SortValue = float | str | tuple | None
-SCROLLBAR = 2  # columns kept free for the vertical scrollbar
 
 
 @dataclass(frozen=True)
@@ -200,24 +200,25 @@ class ComparisonTable(DataTable):
             starred = best_rows(self._rows)
             headers = [(column.label, column.justify) for column in COLUMNS]
             cells = [[self._cell(r, c, starred) for c in COLUMNS] for r in self._displayed()]
+        arrow = " ▼" if self.descending else " ▲"
+        labels = [
+            Text(name + (arrow if index == self.sort_index else ""), justify=justify)
+            for index, (name, justify) in enumerate(headers)
+        ]
+        widths = [
+            max([label.cell_len, *(row[index].cell_len for row in cells)])
+            for index, label in enumerate(labels)
+        ]
+        shown = columns_that_fit(widths, self.size.width, self.cell_padding, self.fixed_columns)
         self.clear(columns=True)
-        room = self.size.width - SCROLLBAR if self.size.width else None
-        used, self.hidden = 0, []
-        for index, (name, justify) in enumerate(headers):
-            arrow = (" ▼" if self.descending else " ▲") if index == self.sort_index else ""
-            label = Text(name + arrow, justify=justify)
-            width = max([label.cell_len, *(row[index].cell_len for row in cells)])
-            used += width + 2 * self.cell_padding
-            if room is not None and used > room and index >= self.fixed_columns:
-                self.hidden.append(name)
-                continue
+        for (name, _), label, width in zip(headers[:shown], labels, widths, strict=False):
             self.add_column(label, width=width, key=name)
+        self.hidden = [name for name, _ in headers[shown:]]
         hidden = f" · hidden: {', '.join(self.hidden)}" if self.hidden else ""
         if self.grouped:
             self.border_title = f"per configuration, mean±sd · enter: its seeds{hidden}"
         else:
             self.border_title = f"s sorts · ×time 1.00 = fastest · F1: columns{hidden}"
-        shown = len(headers) - len(self.hidden)
         self.add_rows([row[:shown] for row in cells])
         if self.row_count:
             self.cursor_coordinate = cursor

@@ -22,8 +22,8 @@ from textual.reactive import reactive
 from tui_lab.analysis.seeds import SeedGroup, group_key, seed_groups
 from tui_lab.app.widgets.framed_plot import FramedPlot
 from tui_lab.report.plotting import PALETTE, RGB, linear_ticks, log_ticks, run_color_index
-from tui_lab.report.vocabulary import lr_text
 from tui_lab.schema import OPTIMIZER_NAMES, RunConfig, Session
+from tui_lab.schema.common import lr_text
 
 Metric = Literal["loss", "accuracy"]
 XAxis = Literal["epoch", "samples", "seconds"]
@@ -42,7 +42,7 @@ POINT_BUDGET = 2000  # over all series of one chart: a sweep of 12 runs draws in
 REDRAW_INTERVAL = 1.0  # seconds: at most one redraw a second (each costs 5-40 ms of UI CPU, and
 # on a small machine that time comes out of training: the app open cost 12-20% of headless
 # throughput on 2 cores at two redraws a second)
-FAINT = 0.6  # how far a raw curve's colour is blended into the background
+FAINT = 0.4  # how far a raw curve's colour is blended into the background: still seen on it
 
 
 def next_x_axis(axis: XAxis) -> XAxis:
@@ -230,6 +230,16 @@ def cycle_focus(charts: Iterable[CurvesChart], sessions: Sequence[Session]) -> s
 
 
 NO_FOCUS = "f narrows the charts to one batch size, optimizer or lr: these runs share them"
+
+
+def toggle_raw(chart: CurvesChart) -> str:
+    """The ``w`` key of every screen with a loss chart: the unsmoothed loss drawn faint under
+    each line, or not. What it did, for a notice: the picture alone does not show it where the
+    two coincide (a run's first points) or the loss chart is swapped out."""
+    chart.show_raw = not chart.show_raw
+    if chart.show_raw:
+        return "w: the raw (unsmoothed) loss is drawn faint under each loss line"
+    return "w: the loss chart shows the smoothed loss only"
 
 
 def drawn_groups(groups: Sequence[SeedGroup], by_group: bool) -> list[SeedGroup]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.content import Content
@@ -20,6 +21,18 @@ def clock(seconds: float | None) -> str:
     minutes, secs = divmod(round(seconds), 60)
     hours, minutes = divmod(minutes, 60)
     return f"{hours}:{minutes:02}:{secs:02}" if hours else f"{minutes}:{secs:02}"
+
+
+def fitting(parts: list[str], width: int) -> str:
+    """The first of ``parts`` (Rich markup) that fit ``width`` cells, two spaces apart: the last
+    ones are left out whole rather than cut, so no number loses its unit."""
+    shown = parts[:1]
+    for part in parts[1:]:
+        line = "  ".join([*shown, part])
+        if width and Text.from_markup(line).cell_len > width:
+            break
+        shown.append(part)
+    return "  ".join(shown)
 
 
 class SweepProgress(Vertical):
@@ -76,11 +89,12 @@ class SweepProgress(Vertical):
                 parts.append(f"acc {run.accuracy:.1%}")
             if run.samples_per_second:
                 parts.append(f"{run.samples_per_second:,.0f} samples/s")
-            set_line(status, "  ".join(parts))
+            set_line(status, fitting(parts, status.size.width))
             speed = run.samples_per_second
             remaining = max(0, run.samples_total - run.samples) / speed if speed else None
             set_line(self.query_one("#run-eta", Static), f"ETA {clock(remaining)}")
-        self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else 0.0)
+        done = 1.0 if sweep.ended and sweep.runs else 0.0  # no run left, none to come
+        self.query_one("#run-bar", ProgressBar).update(progress=run.fraction if run else done)
         self.query_one("#sweep-bar", ProgressBar).update(progress=sweep.fraction)
         self._estimate_sweep(sweep)
 

@@ -46,9 +46,10 @@ class BatchPicks(Widget, can_focus=True):
                 text.append("\n")
             for index, pick, _ in line:
                 style = "reverse bold" if pick in self.selected else "dim"
-                if self.has_focus and index == self.cursor:
-                    style += " underline"
-                text.append(f" {pick} ", style=style)
+                if self.has_focus and index == self.cursor:  # brackets: seen on any terminal
+                    text.append(f"[{pick}]", style=style.replace("dim", "bold") + " underline")
+                else:
+                    text.append(f" {pick} ", style=style)
         return text
 
     def _lines(self, width: int) -> list[list[tuple[int, str, int]]]:
