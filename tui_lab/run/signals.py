@@ -9,8 +9,10 @@ Ctrl+C). A signal that is ignored when bslab starts (``nohup``) stays ignored.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import signal
+import termios
 from collections.abc import Callable, Iterator
 from types import FrameType
 
@@ -31,13 +33,23 @@ class Terminated(BaseException):
         return 128 + self.signum
 
 
+def is_terminal(fd: int) -> bool:
+    """``fd`` is a terminal, hung up or not: ``os.isatty`` says no once the terminal has gone
+    away (its ioctls then fail with EIO; a file or pipe answers ENOTTY)."""
+    try:
+        termios.tcgetattr(fd)
+    except termios.error as error:
+        return error.args[0] == errno.EIO
+    return True
+
+
 def detach_from_hung_up_terminal() -> None:
     """After a hang-up, writes to the terminal fail: send what is left to /dev/null instead
     (output redirected to a file stays where it goes)."""
     devnull = os.open(os.devnull, os.O_WRONLY)
     for fd in (1, 2):
-        with contextlib.suppress(OSError):
-            if os.isatty(fd):
+        if is_terminal(fd):
+            with contextlib.suppress(OSError):
                 os.dup2(devnull, fd)
     os.close(devnull)
 
