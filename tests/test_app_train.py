@@ -179,7 +179,10 @@ async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_pat
         await pilot.press("ctrl+q", "y")
         await wait_until(pilot, lambda: not app.is_running)
     assert saved_statuses(tmp_path) == ["interrupted"]
-    said = f"Saved 1 run in {tmp_path}/ (1 interrupted); bslab compare {tmp_path} shows them."
+    said = (
+        f"Saved 1 run in {tmp_path}/ (1 interrupted, 1 not started); compare them with:\n"
+        f"  bslab compare {tmp_path}"
+    )
     assert app.train_screen.saved_text == said  # printed to the terminal once the app is gone
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
@@ -107,7 +108,14 @@ class BslabApp(App[int]):
         if self.train_screen.running:
             self.notify("Saving the current run as interrupted…")
             await self.train_screen.stop_and_wait()
-        self.exit(code, message=self.train_screen.saved_text)
+        self.exit(code, message=self.farewell)
+
+    @property
+    def farewell(self) -> Text | None:
+        """Printed once the app's screen is gone: what the sweep saved, and where (plain text:
+        a folder's name is not markup)."""
+        text = self.train_screen.saved_text
+        return None if text is None else Text(text)
 
     @on(SetupScreen.StartRequested)
     def start_sweep(self, request: SetupScreen.StartRequested) -> None:
@@ -118,7 +126,7 @@ class BslabApp(App[int]):
 
     async def action_quit(self) -> None:
         if not self.train_screen.running:
-            self.exit(0, message=self.train_screen.saved_text)
+            self.exit(0, message=self.farewell)
             return
 
         async def answered(quit_app: bool | None) -> None:
