@@ -201,6 +201,11 @@ class TrainScreen(Screen):
             f"compare them with:\n  bslab compare {out_dir}"
         )
 
+    @property
+    def redraw_pending(self) -> bool:
+        """Events taken in but not drawn yet (they are within REFRESH_SECONDS)."""
+        return self._dirty
+
     def _refresh_if_dirty(self) -> None:
         if self._dirty:
             self._redraw()
