@@ -195,7 +195,8 @@ def test_the_app_ends_when_its_terminal_goes_away(tmp_path, tiny_preset, how):
     assert code == 129
     assert child is not None and process_gone(child)
     print(f"{how}: app gone {app_took:.1f} s, every process {took:.1f} s after")
-    # Measured 7-10 s with the load average at 7-10 on 2 shared cores: a margin for that.
+    # Measured 1.6-5 s with the load average at 6-13 on 2 shared cores (issue 21 asks for 5 s
+    # on a quiet machine): a margin for a busier one.
     assert took < 20
     session = load_session(next(out.glob("*.json")))
     assert session.status == "interrupted"
