@@ -244,6 +244,16 @@ async def charts_drawn(pilot: Pilot) -> None:
     await pilot.pause()
 
 
+async def sweep_drawn(pilot: Pilot) -> None:
+    """Until the Train screen shows the whole sweep: its last event taken in (the sweep has
+    ended), its worker done, its table, status and charts drawn from them. A worker is done
+    before the screen has read every event it posted, so waiting for that alone races."""
+    screen = pilot.app.train_screen
+    await wait_until(pilot, lambda: screen.sweep.ended and not screen.running)
+    await wait_until(pilot, lambda: not screen.redraw_pending)
+    await charts_drawn(pilot)
+
+
 class CompareHost(App):
     """Stands in for the bslab app: opens Compare, binds ? to help, records notifications."""
 

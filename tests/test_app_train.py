@@ -11,12 +11,12 @@ from types import SimpleNamespace
 import pytest
 from factories import (
     ENVIRONMENT,
-    charts_drawn,
     crowded_sweep_events,
     hold_each_run,
     make_session,
     noise_point,
     seeded_sweep_events,
+    sweep_drawn,
     wait_until,
 )
 from textual.pilot import Pilot
@@ -78,9 +78,7 @@ async def test_start_from_the_keyboard_watch_it_train_then_compare(preset, tmp_p
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
         assert isinstance(app.screen, TrainScreen)
-        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
-        await wait_until(pilot, lambda: not app.train_screen.running)
-        await charts_drawn(pilot)
+        await sweep_drawn(pilot)
         for name in ("#loss-chart", "#accuracy-chart"):
             chart = app.screen.query_one(name, CurvesChart)
             assert [s.label for s in chart.series() if s.label] == ["sgd b=32", "sgd b=full"]
@@ -104,8 +102,7 @@ async def test_noise_scale_chart_critical_batch_and_peak_memory(preset, tmp_path
     app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: not app.train_screen.running)
-        await charts_drawn(pilot)
+        await sweep_drawn(pilot)
         screen = app.train_screen
         noise = screen.query_one(NoiseScaleChart)
         assert not noise.display  # 80 columns: the accuracy chart has the place
@@ -145,9 +142,8 @@ async def test_skip_goes_on_and_cancel_stops_saving_runs_as_interrupted(
         assert isinstance(app.screen, Confirm)
         await pilot.press("y")
         status = lambda: str(app.screen.query_one("#progress-status").render())  # noqa: E731
-        await wait_until(pilot, lambda: not app.train_screen.running)
+        await sweep_drawn(pilot)
         assert [run.status for run in sweep().runs] == ["interrupted", "interrupted", "skipped"]
-        await pilot.pause(0.3)
         assert "Sweep cancelled" in status() and "Preparing" not in status()
     assert saved_statuses(out) == ["interrupted", "interrupted"]
 
@@ -164,9 +160,7 @@ async def test_a_diverged_run_is_marked_and_the_sweep_goes_on(preset, tmp_path):
     app = BslabApp(preset=preset, out_dir=tmp_path, worker_mode="thread")
     async with app.run_test(size=(80, 24)) as pilot:
         await pilot.press("ctrl+r")
-        await wait_until(pilot, lambda: app.train_screen.sweep.ended)
-        await wait_until(pilot, lambda: not app.train_screen.running)
-        await charts_drawn(pilot)
+        await sweep_drawn(pilot)
         assert [run.status for run in app.train_screen.sweep.runs] == ["diverged", "completed"]
         assert "diverged" in table_text(app)
 
@@ -184,7 +178,10 @@ async def test_quit_while_training_asks_first_then_saves_the_run(preset, tmp_pat
         await pilot.press("ctrl+q", "y")
         await wait_until(pilot, lambda: not app.is_running)
     assert saved_statuses(tmp_path) == ["interrupted"]
-    said = f"Saved 1 run in {tmp_path}/ (1 interrupted); bslab compare {tmp_path} shows them."
+    said = (
+        f"Saved 1 run in {tmp_path}/ (1 interrupted, 1 not started); compare them with:\n"
+        f"  bslab compare {tmp_path}"
+    )
     assert app.train_screen.saved_text == said  # printed to the terminal once the app is gone
 
 

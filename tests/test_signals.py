@@ -9,6 +9,7 @@ import contextlib
 import fcntl
 import os
 import pty
+import select
 import signal
 import struct
 import subprocess
@@ -22,6 +23,7 @@ import pytest
 from factories import as_at_a_terminal
 
 from tui_lab.core.storage import load_session
+from tui_lab.run.signals import is_terminal
 from tui_lab.schema import Session, TrainPreset
 from tui_lab.schema.train import MAX_EPOCHS
 
@@ -113,8 +115,7 @@ def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset,
     say: its training process notices on its own, saves the run and ends."""
     out = tmp_path / "s"
     app, master = app_on_a_pty(long_preset(tiny_preset, tmp_path), out, rows=40, columns=120)
-    screen = threading.Thread(target=drain, args=(master,), daemon=True)  # the app must not block
-    screen.start()
+    screen = Screen(master)
     try:
         session = wait_for_an_epoch(out)
         child = session.pid
@@ -128,47 +129,59 @@ def test_the_apps_training_process_never_outlives_the_app(tmp_path, tiny_preset,
     finally:
         if app.poll() is None:
             app.kill()
+        screen.close()
     assert code == (143 if signum == signal.SIGTERM else -signal.SIGKILL)
     session = load_session(next(out.glob("*.json")))
     assert session.status == "interrupted"
 
 
-def drain(fd: int) -> None:
-    with contextlib.suppress(OSError):
-        while os.read(fd, 65536):
-            pass
+class Screen:
+    """Reads the app's output off the pty's master end, so that the app never blocks on a full
+    terminal; ``hang_up`` closes the master the way sshd does when a connection drops."""
+
+    def __init__(self, master: int) -> None:
+        self.master = master
+        self._stop = threading.Event()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+
+    def _read(self) -> None:
+        with contextlib.suppress(OSError):
+            while not self._stop.is_set():
+                ready, _, _ = select.select([self.master], [], [], 0.05)
+                if ready and not os.read(self.master, 65536):
+                    return
+
+    def hang_up(self) -> None:
+        """Close the master. Not under a blocked ``read``: that would hold the pty open until
+        the app next wrote, so the reader stops first."""
+        self._stop.set()
+        self._reader.join()
+        self.close()
+
+    def close(self) -> None:
+        self._stop.set()
+        with contextlib.suppress(OSError):
+            os.close(self.master)
 
 
-@pytest.mark.parametrize(
-    "how",
-    [
-        "SIGHUP",
-        pytest.param(
-            "closed terminal",
-            marks=pytest.mark.xfail(
-                reason="a closed pty without SIGHUP still ends with exit 1 or hangs on a busy "
-                "machine (issue 21, open)",
-                strict=False,
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("how", ["SIGHUP", "closed terminal"])
 def test_the_app_ends_when_its_terminal_goes_away(tmp_path, tiny_preset, how):
     """An SSH connection that drops: the app gets SIGHUP, or only finds its pty closed. Either
     way, within seconds, it saves the run (500 epochs: it cannot end first) as interrupted,
     exits 129 and leaves no training process behind. Without the fix a closed pty left the app
-    reading end-of-file for ever, or blocked on its dead output thread."""
+    reading end-of-file for ever, or blocked on its dead output thread, or failed (exit 1)
+    printing what it saved to the dead terminal."""
     out = tmp_path / "s"
     app, master = app_on_a_pty(long_preset(tiny_preset, tmp_path), out, rows=24, columns=80)
-    screen = threading.Thread(target=drain, args=(master,), daemon=True)
-    screen.start()
+    screen = Screen(master)
     try:
         child = wait_for_an_epoch(out).pid
         gone = time.monotonic()
         if how == "SIGHUP":
             app.send_signal(signal.SIGHUP)
         else:
-            os.close(master)
+            screen.hang_up()
         code = app.wait(timeout=60)
         app_took = time.monotonic() - gone
         deadline = time.monotonic() + 30
@@ -178,12 +191,27 @@ def test_the_app_ends_when_its_terminal_goes_away(tmp_path, tiny_preset, how):
     finally:
         if app.poll() is None:
             app.kill()
-        with contextlib.suppress(OSError):
-            os.close(master)
+        screen.close()
     assert code == 129
     assert child is not None and process_gone(child)
     print(f"{how}: app gone {app_took:.1f} s, every process {took:.1f} s after")
-    # Measured 7-10 s with the load average at 7-10 on 2 shared cores: a margin for that.
+    # Measured 1.6-5 s with the load average at 6-13 on 2 shared cores (issue 21 asks for 5 s
+    # on a quiet machine): a margin for a busier one.
     assert took < 20
     session = load_session(next(out.glob("*.json")))
     assert session.status == "interrupted"
+
+
+def test_a_hung_up_terminal_is_still_a_terminal_for_detaching():
+    """Once its pty's master has closed, ``os.isatty`` says no for the slave: output to it must
+    still be sent to /dev/null (else printing what was saved fails: exit 1), a pipe's must not."""
+    master, slave = pty.openpty()
+    os.close(master)
+    read_end, write_end = os.pipe()
+    try:
+        assert not os.isatty(slave)
+        assert is_terminal(slave)
+        assert not is_terminal(write_end)
+    finally:
+        for fd in (slave, read_end, write_end):
+            os.close(fd)

@@ -13,6 +13,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
 from textual import on
 from textual.actions import parse as parse_action
 from textual.app import App, SystemCommand
@@ -135,13 +136,15 @@ class BslabApp(App[int]):
         if self.sweep_running:
             self.notify("Saving the current run as interrupted…")
             await self.train_screen.stop_and_wait()
-        self.exit(code, message=self.saved_text)
+        self.exit(code, message=self.farewell)
 
     @property
-    def saved_text(self) -> str | None:
-        """What the sweep left on disk, if one was started (see TrainScreen.saved_text)."""
+    def farewell(self) -> Text | None:
+        """Printed once the app's screen is gone: what the sweep saved, and where, if one was
+        started (TrainScreen.saved_text; plain text: a folder's name is not markup)."""
         train = self.__dict__.get("train_screen")
-        return None if train is None else train.saved_text
+        text = None if train is None else train.saved_text
+        return None if text is None else Text(text)
 
     def on_setup_screen_start_requested(self, request: SetupScreen.StartRequested) -> None:
         """Train Setup's preset (already valid) on the Train screen."""
@@ -153,7 +156,7 @@ class BslabApp(App[int]):
 
     async def action_quit(self) -> None:
         if not self.sweep_running:
-            self.exit(0, message=self.saved_text)
+            self.exit(0, message=self.farewell)
             return
 
         async def answered(quit_app: bool | None) -> None:

@@ -35,7 +35,7 @@ from textual.worker import Worker, get_current_worker
 from tui_lab.errors import EXIT_FAILED, BadInput, StorageFault
 from tui_lab.run.events import Event, StepStats
 from tui_lab.run.executor import EVERY_RUN, SweepControl
-from tui_lab.run.signals import on_termination
+from tui_lab.run.signals import on_termination, skip_final_collection
 from tui_lab.run.sweep import prepare_sweep, run_sweep
 from tui_lab.schema import TrainPreset
 
@@ -113,6 +113,7 @@ def describe_failure(error: BaseException) -> str:
 def _child_main(request: SweepRequest, out: mp.Queue, stop_run, cancel, stop_index) -> None:  # type: ignore[no-untyped-def]
     """The training process: sends ("events", batch)..., then ("failed", text) or ("done",)."""
     silence_stdio()  # it shares the app's terminal: a stray warning would scribble on the screen
+    skip_final_collection()  # the app waits for this process to end
     control = SweepControl(stop_run=stop_run, cancel=cancel, stop_index=stop_index)
     # A hang-up or a kill of the whole process group reaches this process too: end like the app.
     # (From a thread: the handler may interrupt this thread while it holds the event's lock.)

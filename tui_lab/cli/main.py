@@ -17,7 +17,7 @@ from pathlib import Path
 from tui_lab import __version__
 from tui_lab.cli import COMMANDS, command_parser
 from tui_lab.errors import EXIT_BAD_INPUT, EXIT_FAILED, EXIT_INTERRUPTED, BadInput, StorageFault
-from tui_lab.run.signals import Terminated, termination_raises
+from tui_lab.run.signals import Terminated, skip_final_collection, termination_raises
 from tui_lab.schema import ParaboloidPreset, RayExecutorSettings
 from tui_lab.settings import SESSIONS_DIR
 
@@ -148,6 +148,7 @@ def silence_stdout() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    skip_final_collection()
     try:
         with termination_raises():
             return dispatch(argv)

@@ -55,6 +55,7 @@ from tui_lab.run.policy import (
     preferred_threads,
     stacked_cost,
 )
+from tui_lab.run.signals import skip_final_collection
 from tui_lab.schema import RunConfig
 
 # A worker process with torch and a data set loaded (the audit: 4.2 GB for 8 LeNet workers).
@@ -360,6 +361,7 @@ def _worker_main(tasks: mp.Queue, events: mp.Queue, stops, cancel, data) -> None
     # stops its workers; a worker whose parent died (even by kill -9) ends too.
     for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_IGN)
+    skip_final_collection()  # the sweep waits for its workers to end
     parent = mp.parent_process()
     if parent is not None:
         threading.Thread(target=lambda: (parent.join(), os._exit(1)), daemon=True).start()

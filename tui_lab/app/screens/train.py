@@ -196,19 +196,28 @@ class TrainScreen(CurvesScreen):
 
     @property
     def saved_text(self) -> str | None:
-        """What this app's sweep left on disk, for the terminal once the app has gone: 'Saved 3
-        runs in sessions/ (2 completed, 1 interrupted).' None if nothing was started."""
+        """What this app's sweep left on disk, for the terminal once the app has gone; the
+        command on a line of its own, to copy whole. None if no sweep was started."""
         if self.runner is None:
             return None
+        out_dir = self.runner.request.out_dir
         statuses = Counter(run.status for run in self.sweep.runs if run.session is not None)
+        not_started = len(self.sweep.runs) - sum(statuses.values())
+        parts = [f"{n} {status_word(status)}" for status, n in statuses.items()]
+        if not_started:
+            parts.append(f"{not_started} not started")
         saved = sum(statuses.values())
         if not saved:
-            return f"No run saved in {self.runner.request.out_dir}/."
-        parts = ", ".join(f"{n} {status_word(status)}" for status, n in statuses.items())
+            return f"No run saved in {out_dir}/" + (f" ({parts[0]})." if parts else ".")
         return (
-            f"Saved {saved} run{'s' * (saved != 1)} in {self.runner.request.out_dir}/ ({parts}); "
-            f"bslab compare {self.runner.request.out_dir} shows them."
+            f"Saved {saved} run{'s' * (saved != 1)} in {out_dir}/ ({', '.join(parts)}); "
+            f"compare them with:\n  bslab compare {out_dir}"
         )
+
+    @property
+    def redraw_pending(self) -> bool:
+        """Events taken in but not drawn yet (they are within REFRESH_SECONDS)."""
+        return self._dirty
 
     def _refresh_if_dirty(self) -> None:
         if self._dirty:
