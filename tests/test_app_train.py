@@ -11,6 +11,7 @@ from types import SimpleNamespace
 import pytest
 from factories import (
     ENVIRONMENT,
+    charts_drawn,
     crowded_sweep_events,
     hold_each_run,
     make_session,
@@ -291,8 +292,10 @@ async def feed_seeded_sweep(pilot: Pilot) -> list:
     """The Train screen in the middle of a sweep with seeds (see ``seeded_sweep_events``)."""
     events, later = seeded_sweep_events()
     await pilot.press("f3")
-    pilot.app.train_screen.post_message(SweepEvents(events))
-    await pilot.pause(REDRAW_INTERVAL + 0.2)
+    screen = pilot.app.train_screen
+    screen.post_message(SweepEvents(events))
+    await wait_until(pilot, lambda: len(screen.sweep.runs) == 6 and not screen.redraw_pending)
+    await charts_drawn(pilot)
     return later
 
 
@@ -346,13 +349,13 @@ async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(
     async with app.run_test(size=(80, 24)) as pilot:
         later = await feed_seeded_sweep(pilot)
         screen = app.train_screen
-        assert eta_seconds(app) == 540  # by hand: runs to come and 2 slots included
+        assert eta_seconds(app) == 660  # by hand (seeded_sweep_events): runs to come, 2 slots
         screen.post_message(SweepEvents(later))
         await pilot.pause(0.5)
-        assert eta_seconds(app) == 405  # the running runs got on
+        assert eta_seconds(app) == 450  # the running runs got on
         clock.monotonic = lambda: 1030.0
         screen.query_one(SweepProgress)._count_down()  # what its once-a-second timer does
-        assert eta_seconds(app) == 375  # it counts down between reports
+        assert eta_seconds(app) == 420  # it counts down between reports
         screen.post_message(SweepEvents([SweepEnded(False, [])]))
         await pilot.pause(0.5)
         assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for
@@ -379,8 +382,11 @@ def crowded_app() -> BslabApp:
 
     async def feed(pilot: Pilot) -> None:
         await pilot.press("f3")
-        app.train_screen.post_message(SweepEvents(crowded_sweep_events()))
-        await pilot.pause(0.6)
+        screen = app.train_screen
+        screen.post_message(SweepEvents(crowded_sweep_events()))
+        table = screen.query_one(RunTable)
+        await wait_until(pilot, lambda: table.row_count == 120 and not screen.redraw_pending)
+        await charts_drawn(pilot)
 
     app.feed = feed  # type: ignore[attr-defined]
     return app
