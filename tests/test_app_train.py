@@ -416,6 +416,33 @@ async def test_a_crowded_sweep_at_80x24_keeps_its_header_and_drops_columns_whole
         assert first.width == len("━ sgd b=16 lr=6.25e-3 s=3")  # the longest label, whole
 
 
+@sync
+async def test_the_run_table_keeps_the_run_in_training_in_view_until_the_user_takes_it():
+    """Run 60 of 120 training: its row is in view at 80×24 (the first rows are long done);
+    once the user focuses the table and goes back to the top, the table stays where they put it."""
+    app = crowded_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        await app.feed(pilot)
+        screen = app.train_screen
+        table = screen.query_one(RunTable)
+        configs = [run.config for run in screen.sweep.runs]
+        ended = [RunEnded(i, "completed", "") for i in range(60)]
+        started = RunStarted(60, configs[60], ENVIRONMENT, 1437, 360, 719)
+        screen.post_message(SweepEvents([*ended, started]))
+        await wait_until(pilot, lambda: screen.sweep.runs[60].status == "running")
+        await wait_until(pilot, lambda: not screen.redraw_pending)
+        await pilot.pause()
+        rows_seen = table.size.height - table.header_height
+        assert table.scroll_y <= 60 < table.scroll_y + rows_seen
+        table.focus()
+        await pilot.pause()
+        table.move_cursor(row=0)
+        await pilot.pause()
+        screen._redraw()
+        await pilot.pause()
+        assert table.has_focus and table.scroll_y == 0  # the user's choice stands
+
+
 def test_the_status_line_says_what_the_sweep_is_doing_between_runs_and_how_it_ended():
     """Never "Preparing…" once runs have started: between runs, after the last one, at the end."""
     configs = [make_session(8).config, make_session(64).config]

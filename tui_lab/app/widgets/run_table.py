@@ -59,12 +59,23 @@ class RunTable(DataTable):
         widths = column_widths(runs)
         if rebuild or self.row_count != len(rows) or widths != self.widths:
             self._rebuild(rows, widths)
+        else:
+            shown = len(self.columns)
+            for index, row in enumerate(rows):
+                for column, value in enumerate(row[:shown]):
+                    if self.get_cell_at((index, column)) != value:
+                        self.update_cell_at((index, column), value)
+        self._follow_running()
+
+    def _follow_running(self) -> None:
+        """Keep the first run still training in view (the one the progress line shows) until the
+        user takes the table: in a sweep of 100+ runs it is otherwise far below the rows seen."""
+        running = next((i for i, run in enumerate(self.runs) if run.status == "running"), None)
+        if running is None or self.has_focus:
             return
-        shown = len(self.columns)
-        for index, row in enumerate(rows):
-            for column, value in enumerate(row[:shown]):
-                if self.get_cell_at((index, column)) != value:
-                    self.update_cell_at((index, column), value)
+        rows_seen = max(1, self.size.height - self.header_height)
+        if not self.scroll_y <= running < self.scroll_y + rows_seen:
+            self.scroll_to(y=running, animate=False, immediate=True)
 
     def _rebuild(self, rows: list[tuple[object, ...]], widths: list[int]) -> None:
         self.widths = widths
