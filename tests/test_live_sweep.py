@@ -10,7 +10,13 @@ import pytest
 from factories import make_session, run_config, seed_session, seeded_sweep_events
 
 from tui_lab.app.live_sweep import LiveSweep
-from tui_lab.run.estimate import RECENT_RUNS, finish_seconds, run_overhead, seconds_per_sample
+from tui_lab.run.estimate import (
+    RECENT_RUNS,
+    expected_epochs,
+    finish_seconds,
+    run_overhead,
+    seconds_per_sample,
+)
 from tui_lab.run.events import (
     RunEnded,
     RunStarted,
@@ -159,3 +165,15 @@ def test_the_overhead_is_the_latest_finished_runs_as_the_batch_and_the_load_chan
     ]
     assert run_overhead(sessions[::-1]) == pytest.approx(2)
     assert run_overhead(sessions[:3]) == pytest.approx(20)
+
+
+def test_epochs_to_the_target_grow_as_one_plus_b_over_the_critical_batch_beyond_the_finished():
+    """A b=2 run reached the target in 3 epochs; with a measured B_crit of 58, b=64 is expected
+    to take 3 × (1 + 64/58) / (1 + 2/58) epochs, b=1024 its budget (it cannot take more); with
+    no B_crit measured, what b=2 took."""
+    finished = [(run_config(2).updated(stop_at_target=True, epochs=40), 3)]
+    config = run_config(64).updated(stop_at_target=True, epochs=40)
+    assert expected_epochs(config, finished, 58) == pytest.approx(3 * (1 + 64 / 58) / (1 + 2 / 58))
+    assert expected_epochs(config.updated(batch_size=1024), finished, 58) == 40
+    assert expected_epochs(config, finished, None) == pytest.approx(3)
+    assert expected_epochs(config.updated(stop_at_target=False), finished, 58) == 40

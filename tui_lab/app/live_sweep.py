@@ -6,6 +6,7 @@ apply events as they arrive and redraw only on its own (throttled) schedule.
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass, field
 
 from tui_lab.analysis.seeds import config_group_key
@@ -195,8 +196,9 @@ class LiveSweep:
         speed, the tasks to come start longest first as slots free up, each at the seconds per
         sample of a sibling seed, else of the measured batch sizes (``seconds_per_sample``),
         times what stacking costs. A run that stops at the target is expected to train as many
-        epochs as the finished runs like it did (``expected_epochs``). Each task to come also
-        pays what the latest finished runs took beyond training (``run_overhead``).
+        epochs as the finished runs like it did, growing as 1 + B/B_crit beyond their batch
+        sizes (``expected_epochs``, with the sweep's measured critical batch size). Each task to
+        come also pays what the latest finished runs took beyond training (``run_overhead``).
         """
         if self.ended or not self.runs:
             return None
@@ -209,11 +211,12 @@ class LiveSweep:
             for run in self.runs
             if run.status == "completed"
         ]
+        critical = self.critical_batch()
         overhead = run_overhead(self.sessions())  # each run to come pays it
         running, waiting = [], []
         for task in self.tasks or [(i,) for i in range(len(self.runs))]:
             left = [
-                self._seconds_left(self.runs[i], len(task), basis, n_train, finished)
+                self._seconds_left(self.runs[i], len(task), basis, n_train, finished, critical)
                 for i in task
                 if self.runs[i].status in ("pending", "running")
             ]
@@ -229,14 +232,22 @@ class LiveSweep:
         basis: dict[str, list[tuple[int, float]]],
         n_train: int,
         finished: list[tuple[RunConfig, int]],
+        critical_batch: float | None,
     ) -> float:
         """A run's wall seconds left: its expected samples left at its own speed, or at the
         speed its task will have."""
-        epochs = max(expected_epochs(run.config, finished), run.epoch)
+        epochs = max(expected_epochs(run.config, finished, critical_batch), run.epoch)
         left = max(0.0, epochs * (run.n_train or n_train) - run.samples)
         if run.seconds_per_sample:
             return left * run.seconds_per_sample
         return left * _interpolated_cost(run.config, basis) * stack_factor(run.config, replicas)
+
+    def critical_batch(self) -> float | None:
+        """The sweep's critical batch size so far: the median of each run's latest estimate
+        (one noisy run does not move it), None before any."""
+        latest = [run.noise_scale.b_simple for run in self.runs if run.noise_scale is not None]
+        positive = [b for b in latest if b is not None and b > 0]
+        return statistics.median(positive) if positive else None
 
     def _measured_costs(self) -> dict[str, list[tuple[int, float]]]:
         """(batch size, seconds per sample of the run trained alone) of every run with a speed,

@@ -80,22 +80,35 @@ def seconds_per_sample(batch: float, points: Sequence[tuple[float, float]]) -> f
     return means[end] * ((t0 + c * batch) / batch) / ((t0 + c * end) / end)
 
 
-def expected_epochs(config: RunConfig, finished: Sequence[tuple[RunConfig, int]]) -> float:
+def expected_epochs(
+    config: RunConfig,
+    finished: Sequence[tuple[RunConfig, int]],
+    critical_batch: float | None = None,
+) -> float:
     """The epochs a run will train: its budget, or, for a run that stops at the target, what
     the finished runs took: its sibling seeds', else at its batch size, else interpolated
-    between the batch sizes (epochs to a target rise with the batch). ``finished``: (config,
-    epochs trained) of runs that completed."""
+    between the batch sizes. Beyond the batch sizes that finished, epochs to a target grow as
+    1 + B/B_crit (McCandlish et al. 2018: steps S_min(1 + B_crit/B), each of B samples), with
+    the sweep's measured critical batch size; flat without one. ``finished``: (config, epochs
+    trained) of runs that completed."""
+    budget = float(config.epochs)
     if not config.stop_at_target or not finished:
-        return float(config.epochs)
+        return budget
     for same in (
         lambda c: c.group_id == config.group_id and c.group_id is not None,
         lambda c: c.batch_size == config.batch_size,
     ):
         epochs = [e for c, e in finished if same(c)]
         if epochs:
-            return min(float(config.epochs), sum(epochs) / len(epochs))
+            return min(budget, sum(epochs) / len(epochs))
     points = [(float(c.batch_size), float(max(1, e))) for c, e in finished]
-    return min(float(config.epochs), log_interpolated(config.batch_size, points))
+    batch = float(config.batch_size)
+    epochs = log_interpolated(batch, points)
+    sizes = _means(points)
+    if critical_batch and critical_batch > 0 and not min(sizes) <= batch <= max(sizes):
+        nearest = min(sizes, key=lambda b: abs(math.log(b / batch)))
+        epochs *= (1 + batch / critical_batch) / (1 + nearest / critical_batch)
+    return min(budget, epochs)
 
 
 RECENT_RUNS = 8  # the runs whose overhead stands for the next (benchmarks/eta_accuracy.py)
