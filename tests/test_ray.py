@@ -178,7 +178,7 @@ def test_closing_the_sweep_cancels_the_tasks_and_saves_started_runs_as_interrupt
     events.close()  # what Ctrl+C does in headless and quitting does in the app
     statuses = [load_session(p).status for p in tmp_path.glob("*.json")]
     assert statuses and set(statuses) == {"interrupted"}
-    deadline = time.monotonic() + 20
+    deadline = time.monotonic() + 120  # generous: a busy machine slows Ray's cancel, not fails it
     while ray.available_resources().get("CPU", 0) < 2:  # the cancelled tasks gave their CPUs back
         assert time.monotonic() < deadline, "tasks still running after the sweep was closed"
         time.sleep(0.2)
