@@ -4,8 +4,9 @@ quarter of the sweep is done).
 Trains a preset through ``run_sweep`` as the app does, feeds every event to the app's
 ``LiveSweep`` and asks for its ETA after each epoch; when the sweep has ended, compares each
 estimate with the time that was really left. Prints the ratio estimate / real at fixed points
-of the sweep's wall time, and the worst ratio from a quarter of it to 90% (past that, the
-seconds left are too few for a ratio to mean much).
+of the sweep's wall time, the worst ratio from a quarter of it to 90% (past that, the
+seconds left are too few for a ratio to mean much), and the end each estimate predicts against
+the real one.
 
     python benchmarks/eta_accuracy.py                                  # shallue-digits, 120 runs
     python benchmarks/eta_accuracy.py presets/quickstart.json --parallel 1
@@ -50,8 +51,10 @@ def main() -> None:
     total, estimates = measured_etas(args.preset, args.parallel)
     print(f"{args.preset}: the sweep took {total:.1f} s (parallel {args.parallel})")
     print(f"{'at':>5} {'elapsed s':>10} {'ETA s':>8} {'real left s':>12} {'ETA/real':>9}")
-    ratios = []
+    ratios, ends = [], []
     for elapsed, eta in estimates:
+        if elapsed >= 0.25 * total:
+            ends.append((elapsed + eta) / total)
         left = total - elapsed
         if 0.25 * total <= elapsed <= 0.9 * total:  # the last seconds left make any ratio wild
             ratios.append(eta / left)
@@ -66,6 +69,7 @@ def main() -> None:
             f"from 25% to 90%: ETA/real {min(ratios):.2f}–{max(ratios):.2f} over {len(ratios)} "
             f"estimates: {verdict} {GOAL}× (worst {worst:.2f}×)"
         )
+        print(f"from 25% on: the end it predicts / the real end {min(ends):.2f}–{max(ends):.2f}")
 
 
 if __name__ == "__main__":
