@@ -227,9 +227,9 @@ def finished_sweep_app() -> BslabApp:
         await pilot.press("f3")
         app.train_screen.post_message(SweepEvents(events))
         app.train_screen.post_message(SweepFinished())
-        await pilot.pause(0.6)
+        await sweep_drawn(pilot)  # a fixed pause raced the drawing on a busy machine
         app.clear_notifications()
-        await pilot.pause(0.1)
+        await pilot.pause()
 
     app.feed = feed  # type: ignore[attr-defined]
     return app
@@ -250,8 +250,9 @@ async def visit_every_screen(pilot: Pilot) -> None:
     for key in ("f2", "f4", "f5", "f1", "escape", "f3"):
         await pilot.press(key)
         await pilot.pause(0.2)
+    await charts_drawn(pilot)
     pilot.app.clear_notifications()
-    await pilot.pause(0.1)
+    await pilot.pause()
 
 
 @sync
@@ -351,14 +352,13 @@ async def test_the_whole_sweeps_eta_counts_runs_to_come_and_falls_as_they_train(
         screen = app.train_screen
         assert eta_seconds(app) == 660  # by hand (seeded_sweep_events): runs to come, 2 slots
         screen.post_message(SweepEvents(later))
-        await pilot.pause(0.5)
-        assert eta_seconds(app) == 450  # the running runs got on
+        await wait_until(pilot, lambda: eta_seconds(app) == 450)  # the running runs got on
         clock.monotonic = lambda: 1030.0
         screen.query_one(SweepProgress)._count_down()  # what its once-a-second timer does
         assert eta_seconds(app) == 420  # it counts down between reports
         screen.post_message(SweepEvents([SweepEnded(False, [])]))
-        await pilot.pause(0.5)
-        assert str(screen.query_one("#sweep-eta").render()) == ""  # nothing left to wait for
+        eta_line = screen.query_one("#sweep-eta")
+        await wait_until(pilot, lambda: str(eta_line.render()) == "")  # nothing left to wait for
 
 
 @sync
